@@ -1,0 +1,249 @@
+package consumer
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/kafkatest"
+	"github.com/bulwarkgo/bulwark/producer"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Benchmarks report records/s over a fixed backlog consumed by a fresh
+// group per iteration, so b.N only repeats the measurement.
+//
+//	go test -run '^$' -bench . -count 6 ./consumer | tee bench.txt
+//	go run golang.org/x/perf/cmd/benchstat@latest bench.txt
+
+const benchRecords = 100_000
+
+var benchGroups atomic.Int64
+
+// benchGroup returns a group name never used before in this process, so
+// every measurement (also across -count) starts from the oldest record.
+func benchGroup(prefix string) string {
+	return fmt.Sprintf("%s-%d", prefix, benchGroups.Add(1))
+}
+
+func benchCluster(b *testing.B, topics map[string]int32, records int, keys int) *kafkatest.Cluster {
+	b.Helper()
+	cl := newCluster(b, topics)
+	value := make([]byte, 100)
+	for topic := range topics {
+		if topic == "out" {
+			continue
+		}
+		produceValues(b, cl, topic, records, func(i int) string { return strconv.Itoa(i % keys) }, func(int) []byte { return value })
+	}
+	return cl
+}
+
+func benchOpts(cl *kafkatest.Cluster, extra ...Option) []Option {
+	return append([]Option{
+		WithConnection(cl.ConnOptions()...),
+		WithSessionTimeout(6 * time.Second),
+		WithHeartbeatInterval(time.Second),
+		WithCommitInterval(200 * time.Millisecond),
+	}, extra...)
+}
+
+// consumeAll runs a consumer with h until n records were handled and
+// returns records/s.
+func consumeAll(b *testing.B, cl *kafkatest.Cluster, group string, n int64, h func(ctx context.Context, msg *bulwark.Message, count *atomic.Int64) error, opts ...Option) float64 {
+	b.Helper()
+	var count atomic.Int64
+	done := make(chan struct{})
+	var once sync.Once
+	c, err := New(cl.Brokers(), group, []string{"in"}, bulwark.HandlerFunc(func(ctx context.Context, msg *bulwark.Message) error {
+		err := h(ctx, msg, &count)
+		if count.Load() >= n {
+			once.Do(func() { close(done) })
+		}
+		return err
+	}), benchOpts(cl, opts...)...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	runDone := make(chan error, 1)
+	start := time.Now()
+	go func() { runDone <- c.Run(ctx) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		b.Fatalf("handled %d of %d in 2 minutes", count.Load(), n)
+	}
+	elapsed := time.Since(start)
+	cancel()
+	if err := <-runDone; err != nil {
+		b.Fatal(err)
+	}
+	return float64(n) / elapsed.Seconds()
+}
+
+type rawHandler struct {
+	n     int64
+	count *atomic.Int64
+	done  chan struct{}
+	once  *sync.Once
+}
+
+func (rawHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
+func (rawHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+func (h rawHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
+	for m := range c.Messages() {
+		s.MarkMessage(m, "")
+		if h.count.Add(1) >= h.n {
+			h.once.Do(func() { close(h.done) })
+		}
+	}
+	return nil
+}
+
+// rawSarama consumes n records with a plain sarama ConsumerGroup (same
+// strategy, auto-commit on) and returns records/s.
+func rawSarama(b *testing.B, cl *kafkatest.Cluster, group string, n int64) float64 {
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_6_0_0
+	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+	cfg.Consumer.Group.Session.Timeout = 6 * time.Second
+	cfg.Consumer.Group.Heartbeat.Interval = time.Second
+	cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyCooperativeSticky()}
+	cg, err := sarama.NewConsumerGroup(cl.Brokers(), group, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := rawHandler{n: n, count: new(atomic.Int64), done: make(chan struct{}), once: new(sync.Once)}
+	ctx, cancel := context.WithCancel(context.Background())
+	start := time.Now()
+	consumed := make(chan struct{})
+	go func() {
+		defer close(consumed)
+		for ctx.Err() == nil {
+			if err := cg.Consume(ctx, []string{"in"}, h); err != nil && ctx.Err() == nil {
+				b.Error(err)
+				return
+			}
+		}
+	}()
+	select {
+	case <-h.done:
+	case <-time.After(2 * time.Minute):
+		b.Fatal("raw sarama did not finish")
+	}
+	elapsed := time.Since(start)
+	cancel()
+	<-consumed
+	_ = cg.Close()
+	return float64(n) / elapsed.Seconds()
+}
+
+// No-op handler: bulwark's consumer against a raw sarama ConsumerGroup on
+// the same topic in the same run.
+func BenchmarkNoopHandler(b *testing.B) {
+	cl := benchCluster(b, map[string]int32{"in": 6}, benchRecords, 1000)
+	noop := func(_ context.Context, _ *bulwark.Message, n *atomic.Int64) error { n.Add(1); return nil }
+	b.Run("bulwark", func(b *testing.B) {
+		for range b.N {
+			b.ReportMetric(consumeAll(b, cl, benchGroup("noop-b"), benchRecords, noop), "records/s")
+		}
+	})
+	b.Run("sarama-raw", func(b *testing.B) {
+		for range b.N {
+			b.ReportMetric(rawSarama(b, cl, benchGroup("noop-s"), benchRecords), "records/s")
+		}
+	})
+}
+
+// One partition, a handler that sleeps 1 ms, 1000 keys: 64 key-ordered
+// workers against strict partition order.
+func BenchmarkSleepingHandlerKeyOrdering(b *testing.B) {
+	cl := benchCluster(b, map[string]int32{"in": 1}, 20_000, 1000)
+	sleepy := func(_ context.Context, _ *bulwark.Message, n *atomic.Int64) error {
+		time.Sleep(time.Millisecond)
+		n.Add(1)
+		return nil
+	}
+	b.Run("sequential", func(b *testing.B) {
+		for range b.N {
+			b.ReportMetric(consumeAll(b, cl, benchGroup("sleep-1"), 1000, sleepy), "records/s")
+		}
+	})
+	b.Run("keyed-64", func(b *testing.B) {
+		for range b.N {
+			b.ReportMetric(consumeAll(b, cl, benchGroup("sleep-64"), 20_000, sleepy, WithKeyOrdering(64)), "records/s")
+		}
+	})
+}
+
+// At-least-once consume -> produce: bulwark's consumer feeding bulwark's
+// producer (the offset is committed after the produce is acknowledged),
+// beside franz-go doing the same.
+func BenchmarkConsumeProducePipe(b *testing.B) {
+	cl := benchCluster(b, map[string]int32{"in": 6, "out": 6}, benchRecords, 1000)
+	b.Run("bulwark", func(b *testing.B) {
+		p, err := producer.New(cl.Brokers(), producer.WithConnection(cl.ConnOptions()...), producer.WithLinger(2*time.Millisecond))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer p.Close()
+		pipe := func(ctx context.Context, msg *bulwark.Message, n *atomic.Int64) error {
+			if _, err := p.Send(ctx, &bulwark.Message{Topic: "out", Key: msg.Key, Value: msg.Value}); err != nil {
+				return err
+			}
+			n.Add(1)
+			return nil
+		}
+		for range b.N {
+			b.ReportMetric(consumeAll(b, cl, benchGroup("pipe-b"), benchRecords, pipe, WithKeyOrdering(64), WithMaxInFlight(20_000, 64<<20)), "records/s")
+		}
+	})
+	b.Run("franz-go", func(b *testing.B) {
+		for range b.N {
+			b.ReportMetric(franzPipe(b, cl, benchGroup("pipe-f"), benchRecords), "records/s")
+		}
+	})
+}
+
+// franzPipe polls, produces every polled record, waits for the acks, then
+// commits the polled offsets: at-least-once.
+func franzPipe(b *testing.B, cl *kafkatest.Cluster, group string, n int) float64 {
+	client, err := kgo.NewClient(kgo.SeedBrokers(cl.Brokers()...), kgo.ConsumerGroup(group), kgo.ConsumeTopics("in"),
+		kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.ProducerLinger(2*time.Millisecond))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer client.Close()
+	ctx := context.Background()
+	start := time.Now()
+	done := 0
+	for done < n {
+		fetches := client.PollFetches(ctx)
+		if errs := fetches.Errors(); len(errs) > 0 {
+			b.Fatal(errs[0].Err)
+		}
+		var wg sync.WaitGroup
+		fetches.EachRecord(func(r *kgo.Record) {
+			wg.Add(1)
+			client.Produce(ctx, &kgo.Record{Topic: "out", Key: r.Key, Value: r.Value}, func(_ *kgo.Record, err error) {
+				if err != nil {
+					b.Error(err)
+				}
+				wg.Done()
+			})
+			done++
+		})
+		wg.Wait()
+		if err := client.CommitUncommittedOffsets(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return float64(n) / time.Since(start).Seconds()
+}

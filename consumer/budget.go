@@ -1,0 +1,69 @@
+package consumer
+
+import "sync"
+
+// budget bounds the records and bytes in flight over the whole consumer.
+// Partitions that cannot get budget register a wake channel and are woken
+// when budget is released.
+type budget struct {
+	mu         sync.Mutex
+	maxRecords int
+	maxBytes   int64
+	records    int
+	bytes      int64
+	peak       int
+	waiters    map[chan struct{}]struct{}
+}
+
+func newBudget(maxRecords int, maxBytes int64) *budget {
+	return &budget{maxRecords: maxRecords, maxBytes: maxBytes, waiters: map[chan struct{}]struct{}{}}
+}
+
+// tryAcquire takes room for one record of size bytes. A record larger than
+// the byte limit gets through when nothing else is in flight, so it cannot
+// block its partition forever.
+func (b *budget) tryAcquire(size int) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.records >= b.maxRecords || (b.records > 0 && b.bytes+int64(size) > b.maxBytes) {
+		return false
+	}
+	b.records++
+	b.bytes += int64(size)
+	if b.records > b.peak {
+		b.peak = b.records
+	}
+	return true
+}
+
+func (b *budget) release(size int) {
+	b.mu.Lock()
+	b.records--
+	b.bytes -= int64(size)
+	for ch := range b.waiters {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	b.mu.Unlock()
+}
+
+// wait registers ch to be signalled on the next release.
+func (b *budget) wait(ch chan struct{}) {
+	b.mu.Lock()
+	b.waiters[ch] = struct{}{}
+	b.mu.Unlock()
+}
+
+func (b *budget) unwait(ch chan struct{}) {
+	b.mu.Lock()
+	delete(b.waiters, ch)
+	b.mu.Unlock()
+}
+
+func (b *budget) usage() (records int, bytes int64, peak int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.records, b.bytes, b.peak
+}

@@ -1,0 +1,371 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/conn"
+	"github.com/bulwarkgo/bulwark/consumer/internal/delivery"
+	"github.com/bulwarkgo/bulwark/internal/backoff"
+	"github.com/bulwarkgo/bulwark/internal/saramagroup"
+	"github.com/bulwarkgo/bulwark/internal/saramax"
+)
+
+// ErrAlreadyRunning is returned by a second call of Run.
+var ErrAlreadyRunning = errors.New("consumer: Run called twice")
+
+// Consumer is an at-least-once member of a consumer group. Create it with
+// [New] and start it with [Run].
+type Consumer struct {
+	brokers []string
+	group   string
+	topics  []string
+	cfg     config
+	conn    conn.Settings
+	gcfg    *saramagroup.Config
+	handler bulwark.Handler
+	policy  delivery.Policy
+	log     *slog.Logger
+	tel     *instruments
+	budget  *budget
+	dlt     *deadLetterWriter
+
+	started atomic.Bool
+	// g is the running group, set by Run.
+	g *saramagroup.Group
+
+	mu      sync.Mutex
+	runners map[topicPartition]*partitionRunner
+
+	// commitSem serializes commits and guards partitionRunner.committed;
+	// a channel so that waiting for it can end with a context.
+	commitSem chan struct{}
+	counts    counts
+}
+
+type topicPartition struct {
+	topic     string
+	partition int32
+}
+
+// New validates its arguments and options and returns a consumer; it does
+// not connect ([Consumer.Run] does). Errors wrap [ErrInvalidConfig] or
+// conn.ErrInvalidSettings.
+func New(brokers []string, group string, topics []string, handler bulwark.Handler, opts ...Option) (*Consumer, error) {
+	cfg := defaultConfig()
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&cfg)
+		}
+	}
+	switch {
+	case len(brokers) == 0:
+		cfg.invalid("no brokers")
+	case group == "":
+		cfg.invalid("no group")
+	case len(topics) == 0:
+		cfg.invalid("no topics")
+	case handler == nil:
+		cfg.invalid("handler is nil")
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cs, err := conn.Build(cfg.connOpts...)
+	if err != nil {
+		return nil, err
+	}
+	gcfg, err := saramagroup.NewConfig(cs, saramagroup.Settings{
+		SessionTimeout:    cfg.sessionTimeout,
+		HeartbeatInterval: cfg.heartbeat,
+		RebalanceTimeout:  cfg.grace + 10*time.Second,
+		InstanceID:        cfg.instanceID,
+		StartFromNewest:   cfg.fromNewest,
+		ReadCommitted:     !cfg.readUncommitted,
+	}, cfg.applySaramaTweaks)
+	if err != nil {
+		return nil, err
+	}
+	logger := cfg.logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Consumer{
+		brokers:   append([]string(nil), brokers...),
+		group:     group,
+		topics:    append([]string(nil), topics...),
+		cfg:       cfg,
+		conn:      cs,
+		gcfg:      gcfg,
+		log:       logger.With("group", group),
+		budget:    newBudget(cfg.maxRecords, cfg.maxBytes),
+		runners:   map[topicPartition]*partitionRunner{},
+		commitSem: make(chan struct{}, 1),
+		policy: delivery.Policy{
+			MaxAttempts:     cfg.maxAttempts,
+			Backoff:         backoff.Policy{Initial: cfg.retryInitial, Max: cfg.retryMax},
+			MaxElapsed:      cfg.retryElapsed,
+			PauseDelay:      cfg.pauseDelay,
+			DeadLetterTopic: cfg.deadLetterTopic,
+		},
+	}
+	c.tel, err = newTelemetry(c, cfg.tracerProvider, cfg.meterProvider)
+	if err != nil {
+		return nil, err
+	}
+	c.handler = c.tel.timed(bulwark.Chain(cfg.middleware...)(handler))
+	c.dlt = newDeadLetterWriter(c.brokers, cs)
+	return c, nil
+}
+
+// StopMargin bounds how long Run may take, beyond the grace period, to
+// return after its context ends, whatever the network does: handlers get
+// a moment to return from their cancelled context, final commits and
+// leaving the group get a bounded attempt, and what still waits on Kafka
+// then has its connections cut.
+const StopMargin = 4 * time.Second
+
+// Parts of StopMargin.
+const (
+	// handlerExitWait is how long a drain waits for handlers to return
+	// after their context was cancelled at the end of the grace period.
+	handlerExitWait = time.Second
+	// finalCommitTimeout bounds the commit of a released partition.
+	finalCommitTimeout = 1500 * time.Millisecond
+	// leaveTimeout bounds leaving the group and closing the clients.
+	leaveTimeout = time.Second
+	// cutOffLead is how long before the end of StopMargin connections
+	// still in use are cut, so what waits on them can return in time.
+	cutOffLead = 500 * time.Millisecond
+)
+
+// Run joins the group and consumes until ctx ends, then stops gracefully:
+// records in flight get the grace period to finish, finished offsets are
+// committed and the member leaves the group. Run returns at most
+// [StopMargin] after the grace period once ctx has ended, even when the
+// cluster is unreachable (offsets that could not be committed by then are
+// delivered again). It returns nil after such a stop, or the error that
+// made consuming impossible (bad configuration, unreachable cluster at
+// start, fenced static member). Run may be called once.
+func (c *Consumer) Run(ctx context.Context) error {
+	if !c.started.CompareAndSwap(false, true) {
+		return ErrAlreadyRunning
+	}
+	g, err := saramagroup.New(c.brokers, c.group, c.gcfg)
+	if err != nil {
+		return fmt.Errorf("consumer: connect: %w", saramax.ExplainConnectError(err, c.brokers, c.gcfg.Sarama(), c.conn))
+	}
+	c.mu.Lock()
+	c.g = g
+	c.mu.Unlock()
+
+	// cutOff ends shortly before Run must return; whatever still waits on
+	// Kafka then is cut off.
+	cutOffCtx, cutOff := context.WithCancel(context.Background())
+	defer cutOff()
+	result := make(chan error, 1)
+	go func() { result <- c.runGroup(ctx, cutOffCtx, g) }()
+	select {
+	case err := <-result:
+		return err
+	case <-ctx.Done():
+	}
+	deadline := time.Now().Add(c.cfg.grace + StopMargin)
+	cut := time.NewTimer(time.Until(deadline) - cutOffLead)
+	defer cut.Stop()
+	select {
+	case err := <-result:
+		return err
+	case <-cut.C:
+	}
+	c.log.Warn("stopping takes too long; cutting the connections to Kafka")
+	cutOff()
+	g.Abort()
+	c.dlt.abort()
+	last := time.NewTimer(time.Until(deadline))
+	defer last.Stop()
+	select {
+	case err := <-result:
+		return err
+	case <-last.C:
+		c.log.Error("consumer did not stop within its bound; returning while handlers that ignore their context finish in the background")
+		return nil
+	}
+}
+
+// runGroup consumes until ctx ends or a fatal error, then closes the
+// group and the dead-letter producer, each within leaveTimeout or until
+// cutOff ends.
+func (c *Consumer) runGroup(ctx, cutOff context.Context, g *saramagroup.Group) error {
+	defer c.tel.close()
+	var bg sync.WaitGroup
+	bg.Go(func() {
+		for err := range g.Errors() {
+			c.log.Warn("consumer group error", "err", err)
+		}
+	})
+	commitsCtx, stopCommits := context.WithCancel(context.Background())
+	var commits sync.WaitGroup
+	commits.Go(func() { c.commitLoop(commitsCtx) })
+
+	runErr := c.consumeLoop(ctx, g)
+
+	stopCommits()
+	commits.Wait() // no commit may start once Close has begun
+	closeCtx, cancel := context.WithTimeout(cutOff, leaveTimeout)
+	defer cancel()
+	closeErr := g.Close(closeCtx)
+	c.dlt.close(closeCtx)
+	bg.Wait()
+	if runErr != nil {
+		return runErr
+	}
+	if closeErr != nil {
+		c.log.Warn("leaving the group failed", "err", closeErr)
+	}
+	return nil
+}
+
+func (c *Consumer) consumeLoop(ctx context.Context, g *saramagroup.Group) error {
+	for failures := 1; ; {
+		err := g.Consume(ctx, c.topics, groupHandler{c})
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err == nil {
+			failures = 1
+			continue
+		}
+		if saramagroup.IsFatal(err) {
+			return fmt.Errorf("consumer: %w", err)
+		}
+		c.log.Warn("consumer group session failed; rejoining", "err", err)
+		wait := backoff.Policy{Initial: 100 * time.Millisecond, Max: 2 * time.Second}.Delay(failures)
+		failures++
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
+}
+
+// groupHandler receives the group's lifecycle; a separate type keeps these
+// methods out of Consumer's API.
+type groupHandler struct{ c *Consumer }
+
+func (groupHandler) Setup(*saramagroup.Session) error   { return nil }
+func (groupHandler) Cleanup(*saramagroup.Session) error { return nil }
+
+// ConsumeClaim runs one assigned partition until it is revoked or the
+// session ends, then drains it and commits what finished before the
+// partition is released.
+func (h groupHandler) ConsumeClaim(sess *saramagroup.Session, claim *saramagroup.Claim) error {
+	c := h.c
+	r := newPartitionRunner(c, sess, claim)
+	tp := topicPartition{claim.Topic(), claim.Partition()}
+	c.mu.Lock()
+	c.runners[tp] = r
+	c.mu.Unlock()
+	c.log.Debug("partition assigned", "topic", tp.topic, "partition", tp.partition, "offset", claim.InitialOffset())
+
+	r.run()
+	r.drain()
+	ctx, cancel := context.WithTimeout(context.Background(), finalCommitTimeout)
+	c.commitPartitions(ctx, sess, []*partitionRunner{r}, 3)
+	cancel()
+
+	c.mu.Lock()
+	if c.runners[tp] == r {
+		delete(c.runners, tp)
+	}
+	c.mu.Unlock()
+	c.log.Debug("partition released", "topic", tp.topic, "partition", tp.partition)
+	return nil
+}
+
+// commitLoop commits finished offsets every commit interval until ctx
+// ends.
+func (c *Consumer) commitLoop(ctx context.Context) {
+	t := time.NewTicker(c.cfg.commitInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		c.mu.Lock()
+		bySession := map[*saramagroup.Session][]*partitionRunner{}
+		for _, r := range c.runners {
+			bySession[r.sess] = append(bySession[r.sess], r)
+		}
+		c.mu.Unlock()
+		for sess, rs := range bySession {
+			// A commit that hangs must not hold up the next ones for long.
+			cctx, cancel := context.WithTimeout(ctx, max(c.cfg.commitInterval, loopCommitTimeout))
+			c.commitPartitions(cctx, sess, rs, 1)
+			cancel()
+		}
+	}
+}
+
+// loopCommitTimeout is the least time a periodic commit gets.
+const loopCommitTimeout = 5 * time.Second
+
+// commitPartitions commits the finished offsets of rs, trying up to tries
+// times while ctx lasts. A failed commit is only logged: the offsets stay
+// tracked and go out with the next commit, and an offset never committed
+// means records are delivered again, never lost.
+func (c *Consumer) commitPartitions(ctx context.Context, sess *saramagroup.Session, rs []*partitionRunner, tries int) {
+	select {
+	case c.commitSem <- struct{}{}:
+	case <-ctx.Done():
+		c.log.Warn("commit skipped: no time left", "err", context.Cause(ctx))
+		return
+	}
+	defer func() { <-c.commitSem }()
+	for try := 1; try <= tries; try++ {
+		var offsets []saramagroup.Offset
+		var owners []*partitionRunner
+		for _, r := range rs {
+			if off := r.tracker.Committable(); off >= 0 && off > r.committed {
+				offsets = append(offsets, saramagroup.Offset{Topic: r.topic, Partition: r.partition, Offset: off})
+				owners = append(owners, r)
+			}
+		}
+		if len(offsets) == 0 {
+			return
+		}
+		start := time.Now()
+		err := c.g.Commit(ctx, sess, offsets)
+		c.tel.commitDone(time.Since(start), err)
+		var ce *saramagroup.CommitError
+		if err != nil && !errors.As(err, &ce) {
+			c.log.Warn("commit failed", "err", err, "try", try)
+		} else {
+			for i, o := range offsets {
+				if ce != nil {
+					if perr := ce.Failed[o.Topic][o.Partition]; perr != nil {
+						c.log.Warn("commit failed", "topic", o.Topic, "partition", o.Partition, "err", perr, "try", try)
+						continue
+					}
+				}
+				owners[i].committed = o.Offset
+				owners[i].committedPub.Store(o.Offset)
+			}
+			if err == nil {
+				return
+			}
+		}
+		if try < tries && sleep(ctx, 100*time.Millisecond) != nil {
+			return
+		}
+	}
+}

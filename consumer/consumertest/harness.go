@@ -1,0 +1,214 @@
+package consumertest
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/consumer"
+	"github.com/bulwarkgo/bulwark/consumer/internal/delivery"
+	"github.com/bulwarkgo/bulwark/internal/backoff"
+	"github.com/bulwarkgo/bulwark/internal/offsettrack"
+)
+
+// ErrInvalidConfig is wrapped by errors New returns for bad options.
+var ErrInvalidConfig = errors.New("consumertest: invalid configuration")
+
+// Outcome is how the consumer would finish a record.
+type Outcome int
+
+const (
+	// Handled: the handler returned nil; the offset would be committed.
+	Handled Outcome = iota
+	// DeadLettered: the record would go to the dead-letter topic and its
+	// offset be committed.
+	DeadLettered
+	// Abandoned: the context ended first (or the dead letter could not be
+	// written); the offset would not be committed.
+	Abandoned
+)
+
+func (o Outcome) String() string {
+	switch o {
+	case Handled:
+		return "handled"
+	case DeadLettered:
+		return "dead-lettered"
+	default:
+		return "abandoned"
+	}
+}
+
+// Result describes one delivered record.
+type Result struct {
+	Outcome  Outcome
+	Attempts int
+	// Err is the handler's last error (nil when Handled).
+	Err error
+	// DeadLetter is the dead-letter record, when DeadLettered.
+	DeadLetter *bulwark.Message
+	// Waits are the retry, pause and dead-letter backoff waits the consumer
+	// would have slept, in order.
+	Waits []time.Duration
+	// Paused reports whether a pause-class error paused the partition.
+	Paused bool
+}
+
+// Partition names a topic partition.
+type Partition struct {
+	Topic     string
+	Partition int32
+}
+
+type config struct {
+	middleware []bulwark.Middleware
+	policy     delivery.Policy
+	dltErr     func(*bulwark.Message) error
+	errs       []error
+}
+
+// Option configures a Harness. Defaults match the consumer's.
+type Option func(*config)
+
+// WithMiddleware wraps the handler as consumer.WithMiddleware does.
+func WithMiddleware(mws ...bulwark.Middleware) Option {
+	return func(c *config) { c.middleware = append(c.middleware, mws...) }
+}
+
+// WithRetry is consumer.WithRetry.
+func WithRetry(maxAttempts int, initial, max time.Duration) Option {
+	return func(c *config) {
+		if maxAttempts < 1 || initial < 0 || max < initial {
+			c.errs = append(c.errs, ErrInvalidConfig)
+		}
+		c.policy.MaxAttempts, c.policy.Backoff = maxAttempts, backoff.Policy{Initial: initial, Max: max}
+	}
+}
+
+// WithDeadLetterTopic is consumer.WithDeadLetterTopic.
+func WithDeadLetterTopic(name func(topic string) string) Option {
+	return func(c *config) {
+		if name == nil {
+			c.errs = append(c.errs, ErrInvalidConfig)
+		}
+		c.policy.DeadLetterTopic = name
+	}
+}
+
+// WithPauseDelay is consumer.WithPauseDelay.
+func WithPauseDelay(d time.Duration) Option {
+	return func(c *config) { c.policy.PauseDelay = d }
+}
+
+// WithDeadLetterError makes writing a dead letter fail with fn's result
+// (nil: succeed), to test that such records stay uncommitted. The consumer
+// retries a failed write until it succeeds or the context ends; so does
+// the harness, so pass a context with a deadline when fn keeps failing.
+func WithDeadLetterError(fn func(dl *bulwark.Message) error) Option {
+	return func(c *config) { c.dltErr = fn }
+}
+
+// Harness delivers records to a handler. It is safe for concurrent use.
+type Harness struct {
+	handler bulwark.Handler
+	cfg     config
+
+	mu          sync.Mutex
+	trackers    map[Partition]*offsettrack.Partition
+	deadLetters []*bulwark.Message
+}
+
+// New returns a harness for h.
+func New(h bulwark.Handler, opts ...Option) (*Harness, error) {
+	cfg := config{policy: delivery.Policy{
+		MaxAttempts:     consumer.DefaultMaxAttempts,
+		Backoff:         backoff.Policy{Initial: consumer.DefaultRetryInitial, Max: consumer.DefaultRetryMax},
+		PauseDelay:      consumer.DefaultPauseDelay,
+		DeadLetterTopic: consumer.DefaultDeadLetterTopic,
+	}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if h == nil {
+		cfg.errs = append(cfg.errs, ErrInvalidConfig)
+	}
+	if err := errors.Join(cfg.errs...); err != nil {
+		return nil, err
+	}
+	return &Harness{
+		handler:  bulwark.Chain(cfg.middleware...)(h),
+		cfg:      cfg,
+		trackers: map[Partition]*offsettrack.Partition{},
+	}, nil
+}
+
+// Deliver hands msg to the handler as the consumer would and returns the
+// result. Deliver records of one partition in offset order; the first
+// record of a partition sets where its commits start.
+func (h *Harness) Deliver(ctx context.Context, msg *bulwark.Message) Result {
+	tp := Partition{msg.Topic, msg.Partition}
+	h.mu.Lock()
+	tr := h.trackers[tp]
+	if tr == nil {
+		tr = offsettrack.New(msg.Offset)
+		h.trackers[tp] = tr
+	}
+	h.mu.Unlock()
+	tr.Add(msg.Offset)
+
+	var res Result
+	env := delivery.Env{
+		Sleep: func(ctx context.Context, d time.Duration) error {
+			res.Waits = append(res.Waits, d)
+			return ctx.Err()
+		},
+		DeadLetter: func(ctx context.Context, dl *bulwark.Message) error {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if h.cfg.dltErr != nil {
+				return h.cfg.dltErr(dl)
+			}
+			return nil
+		},
+		OnPause: func(*bulwark.Message, error, time.Duration) { res.Paused = true },
+	}
+	out := delivery.Deliver(ctx, h.handler, msg, h.cfg.policy, env)
+	res.Attempts, res.Err, res.DeadLetter = out.Attempts, out.Err, out.DeadLetter
+	switch out.Result {
+	case delivery.Handled:
+		res.Outcome = Handled
+	case delivery.DeadLettered:
+		res.Outcome = DeadLettered
+		h.mu.Lock()
+		h.deadLetters = append(h.deadLetters, out.DeadLetter)
+		h.mu.Unlock()
+	default:
+		res.Outcome = Abandoned
+	}
+	if out.Finished() {
+		tr.Done(msg.Offset)
+	}
+	return res
+}
+
+// Committed returns, per partition, the offset the consumer would commit:
+// the oldest record not finished, or one past the last delivered.
+func (h *Harness) Committed() map[Partition]int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[Partition]int64, len(h.trackers))
+	for tp, tr := range h.trackers {
+		out[tp] = tr.Committable()
+	}
+	return out
+}
+
+// DeadLetters returns the dead-letter records written so far, in order.
+func (h *Harness) DeadLetters() []*bulwark.Message {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]*bulwark.Message(nil), h.deadLetters...)
+}

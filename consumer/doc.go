@@ -1,0 +1,50 @@
+// Package consumer runs an at-least-once member of a Kafka consumer group:
+// a record's offset is committed only after its handler returned nil or the
+// record was written to a dead-letter topic, so a crash, a rebalance or a
+// failing handler never loses a record (it may be delivered again).
+//
+//	c, err := consumer.New(brokers, "billing", []string{"orders"}, handler,
+//		consumer.WithKeyOrdering(16),
+//		consumer.WithRetry(5, 100*time.Millisecond, 5*time.Second),
+//	)
+//	err = c.Run(ctx) // until ctx ends
+//
+// What the consumer does:
+//   - Cooperative-sticky rebalancing (sarama's ConsumerGroup); static
+//     membership with [WithStaticMembership].
+//   - Per-partition order by default; [WithKeyOrdering] runs different keys
+//     of a partition in parallel, same keys in order. Completion is tracked
+//     per offset: the committed offset never passes the oldest unfinished
+//     record.
+//   - Errors by class (bulwark.ClassOf): retryable errors are retried in
+//     place with exponential backoff and jitter, then dead-lettered;
+//     permanent errors are dead-lettered at once (default topic
+//     "<topic>.dlt", headers bulwark.HeaderDLT*); pause-class errors pause
+//     the partition, commit nothing, dead-letter nothing and retry the record
+//     after the delay; a pause starts the record's retry attempts afresh,
+//     so a long outage cannot use them up. If the dead letter cannot be
+//     written the record is not committed; writing is retried.
+//   - Isolation level read_committed by default: records of aborted
+//     transactions never reach the handler ([WithReadCommitted]).
+//   - [WithMaxInFlight] bounds records and bytes handed to handlers; at the
+//     limit the partition's fetching pauses. Memory is bounded by that limit
+//     plus, per partition, what one fetch returns (sarama's
+//     Consumer.Fetch.Default) and sarama's channel buffer.
+//   - On revoke or shutdown, records not started are left for the next
+//     owner, running ones get [WithGracePeriod] to finish (then their
+//     context is cancelled), finished offsets are committed, then the
+//     partition is released. After Run's context ends, Run returns within
+//     the grace period plus [StopMargin] whatever the network does: final
+//     commits and leaving the group get a bounded attempt, then the
+//     connections are cut.
+//   - Offsets are committed every [WithCommitInterval] through a client of
+//     their own: on the fetch connection a commit would wait behind a
+//     long-poll fetch (up to 500 ms with sarama's defaults).
+//   - A consumer span per record, child of the producer's span found in the
+//     headers; metrics bulwark.consumer.* (consumed, failed, paused,
+//     retried, dead_lettered, handler.duration, commit.duration, in_flight,
+//     lag);
+//     [Consumer.Stats] for a snapshot.
+//
+// Package consumertest drives a handler the same way without Kafka.
+package consumer

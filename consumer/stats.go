@@ -1,0 +1,96 @@
+package consumer
+
+import (
+	"sort"
+	"time"
+)
+
+// Stats is a snapshot of the consumer's state.
+type Stats struct {
+	// Partitions lists the partitions assigned now, by topic and number.
+	Partitions []PartitionStats
+	// InFlightRecords and InFlightBytes are records taken from Kafka and
+	// handed to handlers but not finished; PeakInFlightRecords is the most
+	// there ever were at once.
+	InFlightRecords     int
+	InFlightBytes       int64
+	PeakInFlightRecords int
+
+	Consumed     int64 // records taken from Kafka
+	Handled      int64 // records the handler finished without error
+	Failed       int64 // handler calls that returned an error, pause-class ones excepted
+	Retried      int64 // in-place retries
+	DeadLettered int64 // records written to a dead-letter topic
+	Paused       int64 // handler calls that returned a pause-class error
+
+	Commits           int64 // offset commit requests sent
+	CommitFailures    int64 // of which failed
+	LastCommitLatency time.Duration
+	MaxCommitLatency  time.Duration
+}
+
+// PartitionStats describes one assigned partition.
+type PartitionStats struct {
+	Topic     string
+	Partition int32
+	// NextOffset is the offset after the last record taken (-1: none yet
+	// and no committed offset known).
+	NextOffset int64
+	// Committed is the last offset this member committed (or found
+	// committed when the partition was assigned); -1 when none.
+	Committed int64
+	// Lag is the high watermark minus NextOffset; -1 when unknown.
+	Lag int64
+	// InFlight counts records handed to handlers and not finished;
+	// Buffered counts fetched records waiting for in-flight room.
+	InFlight int
+	Buffered int
+	// Paused reports whether fetching is paused (in-flight limit or a
+	// pause-class error).
+	Paused bool
+}
+
+// Stats returns a snapshot; safe to call at any time, also concurrently
+// with Run.
+func (c *Consumer) Stats() Stats {
+	records, bytes, peak := c.budget.usage()
+	s := Stats{
+		InFlightRecords:     records,
+		InFlightBytes:       bytes,
+		PeakInFlightRecords: peak,
+		Consumed:            c.counts.consumed.Load(),
+		Handled:             c.counts.handled.Load(),
+		Failed:              c.counts.failed.Load(),
+		Retried:             c.counts.retried.Load(),
+		DeadLettered:        c.counts.deadLettered.Load(),
+		Paused:              c.counts.paused.Load(),
+		Commits:             c.counts.commits.Load(),
+		CommitFailures:      c.counts.commitFailures.Load(),
+		LastCommitLatency:   time.Duration(c.counts.lastCommitNanos.Load()),
+		MaxCommitLatency:    time.Duration(c.counts.maxCommitNanos.Load()),
+	}
+	c.mu.Lock()
+	for _, r := range c.runners {
+		next := r.nextOffset.Load()
+		lag := int64(-1)
+		if hwm := r.claim.HighWaterMark(); next >= 0 && hwm >= next {
+			lag = hwm - next
+		}
+		s.Partitions = append(s.Partitions, PartitionStats{
+			Topic:      r.topic,
+			Partition:  r.partition,
+			NextOffset: next,
+			Committed:  r.committedPub.Load(),
+			Lag:        lag,
+			InFlight:   r.tracker.InFlight(),
+			Buffered:   int(r.buffered.Load()),
+			Paused:     r.paused(),
+		})
+	}
+	c.mu.Unlock()
+	sort.Slice(s.Partitions, func(i, j int) bool {
+		a, b := s.Partitions[i], s.Partitions[j]
+		return a.Topic < b.Topic || a.Topic == b.Topic && a.Partition < b.Partition
+	})
+	return s
+}

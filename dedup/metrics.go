@@ -1,0 +1,59 @@
+package dedup
+
+import (
+	"github.com/bulwarkgo/bulwark/internal/telemetry"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Metric names. Attribute sets are built once so recording allocates
+// nothing.
+const (
+	MetricClaims      = "bulwark.dedup.claims"       // claim calls, by dedup.outcome (acquired, duplicate, busy)
+	MetricDuplicates  = "bulwark.dedup.duplicates"   // records skipped as duplicates
+	MetricConflicts   = "bulwark.dedup.conflicts"    // by dedup.conflict: busy (key leased elsewhere), lease_lost
+	MetricStoreErrors = "bulwark.dedup.store_errors" // by dedup.operation: claim, confirm, release
+	MetricUnkeyed     = "bulwark.dedup.unkeyed"      // records passed through without a key
+)
+
+type metrics struct {
+	claims, duplicates, conflicts, storeErrors, unkeyed metric.Int64Counter
+
+	claimAcquired, claimDuplicate, claimBusy metric.AddOption
+	conflictBusy, conflictLeaseLost          metric.AddOption
+	opClaim, opConfirm, opRelease            metric.AddOption
+}
+
+func newMetrics(mp metric.MeterProvider) (*metrics, error) {
+	meter := telemetry.MeterProvider(mp).Meter(telemetry.Scope + "/dedup")
+	m := &metrics{}
+	var err error
+	counter := func(name, desc string) metric.Int64Counter {
+		if err != nil {
+			return nil
+		}
+		var c metric.Int64Counter
+		c, err = meter.Int64Counter(name, metric.WithDescription(desc), metric.WithUnit("{record}"))
+		return c
+	}
+	m.claims = counter(MetricClaims, "Dedup claim attempts by outcome.")
+	m.duplicates = counter(MetricDuplicates, "Records skipped because their key was already processed.")
+	m.conflicts = counter(MetricConflicts, "Records whose key was held by another claim.")
+	m.storeErrors = counter(MetricStoreErrors, "Failed dedup store calls by operation.")
+	m.unkeyed = counter(MetricUnkeyed, "Records without a dedup key passed through unprotected.")
+	if err != nil {
+		return nil, err
+	}
+	attr := func(k, v string) metric.AddOption {
+		return metric.WithAttributeSet(attribute.NewSet(attribute.String(k, v)))
+	}
+	m.claimAcquired = attr("dedup.outcome", "acquired")
+	m.claimDuplicate = attr("dedup.outcome", "duplicate")
+	m.claimBusy = attr("dedup.outcome", "busy")
+	m.conflictBusy = attr("dedup.conflict", "busy")
+	m.conflictLeaseLost = attr("dedup.conflict", "lease_lost")
+	m.opClaim = attr("dedup.operation", "claim")
+	m.opConfirm = attr("dedup.operation", "confirm")
+	m.opRelease = attr("dedup.operation", "release")
+	return m, nil
+}

@@ -1,0 +1,258 @@
+package dedup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/bulwarkgo/bulwark"
+)
+
+// Deduplicator is the idempotent-consumer middleware: it lets a record's
+// handler run at most once per dedup key within the retention period,
+// whatever the number of deliveries, on one consumer or many sharing a
+// [Store].
+//
+// For each record it
+//  1. finds the key (message-ID header by default, see [WithKeyFunc]); a
+//     record without one fails with a permanent [ErrNoKey] unless
+//     [WithAllowUnkeyed] is set;
+//  2. claims the key with a short lease ([WithLease]);
+//     - confirmed earlier: the record is a duplicate; the handler is not
+//     called and nil is returned, so the record counts as finished and is
+//     committed (bulwark.dedup.duplicates, debug log);
+//     - leased by another claim (the same record racing on another
+//     consumer, around a rebalance): it waits up to [WithBusyWait] for that
+//     outcome, polling the store. If the other consumer confirms, the
+//     record is a duplicate; if it releases or its lease expires (it
+//     failed or crashed), this delivery claims the key and processes the
+//     record. If the wait ends first it returns a retryable [ErrInFlight]:
+//     the record must not be committed before the winner has finished, or
+//     a winner that then fails would leave it unprocessed;
+//  3. runs the handler, with the claim available through [LeaseFrom];
+//  4. on success confirms the key for the retention period ([WithRetention]);
+//     on failure (or panic) releases it so a redelivery processes it again,
+//     and returns the handler's error unchanged.
+//
+// A store error before the handler runs returns a retryable error and the
+// handler does not run. A store error on confirm returns a retryable error
+// too, although the handler's side effect has happened: the record is
+// redelivered and, once the lease expires, processed again. Only a side
+// effect written in the same transaction as the dedup mark (the SQL store's
+// ConfirmTx) is exactly-once in that case.
+//
+// A confirm that finds the key claimed by someone else ([ErrLeaseLost]:
+// the handler outlived its lease) is logged at warn level and counted as a
+// lease_lost conflict; the record counts as finished since its handler
+// succeeded, but the other claim may process it a second time.
+type Deduplicator struct {
+	store Store
+	cfg   config
+	m     *metrics
+	log   *slog.Logger
+}
+
+// New returns a Deduplicator over store.
+func New(store Store, opts ...Option) (*Deduplicator, error) {
+	if store == nil {
+		return nil, fmt.Errorf("%w: nil store", ErrInvalidConfig)
+	}
+	cfg := config{
+		key:          (*bulwark.Message).MessageID,
+		lease:        DefaultLease,
+		retention:    DefaultRetention,
+		storeTimeout: DefaultStoreTimeout,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if !cfg.busyWaitSet {
+		cfg.busyWait = cfg.lease
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(cfg.meters)
+	if err != nil {
+		return nil, fmt.Errorf("dedup: metrics: %w", err)
+	}
+	log := cfg.logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Deduplicator{store: store, cfg: cfg, m: m, log: log}, nil
+}
+
+// Middleware returns d as a [bulwark.Middleware].
+func (d *Deduplicator) Middleware() bulwark.Middleware { return d.Wrap }
+
+// Wrap returns next guarded by d.
+func (d *Deduplicator) Wrap(next bulwark.Handler) bulwark.Handler {
+	return bulwark.HandlerFunc(func(ctx context.Context, msg *bulwark.Message) error {
+		return d.handle(ctx, msg, next)
+	})
+}
+
+// Lease is the claim under which a handler runs.
+type Lease struct {
+	Key   string
+	Token Token
+}
+
+type leaseKey struct{}
+
+// LeaseFrom returns the claim the handler runs under, when called inside a
+// handler wrapped by a [Deduplicator]. A handler that writes to a database
+// passes it to the SQL store's ConfirmTx to commit the dedup mark with its
+// own transaction.
+func LeaseFrom(ctx context.Context) (Lease, bool) {
+	l, ok := ctx.Value(leaseKey{}).(Lease)
+	return l, ok
+}
+
+func (d *Deduplicator) handle(ctx context.Context, msg *bulwark.Message, next bulwark.Handler) (err error) {
+	key := d.cfg.key(msg)
+	if key == "" {
+		if d.cfg.allowUnkeyed {
+			d.m.unkeyed.Add(ctx, 1)
+			if d.log.Enabled(ctx, slog.LevelDebug) {
+				d.log.DebugContext(ctx, "dedup: record without key passed through", recordAttrs(msg)...)
+			}
+			return next.Handle(ctx, msg)
+		}
+		return bulwark.Permanent(fmt.Errorf("%w: %s/%d@%d", ErrNoKey, msg.Topic, msg.Partition, msg.Offset))
+	}
+
+	claim, err := d.claim(ctx, key, msg)
+	if err != nil {
+		return err
+	}
+	if claim.State == Duplicate {
+		d.m.duplicates.Add(ctx, 1)
+		if d.log.Enabled(ctx, slog.LevelDebug) {
+			d.log.DebugContext(ctx, "dedup: duplicate skipped", append(recordAttrs(msg), "key", key)...)
+		}
+		return nil
+	}
+
+	finished := false
+	defer func() {
+		if !finished { // the handler panicked: free the key, keep panicking
+			d.release(ctx, key, claim.Token, msg)
+		}
+	}()
+	err = next.Handle(context.WithValue(ctx, leaseKey{}, Lease{Key: key, Token: claim.Token}), msg)
+	finished = true
+	if err != nil {
+		d.release(ctx, key, claim.Token, msg)
+		return err
+	}
+	return d.confirm(ctx, key, claim.Token, msg)
+}
+
+// claim claims key, waiting while another claim holds it.
+func (d *Deduplicator) claim(ctx context.Context, key string, msg *bulwark.Message) (Claim, error) {
+	deadline := time.Now().Add(d.cfg.busyWait)
+	poll := 5 * time.Millisecond
+	var timer *time.Timer
+	for first := true; ; first = false {
+		cctx, cancel := context.WithTimeout(ctx, d.cfg.storeTimeout)
+		c, err := d.store.Claim(cctx, key, d.cfg.lease)
+		cancel()
+		if err != nil {
+			d.m.storeErrors.Add(ctx, 1, d.m.opClaim)
+			d.log.WarnContext(ctx, "dedup: claim failed", append(recordAttrs(msg), "key", key, "error", err)...)
+			if ctx.Err() != nil {
+				return Claim{}, fmt.Errorf("dedup: claim %q: %w", key, ctx.Err())
+			}
+			return Claim{}, bulwark.Retryable(fmt.Errorf("dedup: claim %q: %w", key, err))
+		}
+		switch c.State {
+		case Acquired:
+			d.m.claims.Add(ctx, 1, d.m.claimAcquired)
+			return c, nil
+		case Duplicate:
+			d.m.claims.Add(ctx, 1, d.m.claimDuplicate)
+			return c, nil
+		case Busy:
+			d.m.claims.Add(ctx, 1, d.m.claimBusy)
+		default:
+			return Claim{}, bulwark.Retryable(fmt.Errorf("dedup: store returned claim state %d for %q", c.State, key))
+		}
+		if first {
+			d.m.conflicts.Add(ctx, 1, d.m.conflictBusy)
+			if d.log.Enabled(ctx, slog.LevelDebug) {
+				d.log.DebugContext(ctx, "dedup: key leased elsewhere, waiting", append(recordAttrs(msg), "key", key, "remaining", c.Remaining)...)
+			}
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return Claim{}, bulwark.Retryable(fmt.Errorf("%w: key %q", ErrInFlight, key))
+		}
+		wait := min(poll, left)
+		if c.Remaining > 0 && c.Remaining+time.Millisecond < wait {
+			wait = c.Remaining + time.Millisecond
+		}
+		poll = min(2*poll, 250*time.Millisecond)
+		if timer == nil {
+			timer = time.NewTimer(wait)
+			defer timer.Stop()
+		} else {
+			timer.Reset(wait)
+		}
+		select {
+		case <-ctx.Done():
+			return Claim{}, fmt.Errorf("dedup: waiting for in-flight key %q: %w", key, ctx.Err())
+		case <-timer.C:
+		}
+	}
+}
+
+// outcomeCtx bounds a Confirm or Release. It survives the record's
+// cancellation: the handler's outcome must still be recorded.
+func (d *Deduplicator) outcomeCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), d.cfg.storeTimeout)
+}
+
+func (d *Deduplicator) confirm(ctx context.Context, key string, tok Token, msg *bulwark.Message) error {
+	cctx, cancel := d.outcomeCtx(ctx)
+	err := d.store.Confirm(cctx, key, tok, d.cfg.retention)
+	cancel()
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrLeaseLost):
+		d.m.conflicts.Add(ctx, 1, d.m.conflictLeaseLost)
+		d.log.WarnContext(ctx, "dedup: lease lost before confirm; the handler outlived its lease and the record may be processed twice",
+			append(recordAttrs(msg), "key", key, "lease", d.cfg.lease)...)
+		return nil
+	default:
+		d.m.storeErrors.Add(ctx, 1, d.m.opConfirm)
+		d.log.WarnContext(ctx, "dedup: confirm failed", append(recordAttrs(msg), "key", key, "error", err)...)
+		return bulwark.Retryable(fmt.Errorf("dedup: confirm %q: %w", key, err))
+	}
+}
+
+// release frees key after a failed handler. A failure here only delays the
+// next attempt until the lease expires, so it is logged, not returned.
+func (d *Deduplicator) release(ctx context.Context, key string, tok Token, msg *bulwark.Message) {
+	rctx, cancel := d.outcomeCtx(ctx)
+	err := d.store.Release(rctx, key, tok)
+	cancel()
+	switch {
+	case err == nil:
+	case errors.Is(err, ErrLeaseLost):
+		d.m.conflicts.Add(ctx, 1, d.m.conflictLeaseLost)
+		d.log.WarnContext(ctx, "dedup: lease lost before release", append(recordAttrs(msg), "key", key)...)
+	default:
+		d.m.storeErrors.Add(ctx, 1, d.m.opRelease)
+		d.log.WarnContext(ctx, "dedup: release failed; the key stays leased until the lease expires",
+			append(recordAttrs(msg), "key", key, "error", err)...)
+	}
+}
+
+func recordAttrs(msg *bulwark.Message) []any {
+	return []any{"topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset}
+}

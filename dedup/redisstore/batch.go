@@ -1,0 +1,142 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bulwarkgo/bulwark/dedup"
+	"github.com/redis/go-redis/v9"
+)
+
+// ClaimMany claims keys in one pipelined round trip; result i belongs to
+// keys[i]. It is Claim for many keys at once, for callers that handle
+// records in batches: the round trip, not Redis, bounds a single claim.
+// Busy results carry no Remaining. The error is that of the round trip; a
+// failed round trip may still have claimed some keys, whose leases then
+// expire on their own.
+func (s *Store) ClaimMany(ctx context.Context, keys []string, lease time.Duration) ([]dedup.Claim, error) {
+	toks := make([]dedup.Token, len(keys))
+	cmds := make([]*redis.StatusCmd, len(keys))
+	args := claimArgs(lease)
+	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, key := range keys {
+			toks[i] = newToken()
+			cmds[i] = p.SetArgs(ctx, s.prefix+key, leasedMark+string(toks[i]), args)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("redisstore: claim many: %w", err)
+	}
+	out := make([]dedup.Claim, len(keys))
+	for i, cmd := range cmds {
+		if out[i], err = claimResult(toks[i], cmd.Val(), cmd.Err()); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// confirmManyScript confirms several keys in one script run: KEYS are the
+// keys, ARGV[1] the retention in ms, ARGV[i+1] the token of KEYS[i]. It
+// returns one 1 (confirmed) or 0 (lost) per key. Running the script once
+// per batch instead of once per key saves most of Redis's per-call script
+// overhead.
+var confirmManyScript = redis.NewScript(`
+local out = {}
+for i, k in ipairs(KEYS) do
+	local tok = ARGV[i + 1]
+	local v = redis.call('GET', k)
+	if v and v ~= 'L' .. tok and v ~= 'D' .. tok then
+		out[i] = 0
+	else
+		redis.call('SET', k, 'D' .. tok, 'PX', ARGV[1])
+		out[i] = 1
+	end
+end
+return out`)
+
+// ConfirmMany confirms leases in one round trip. The slice holds one entry
+// per lease: nil or [dedup.ErrLeaseLost]. The error is that of the round
+// trip. On a single Redis server (*redis.Client) it is one script run for
+// the whole batch; on a cluster or ring, whose keys live on different
+// nodes, a pipeline of per-key confirms.
+func (s *Store) ConfirmMany(ctx context.Context, leases []dedup.Lease, ttl time.Duration) ([]error, error) {
+	if len(leases) == 0 {
+		return nil, nil
+	}
+	run := s.confirmPipeline
+	if _, single := s.client.(*redis.Client); single {
+		run = s.confirmScripted
+	}
+	ok, err := run(ctx, leases, ttl)
+	if err != nil && isNoScript(err) {
+		// Redis lost its script cache (restart, SCRIPT FLUSH): load the
+		// scripts and run the batch again, which is safe as confirming twice
+		// with the same token is idempotent.
+		if lerr := confirmScript.Load(ctx, s.client).Err(); lerr != nil {
+			return nil, fmt.Errorf("redisstore: confirm many: load script: %w", lerr)
+		}
+		if lerr := confirmManyScript.Load(ctx, s.client).Err(); lerr != nil {
+			return nil, fmt.Errorf("redisstore: confirm many: load script: %w", lerr)
+		}
+		ok, err = run(ctx, leases, ttl)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: confirm many: %w", err)
+	}
+	out := make([]error, len(leases))
+	for i := range leases {
+		if !ok[i] {
+			out[i] = dedup.ErrLeaseLost
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) confirmScripted(ctx context.Context, leases []dedup.Lease, ttl time.Duration) ([]bool, error) {
+	keys := make([]string, len(leases))
+	args := make([]any, len(leases)+1)
+	args[0] = millis(ttl)
+	for i, l := range leases {
+		keys[i] = s.prefix + l.Key
+		args[i+1] = string(l.Token)
+	}
+	res, err := confirmManyScript.EvalSha(ctx, s.client, keys, args...).Int64Slice()
+	if err != nil {
+		return nil, err
+	}
+	if len(res) != len(leases) {
+		return nil, fmt.Errorf("confirm script returned %d results for %d keys", len(res), len(leases))
+	}
+	ok := make([]bool, len(res))
+	for i, n := range res {
+		ok[i] = n == 1
+	}
+	return ok, nil
+}
+
+func (s *Store) confirmPipeline(ctx context.Context, leases []dedup.Lease, ttl time.Duration) ([]bool, error) {
+	cmds := make([]*redis.Cmd, len(leases))
+	ms := millis(ttl)
+	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, l := range leases {
+			cmds[i] = confirmScript.EvalSha(ctx, p, []string{s.prefix + l.Key}, string(l.Token), ms)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	ok := make([]bool, len(cmds))
+	for i, cmd := range cmds {
+		n, _ := cmd.Int()
+		ok[i] = n == 1
+	}
+	return ok, nil
+}
+
+func isNoScript(err error) bool { return err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") }

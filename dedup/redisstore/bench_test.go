@@ -1,0 +1,104 @@
+package redisstore_test
+
+import (
+	"context"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bulwarkgo/bulwark/dedup"
+	"github.com/bulwarkgo/bulwark/dedup/redisstore"
+	"github.com/bulwarkgo/bulwark/internal/servicetest"
+	"github.com/redis/go-redis/v9"
+)
+
+// Compare with redis-benchmark in the same sitting at the same number of
+// connections (-c) and pipelining depth (-P):
+//
+//	go test -run '^$' -bench . -count 6 ./dedup/redisstore/
+//	redis-benchmark -t set -c 50 -P 1 -n 1000000 -q    (BenchmarkClaimConfirm)
+//	redis-benchmark -t set -c 50 -P 16 -n 4000000 -q   (BenchmarkClaimConfirmPipelined/depth=16)
+//
+// A claim+confirm pair is two Redis commands (SET NX PX GET, then EVALSHA of
+// the confirm script). Keys are fresh each time and expire after the
+// benchmark's short retention, so nothing is left behind for long.
+const benchClients = 50
+
+func benchStore(b *testing.B) (*redisstore.Store, string) {
+	addr := servicetest.RedisAddr(b)
+	c := redis.NewClient(&redis.Options{Addr: addr, PoolSize: benchClients})
+	b.Cleanup(func() { _ = c.Close() })
+	prefix := servicetest.UniqueName(b, "bulwark:bench") + ":"
+	st, err := redisstore.New(c, redisstore.WithPrefix(prefix))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return st, prefix
+}
+
+// BenchmarkClaimConfirm: 50 goroutines, one command in flight each
+// (redis-benchmark -c 50 -P 1).
+func BenchmarkClaimConfirm(b *testing.B) {
+	st, _ := benchStore(b)
+	ctx := context.Background()
+	var n atomic.Uint64
+	b.SetParallelism((benchClients + 1) / 2) // x GOMAXPROCS (2) = 50 goroutines
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			key := strconv.FormatUint(n.Add(1), 36)
+			c, err := st.Claim(ctx, key, 30*time.Second)
+			if err != nil || c.State != dedup.Acquired {
+				b.Fatalf("claim: %v %v", c.State, err)
+			}
+			if err := st.Confirm(ctx, key, c.Token, 5*time.Second); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pairs/s")
+}
+
+// BenchmarkClaimConfirmPipelined: 50 goroutines, each claiming and then
+// confirming batches of depth keys (redis-benchmark -c 50 -P depth).
+func BenchmarkClaimConfirmPipelined(b *testing.B) {
+	for _, depth := range []int{16} {
+		b.Run("depth="+strconv.Itoa(depth), func(b *testing.B) {
+			st, _ := benchStore(b)
+			ctx := context.Background()
+			var n atomic.Uint64
+			b.SetParallelism((benchClients + 1) / 2)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				keys := make([]string, depth)
+				leases := make([]dedup.Lease, depth)
+				for pb.Next() {
+					for i := range keys {
+						keys[i] = strconv.FormatUint(n.Add(1), 36)
+					}
+					claims, err := st.ClaimMany(ctx, keys, 30*time.Second)
+					if err != nil {
+						b.Fatal(err)
+					}
+					for i, c := range claims {
+						if c.State != dedup.Acquired {
+							b.Fatalf("claim %s: %v", keys[i], c.State)
+						}
+						leases[i] = dedup.Lease{Key: keys[i], Token: c.Token}
+					}
+					errs, err := st.ConfirmMany(ctx, leases, 5*time.Second)
+					if err != nil {
+						b.Fatal(err)
+					}
+					for _, err := range errs {
+						if err != nil {
+							b.Fatal(err)
+						}
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N*depth)/b.Elapsed().Seconds(), "pairs/s")
+		})
+	}
+}

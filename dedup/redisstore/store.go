@@ -1,0 +1,144 @@
+package redisstore
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bulwarkgo/bulwark/dedup"
+	"github.com/redis/go-redis/v9"
+)
+
+// DefaultPrefix is prepended to every dedup key unless [WithPrefix] says
+// otherwise.
+const DefaultPrefix = "bulwark:dedup:"
+
+// Store is a [dedup.Store] in Redis. Each dedup key is one Redis string at
+// prefix+key holding "L"+token while leased and "D"+token once confirmed,
+// with the lease or retention as its Redis expiry, so Redis itself drops
+// expired keys and nothing needs cleaning up.
+//
+//   - Claim is a single SET key L<token> NX PX <lease> GET: atomic, and the
+//     old value it returns tells a duplicate from a busy key.
+//   - Confirm and Release are Lua scripts that compare the stored token
+//     before writing, so a holder whose lease expired cannot confirm or
+//     free a newer claim.
+//
+// State lives in Redis, so it survives a restart of the consumer process
+// and is shared by every consumer using the same prefix; it survives a
+// restart of Redis only as far as Redis persistence (AOF/RDB) is
+// configured. Requires Redis 7.0 or later (SET with both NX and GET).
+//
+// The Store does not own the client: closing the client is the caller's
+// job.
+type Store struct {
+	client redis.UniversalClient
+	prefix string
+}
+
+type config struct{ prefix string }
+
+// Option configures [New].
+type Option func(*config)
+
+// WithPrefix sets the Redis key prefix (default [DefaultPrefix]). Consumers
+// that must see each other's keys use the same prefix; unrelated
+// deduplication domains use different ones.
+func WithPrefix(p string) Option { return func(c *config) { c.prefix = p } }
+
+// New returns a store using client (a *redis.Client, *redis.ClusterClient or
+// *redis.Ring).
+func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
+	if client == nil {
+		return nil, fmt.Errorf("%w: nil redis client", dedup.ErrInvalidConfig)
+	}
+	cfg := config{prefix: DefaultPrefix}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	return &Store{client: client, prefix: cfg.prefix}, nil
+}
+
+const (
+	leasedMark    = "L"
+	confirmedMark = "D"
+)
+
+// confirmScript: KEYS[1] key, ARGV[1] token, ARGV[2] retention in ms.
+var confirmScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v and v ~= 'L' .. ARGV[1] and v ~= 'D' .. ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], 'D' .. ARGV[1], 'PX', ARGV[2])
+return 1`)
+
+// releaseScript: KEYS[1] key, ARGV[1] token.
+var releaseScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v or v == 'D' .. ARGV[1] then return 1 end
+if v == 'L' .. ARGV[1] then redis.call('DEL', KEYS[1]) return 1 end
+return 0`)
+
+func newToken() dedup.Token { return dedup.Token(rand.Text()) }
+
+func millis(d time.Duration) int64 { return max(1, d.Milliseconds()) }
+
+// Claim implements [dedup.Store].
+func (s *Store) Claim(ctx context.Context, key string, lease time.Duration) (dedup.Claim, error) {
+	tok := newToken()
+	k := s.prefix + key
+	old, err := s.client.SetArgs(ctx, k, leasedMark+string(tok), claimArgs(lease)).Result()
+	c, err := claimResult(tok, old, err)
+	if err != nil || c.State != dedup.Busy {
+		return c, err
+	}
+	// Best effort: how long the other lease has left. A key gone meanwhile
+	// reads as unknown (0) and the caller simply claims again.
+	if ttl, err := s.client.PTTL(ctx, k).Result(); err == nil && ttl > 0 {
+		c.Remaining = ttl
+	}
+	return c, nil
+}
+
+func claimArgs(lease time.Duration) redis.SetArgs {
+	return redis.SetArgs{Mode: "NX", TTL: time.Duration(millis(lease)) * time.Millisecond, Get: true}
+}
+
+func claimResult(tok dedup.Token, old string, err error) (dedup.Claim, error) {
+	switch {
+	case errors.Is(err, redis.Nil): // nothing there: our SET won
+		return dedup.Claim{State: dedup.Acquired, Token: tok}, nil
+	case err != nil:
+		return dedup.Claim{}, fmt.Errorf("redisstore: claim: %w", err)
+	case strings.HasPrefix(old, confirmedMark):
+		return dedup.Claim{State: dedup.Duplicate}, nil
+	default:
+		return dedup.Claim{State: dedup.Busy}, nil
+	}
+}
+
+// Confirm implements [dedup.Store].
+func (s *Store) Confirm(ctx context.Context, key string, token dedup.Token, ttl time.Duration) error {
+	ok, err := confirmScript.Run(ctx, s.client, []string{s.prefix + key}, string(token), millis(ttl)).Int()
+	if err != nil {
+		return fmt.Errorf("redisstore: confirm: %w", err)
+	}
+	if ok == 0 {
+		return dedup.ErrLeaseLost
+	}
+	return nil
+}
+
+// Release implements [dedup.Store].
+func (s *Store) Release(ctx context.Context, key string, token dedup.Token) error {
+	ok, err := releaseScript.Run(ctx, s.client, []string{s.prefix + key}, string(token)).Int()
+	if err != nil {
+		return fmt.Errorf("redisstore: release: %w", err)
+	}
+	if ok == 0 {
+		return dedup.ErrLeaseLost
+	}
+	return nil
+}

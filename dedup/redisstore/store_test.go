@@ -1,0 +1,176 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/dedup"
+	"github.com/bulwarkgo/bulwark/dedup/deduptest"
+	"github.com/bulwarkgo/bulwark/dedup/redisstore"
+	"github.com/bulwarkgo/bulwark/internal/servicetest"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func newClient(t testing.TB, addr string) *redis.Client {
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// dropPrefix deletes every key under prefix.
+func dropPrefix(t testing.TB, addr, prefix string) {
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	defer c.Close()
+	ctx := context.Background()
+	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		c.Del(ctx, iter.Val())
+	}
+	if err := iter.Err(); err != nil {
+		t.Errorf("cleanup of %s*: %v", prefix, err)
+	}
+}
+
+func TestConformance(t *testing.T) {
+	addr := servicetest.RedisAddr(t)
+	deduptest.Run(t, func(t *testing.T, ns string) dedup.Store {
+		prefix := "bulwark:test:" + ns + ":"
+		t.Cleanup(func() { dropPrefix(t, addr, prefix) })
+		st, err := redisstore.New(newClient(t, addr), redisstore.WithPrefix(prefix))
+		require.NoError(t, err)
+		return st
+	}, deduptest.Durable())
+}
+
+func TestStoredLayout(t *testing.T) {
+	addr := servicetest.RedisAddr(t)
+	prefix := servicetest.UniqueName(t, "bulwark:test") + ":"
+	t.Cleanup(func() { dropPrefix(t, addr, prefix) })
+	c := newClient(t, addr)
+	st, err := redisstore.New(c, redisstore.WithPrefix(prefix))
+	require.NoError(t, err)
+	ctx := context.Background()
+
+	cl, err := st.Claim(ctx, "k", 10*time.Second)
+	require.NoError(t, err)
+	assert.Equal(t, "L"+string(cl.Token), c.Get(ctx, prefix+"k").Val())
+	assert.InDelta(t, 10*time.Second, c.PTTL(ctx, prefix+"k").Val(), float64(time.Second))
+
+	require.NoError(t, st.Confirm(ctx, "k", cl.Token, time.Hour))
+	assert.Equal(t, "D"+string(cl.Token), c.Get(ctx, prefix+"k").Val())
+	assert.InDelta(t, time.Hour, c.PTTL(ctx, prefix+"k").Val(), float64(time.Minute), "retention becomes the Redis expiry")
+}
+
+// ConfirmMany runs one script for the batch on a single server and a
+// pipeline of per-key scripts on a ring or cluster; both must behave alike.
+func TestBatchOperations(t *testing.T) {
+	addr := servicetest.RedisAddr(t)
+	clients := map[string]func() redis.UniversalClient{
+		"client": func() redis.UniversalClient { return newClient(t, addr) },
+		"ring": func() redis.UniversalClient {
+			r := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"only": addr}})
+			t.Cleanup(func() { _ = r.Close() })
+			return r
+		},
+	}
+	for name, mk := range clients {
+		t.Run(name, func(t *testing.T) { testBatch(t, addr, mk()) })
+	}
+}
+
+func testBatch(t *testing.T, addr string, client redis.UniversalClient) {
+	prefix := servicetest.UniqueName(t, "bulwark:test") + ":"
+	t.Cleanup(func() { dropPrefix(t, addr, prefix) })
+	st, err := redisstore.New(client, redisstore.WithPrefix(prefix))
+	require.NoError(t, err)
+	ctx := context.Background()
+	// Flushing the script cache shows ConfirmMany reloads it.
+	require.NoError(t, newClient(t, addr).ScriptFlush(ctx).Err())
+
+	done, err := st.Claim(ctx, "done", time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, st.Confirm(ctx, "done", done.Token, time.Minute))
+	_, err = st.Claim(ctx, "busy", time.Minute)
+	require.NoError(t, err)
+	require.NoError(t, newClient(t, addr).ScriptFlush(ctx).Err())
+
+	claims, err := st.ClaimMany(ctx, []string{"a", "done", "busy", "b"}, time.Minute)
+	require.NoError(t, err)
+	states := []dedup.State{claims[0].State, claims[1].State, claims[2].State, claims[3].State}
+	assert.Equal(t, []dedup.State{dedup.Acquired, dedup.Duplicate, dedup.Busy, dedup.Acquired}, states)
+
+	errs, err := st.ConfirmMany(ctx, []dedup.Lease{
+		{Key: "a", Token: claims[0].Token},
+		{Key: "busy", Token: "not-the-holder"},
+		{Key: "b", Token: claims[3].Token},
+	}, time.Minute)
+	require.NoError(t, err)
+	assert.NoError(t, errs[0])
+	assert.ErrorIs(t, errs[1], dedup.ErrLeaseLost)
+	assert.NoError(t, errs[2])
+	again, err := st.ClaimMany(ctx, []string{"a", "b", "busy"}, time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, dedup.Duplicate, again[0].State)
+	assert.Equal(t, dedup.Duplicate, again[1].State)
+	assert.Equal(t, dedup.Busy, again[2].State)
+}
+
+// A Redis that is unreachable from the start: the handler must not run and
+// the error must be retryable.
+func TestUnreachableRedisIsRetryable(t *testing.T) {
+	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	defer c.Close()
+	st, err := redisstore.New(c)
+	require.NoError(t, err)
+	d, err := dedup.New(st)
+	require.NoError(t, err)
+	ran := false
+	err = d.Wrap(bulwark.HandlerFunc(func(context.Context, *bulwark.Message) error { ran = true; return nil })).
+		Handle(context.Background(), msg("m1"))
+	require.Error(t, err)
+	assert.Equal(t, bulwark.ClassRetryable, bulwark.ClassOf(err))
+	assert.False(t, errors.Is(err, bulwark.ErrPermanent))
+	assert.False(t, ran, "handler ran without a claim")
+}
+
+// Redis goes away while the handler runs: the confirm fails, and the
+// middleware reports a retryable error instead of a silent success.
+func TestRedisGoneMidRunIsRetryable(t *testing.T) {
+	addr := servicetest.RedisAddr(t)
+	prefix := servicetest.UniqueName(t, "bulwark:test") + ":"
+	t.Cleanup(func() { dropPrefix(t, addr, prefix) })
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	st, err := redisstore.New(c, redisstore.WithPrefix(prefix))
+	require.NoError(t, err)
+	d, err := dedup.New(st)
+	require.NoError(t, err)
+	h := d.Wrap(bulwark.HandlerFunc(func(context.Context, *bulwark.Message) error {
+		return c.Close() // the server is gone as far as this consumer can tell
+	}))
+	err = h.Handle(context.Background(), msg("m1"))
+	require.Error(t, err)
+	assert.Equal(t, bulwark.ClassRetryable, bulwark.ClassOf(err))
+	assert.ErrorIs(t, err, redis.ErrClosed)
+
+	// Next record on the dead client: no claim, no handler run.
+	ran := false
+	err = d.Wrap(bulwark.HandlerFunc(func(context.Context, *bulwark.Message) error { ran = true; return nil })).
+		Handle(context.Background(), msg("m2"))
+	assert.Equal(t, bulwark.ClassRetryable, bulwark.ClassOf(err))
+	assert.ErrorIs(t, err, redis.ErrClosed)
+	assert.False(t, ran)
+}
+
+func msg(id string) *bulwark.Message {
+	m := &bulwark.Message{Topic: "t"}
+	m.SetHeader(bulwark.HeaderMessageID, []byte(id))
+	return m
+}

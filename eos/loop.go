@@ -1,0 +1,443 @@
+package eos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/internal/deadletter"
+	"github.com/bulwarkgo/bulwark/internal/telemetry"
+	"github.com/bulwarkgo/bulwark/internal/txnsession"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// errEndGeneration ends the current generation without stopping Run: the
+// partitions are being revoked, or this member turned out to be stale.
+var errEndGeneration = errors.New("eos: end of generation")
+
+// attempts counts how often an uncommitted record was processed without
+// success: all failed deliveries, and those that count towards the
+// dead-letter limit (retryable errors; pauses do not).
+type attempts struct{ deliveries, retryable int }
+
+type recordKey struct {
+	tp     txnsession.TopicPartition
+	offset int64
+}
+
+// txnLoop runs the transactions of one generation, on one goroutine.
+//
+// Rewinding needs no seek: the records between the committed offsets and
+// the consumer's position are exactly the inputs of the open transaction,
+// which the loop keeps. After an abort they are processed again (replay)
+// before anything new is read.
+type txnLoop struct {
+	s   *Session
+	p   *txnsession.Producer
+	gen *txnsession.Generation
+	out outputs
+
+	// the open transaction
+	open     bool
+	inputs   []*bulwark.Message
+	next     map[txnsession.TopicPartition]int64 // offset to commit, per partition
+	dlInTxn  int64
+	span     trace.Span
+	timer    *time.Timer
+	timerSet bool
+
+	failures    map[recordKey]attempts // handler failures of uncommitted records
+	replay      []*bulwark.Message
+	txnFailures int // consecutive failed transactions, for backoff
+}
+
+func newTxnLoop(s *Session, p *txnsession.Producer, gen *txnsession.Generation) *txnLoop {
+	return &txnLoop{
+		s:        s,
+		p:        p,
+		gen:      gen,
+		next:     make(map[txnsession.TopicPartition]int64),
+		failures: make(map[recordKey]attempts),
+		inputs:   make([]*bulwark.Message, 0, s.opts.batchSize),
+		span:     trace.SpanFromContext(context.Background()), // no-op until the first begin
+	}
+}
+
+// run processes records until the generation ends (ctx) or a fatal error.
+// runCtx is Run's context, to tell a stop from a rebalance.
+func (l *txnLoop) run(runCtx, ctx context.Context) error {
+	l.timer = time.NewTimer(time.Hour)
+	l.timer.Stop()
+	defer l.timer.Stop()
+	for {
+		var msg *bulwark.Message
+		if len(l.replay) > 0 {
+			if ctx.Err() != nil {
+				return l.finish(runCtx)
+			}
+			msg = l.replay[0]
+			l.replay[0] = nil
+			l.replay = l.replay[1:]
+		} else {
+			select {
+			case msg = <-l.gen.Records:
+			case <-l.timer.C:
+				l.timerSet = false
+				if err := l.commit(ctx); err != nil {
+					return l.result(runCtx, err)
+				}
+				continue
+			case <-ctx.Done():
+				return l.finish(runCtx)
+			}
+		}
+		if err := l.process(ctx, msg); err != nil {
+			return l.result(runCtx, err)
+		}
+	}
+}
+
+func (l *txnLoop) result(runCtx context.Context, err error) error {
+	if errors.Is(err, errEndGeneration) {
+		return l.finish(runCtx)
+	}
+	return err
+}
+
+// finish ends the generation: the open transaction is aborted before the
+// partitions are released (the caller returns only after this).
+func (l *txnLoop) finish(runCtx context.Context) error {
+	if !l.open {
+		return nil
+	}
+	reason := reasonRevoked
+	if runCtx.Err() != nil {
+		reason = reasonStopped
+	}
+	if err := l.abort(reason, nil); err != nil {
+		if errors.Is(err, ErrFenced) || runCtx.Err() == nil {
+			return err
+		}
+		// Stopping anyway: the broker aborts it after the transaction
+		// timeout, or the next producer with our ID does at once.
+		l.s.opts.logger.Warn("eos: abort on stop failed", "transactional_id", l.s.txnID, "error", err)
+	}
+	return nil
+}
+
+func (l *txnLoop) process(ctx context.Context, msg *bulwark.Message) error {
+	if ctx.Err() != nil {
+		return errEndGeneration
+	}
+	if !l.open {
+		if err := l.begin(); err != nil {
+			return err
+		}
+	}
+	key := recordKey{txnsession.TopicPartition{Topic: msg.Topic, Partition: msg.Partition}, msg.Offset}
+	var fails attempts
+	if len(l.failures) > 0 {
+		fails = l.failures[key]
+	}
+	msg.Attempt = fails.deliveries + 1
+	l.out.reset()
+	hctx := ctx
+	if l.span.IsRecording() {
+		hctx = trace.ContextWithSpan(ctx, l.span)
+	}
+	herr := l.s.handler.Process(hctx, msg, &l.out)
+	if herr == nil {
+		herr = l.checkOutputs()
+	}
+	if herr != nil {
+		if ctx.Err() != nil {
+			return errEndGeneration
+		}
+		switch class := bulwark.ClassOf(herr); {
+		case class == bulwark.ClassPause:
+			delay, _ := bulwark.PauseDelay(herr)
+			if delay <= 0 {
+				delay = l.s.opts.pauseDelay
+			}
+			l.failures[key] = attempts{fails.deliveries + 1, fails.retryable}
+			return l.abortAndRetry(ctx, msg, reasonPause, herr, delay)
+		case class == bulwark.ClassRetryable && fails.retryable+1 < l.s.opts.maxAttempts:
+			l.failures[key] = attempts{fails.deliveries + 1, fails.retryable + 1}
+			return l.abortAndRetry(ctx, msg, reasonRetryable, herr, l.backoff(fails.retryable))
+		default:
+			dlt := l.s.opts.deadLetterTopic(msg.Topic)
+			l.s.opts.logger.Warn("eos: dead-lettering record", "topic", msg.Topic, "partition", msg.Partition,
+				"offset", msg.Offset, "dead_letter_topic", dlt, "attempts", msg.Attempt, "error", herr)
+			l.send(deadletter.Record(dlt, msg, herr, msg.Attempt))
+			l.dlInTxn++
+		}
+	} else {
+		for _, o := range l.out.msgs {
+			l.send(o)
+		}
+	}
+	l.accept(msg)
+	if l.p.InError() {
+		return l.fail(ctx, l.p.Err(), reasonProduce)
+	}
+	if len(l.inputs) >= l.s.opts.batchSize {
+		return l.commit(ctx)
+	}
+	return nil
+}
+
+// errNoTopic is the (permanent) handler error for an output without topic.
+var errNoTopic = errors.New("eos: emitted record has no topic")
+
+func (l *txnLoop) checkOutputs() error {
+	for _, o := range l.out.msgs {
+		if o.Topic == "" {
+			return bulwark.Permanent(errNoTopic)
+		}
+	}
+	return nil
+}
+
+func (l *txnLoop) begin() error {
+	if err := l.p.Begin(); err != nil {
+		if l.p.Classify(err) == txnsession.Fenced {
+			l.s.inst.fencedEvent("producer")
+			return &FencedError{TransactionalID: l.s.txnID, Err: err}
+		}
+		return &ProducerError{TransactionalID: l.s.txnID, Op: reasonBegin, Err: err}
+	}
+	l.open = true
+	l.timer.Reset(l.s.opts.batchInterval)
+	l.timerSet = true
+	_, l.span = l.s.inst.tracer.Start(context.Background(), "eos transaction",
+		trace.WithSpanKind(trace.SpanKindInternal),
+		trace.WithAttributes(telemetry.SystemKafka, l.s.inst.group, attribute.String("messaging.kafka.transactional_id", l.s.txnID)))
+	return nil
+}
+
+func (l *txnLoop) send(o *bulwark.Message) {
+	// Once a record failed the transaction can only abort: sending more
+	// is wasted, and sarama (1.61.1) races reading its last error when a
+	// record arrives in that state.
+	if l.p.InError() {
+		return
+	}
+	if l.span.IsRecording() {
+		telemetry.Inject(trace.ContextWithSpan(context.Background(), l.span), o)
+	}
+	l.p.Send(o)
+}
+
+func (l *txnLoop) accept(msg *bulwark.Message) {
+	l.inputs = append(l.inputs, msg)
+	l.next[txnsession.TopicPartition{Topic: msg.Topic, Partition: msg.Partition}] = msg.Offset + 1
+	if l.span.IsRecording() {
+		if sc := trace.SpanContextFromContext(telemetry.Extract(context.Background(), msg)); sc.IsValid() {
+			l.span.AddLink(trace.Link{SpanContext: sc})
+		}
+	}
+}
+
+func (l *txnLoop) stopTimer() {
+	if l.timerSet {
+		l.timer.Stop()
+		l.timerSet = false
+	}
+}
+
+// commit sends the offsets with the group metadata and commits. It never
+// commits once the generation is ending.
+func (l *txnLoop) commit(ctx context.Context) error {
+	l.stopTimer()
+	if !l.open {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return errEndGeneration
+	}
+	start := time.Now()
+	if err := l.p.Commit(l.next, l.gen.Meta); err != nil {
+		return l.fail(ctx, err, reasonCommit)
+	}
+	bg := context.Background()
+	l.s.inst.commits.Add(bg, 1, l.s.inst.groupAttr)
+	l.s.inst.latency.Record(bg, time.Since(start).Seconds(), l.s.inst.groupAttr)
+	l.s.inst.records.Record(bg, int64(len(l.inputs)), l.s.inst.groupAttr)
+	if l.dlInTxn > 0 {
+		l.s.inst.deadLettered.Add(bg, l.dlInTxn, l.s.inst.groupAttr)
+	}
+	if l.span.IsRecording() {
+		l.span.SetAttributes(telemetry.MessagingBatchCount.Int(len(l.inputs)))
+	}
+	l.span.End()
+	if len(l.failures) > 0 {
+		for _, m := range l.inputs {
+			delete(l.failures, recordKey{txnsession.TopicPartition{Topic: m.Topic, Partition: m.Partition}, m.Offset})
+		}
+	}
+	clear(l.inputs)
+	l.inputs = l.inputs[:0]
+	l.resetTxn()
+	l.txnFailures = 0
+	return nil
+}
+
+func (l *txnLoop) resetTxn() {
+	l.open = false
+	clear(l.next)
+	l.dlInTxn = 0
+	l.stopTimer()
+}
+
+// abort aborts the open transaction and returns its inputs for replay.
+func (l *txnLoop) abort(reason string, cause error) error {
+	err := l.p.Abort()
+	l.endSpan(reason, cause)
+	l.resetTxn()
+	if err != nil {
+		if l.p.Classify(err) == txnsession.Fenced {
+			l.s.inst.fencedEvent("producer")
+			return &FencedError{TransactionalID: l.s.txnID, Err: err}
+		}
+		return &ProducerError{TransactionalID: l.s.txnID, Op: "abort (" + reason + ")", Err: err}
+	}
+	l.s.inst.abort(reason)
+	l.s.opts.logger.Debug("eos: transaction aborted", "transactional_id", l.s.txnID, "reason", reason, "cause", cause)
+	return nil
+}
+
+func (l *txnLoop) endSpan(reason string, cause error) {
+	if l.span.IsRecording() {
+		l.span.SetAttributes(attribute.String("bulwark.eos.abort_reason", reason))
+		if cause != nil {
+			l.span.RecordError(cause)
+		}
+		l.span.SetStatus(codes.Error, "aborted: "+reason)
+	}
+	l.span.End()
+}
+
+// takeInputs hands the open transaction's inputs to the caller (for
+// replay) and gives the loop a fresh slice.
+func (l *txnLoop) takeInputs() []*bulwark.Message {
+	in := l.inputs
+	l.inputs = make([]*bulwark.Message, 0, l.s.opts.batchSize)
+	return in
+}
+
+// abortAndRetry aborts after a handler error: msg and the batch before it
+// are processed again after delay.
+func (l *txnLoop) abortAndRetry(ctx context.Context, msg *bulwark.Message, reason string, cause error, delay time.Duration) error {
+	inputs := append(l.takeInputs(), msg)
+	if err := l.abort(reason, cause); err != nil {
+		return err
+	}
+	l.replay = append(inputs, l.replay...)
+	return l.sleep(ctx, delay)
+}
+
+// fail handles a failed produce or commit: fenced or fatal stops Run; a
+// stale generation ends it; anything else aborts and replays the batch.
+func (l *txnLoop) fail(ctx context.Context, err error, reason string) error {
+	if err == nil {
+		err = errors.New("transaction in error state")
+	}
+	unknown := reason == reasonCommit && l.p.OutcomeUnknown()
+	kind := l.p.Classify(err)
+	switch kind {
+	case txnsession.Fenced:
+		l.s.inst.fencedEvent("producer")
+		l.endSpan("fenced", err)
+		l.resetTxn()
+		return &FencedError{TransactionalID: l.s.txnID, Err: err}
+	case txnsession.Fatal:
+		l.endSpan("fatal", err)
+		l.resetTxn()
+		return &ProducerError{TransactionalID: l.s.txnID, Op: reason, Err: err}
+	case txnsession.GroupFenced:
+		reason = reasonGroupFenced
+		l.s.inst.fencedEvent("group")
+	}
+	if unknown {
+		reason = reasonUnknownState
+	}
+	inputs := l.takeInputs()
+	if aerr := l.abort(reason, err); aerr != nil {
+		return aerr
+	}
+	l.s.opts.logger.Info("eos: transaction failed", "transactional_id", l.s.txnID, "reason", reason, "error", err)
+	if kind == txnsession.GroupFenced {
+		// This member is stale: the partitions belong to another
+		// generation now. Rejoin; the new owner starts from stable offsets.
+		return errEndGeneration
+	}
+	if unknown {
+		// EndTxn may have reached the coordinator before it failed. The
+		// abort above succeeded, so the commit did not happen, but ask the
+		// only authority (the stable committed offsets) before replaying.
+		var ok bool
+		if inputs, ok = l.resolve(ctx, inputs); !ok {
+			return errEndGeneration
+		}
+	}
+	l.replay = append(inputs, l.replay...)
+	l.txnFailures++
+	return l.sleep(ctx, l.backoff(l.txnFailures-1))
+}
+
+// resolve keeps the inputs at or after the stable committed offsets.
+func (l *txnLoop) resolve(ctx context.Context, inputs []*bulwark.Message) ([]*bulwark.Message, bool) {
+	last := map[txnsession.TopicPartition]int64{}
+	for _, m := range inputs {
+		last[txnsession.TopicPartition{Topic: m.Topic, Partition: m.Partition}] = m.Offset
+	}
+	parts := make([]txnsession.TopicPartition, 0, len(last))
+	for tp := range last {
+		parts = append(parts, tp)
+	}
+	offs, err := l.gen.StableOffsets(ctx, parts)
+	if err != nil {
+		return nil, false
+	}
+	for tp, off := range offs {
+		if off > last[tp]+1 {
+			l.s.opts.logger.Warn("eos: committed offset beyond this member's records; rejoining",
+				"topic", tp.Topic, "partition", tp.Partition, "committed", off, "last", last[tp])
+			return nil, false
+		}
+	}
+	kept := inputs[:0]
+	for _, m := range inputs {
+		if off := offs[txnsession.TopicPartition{Topic: m.Topic, Partition: m.Partition}]; off == txnsession.NoOffset || m.Offset >= off {
+			kept = append(kept, m)
+		}
+	}
+	if len(kept) < len(inputs) {
+		l.s.opts.logger.Warn("eos: transaction of unknown outcome had committed", "transactional_id", l.s.txnID,
+			"records", fmt.Sprint(len(inputs)-len(kept)))
+	}
+	return kept, true
+}
+
+func (l *txnLoop) backoff(n int) time.Duration {
+	d := l.s.opts.retryBackoff
+	for i := 0; i < n && d < MaxRetryBackoff; i++ {
+		d *= 2
+	}
+	return min(d, MaxRetryBackoff)
+}
+
+func (l *txnLoop) sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return errEndGeneration
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,158 @@
+package eos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/bulwarkgo/bulwark/conn"
+	"github.com/bulwarkgo/bulwark/internal/saramax"
+	"github.com/bulwarkgo/bulwark/internal/txnsession"
+)
+
+// Session is one instance of an exactly-once read-process-write pipeline:
+// a consumer-group member plus one transactional producer. Run it once per
+// process (or per replica); several instances with the same group share the
+// input partitions.
+type Session struct {
+	brokers  []string
+	group    string
+	topics   []string
+	txnID    string
+	handler  Handler
+	opts     options
+	conn     conn.Settings
+	settings txnsession.Settings
+	inst     *instruments
+	running  atomic.Bool
+}
+
+// New validates the arguments and options and returns a session; it does
+// not connect (Run does). The transactional ID is
+// transactionalIDPrefix + "-" + the instance ID ([WithInstanceID]).
+func New(brokers []string, group string, inputTopics []string, transactionalIDPrefix string, handler Handler, opts ...Option) (*Session, error) {
+	switch {
+	case len(brokers) == 0:
+		return nil, invalidConfig("no brokers")
+	case group == "":
+		return nil, invalidConfig("no consumer group")
+	case len(inputTopics) == 0:
+		return nil, invalidConfig("no input topics")
+	case transactionalIDPrefix == "":
+		return nil, invalidConfig("no transactional ID prefix")
+	case handler == nil:
+		return nil, invalidConfig("handler is nil")
+	}
+	for _, t := range inputTopics {
+		if t == "" {
+			return nil, invalidConfig("empty input topic name")
+		}
+	}
+	o := defaultOptions()
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	cs, err := conn.Build(o.connOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	s := &Session{
+		brokers: append([]string(nil), brokers...),
+		group:   group,
+		topics:  append([]string(nil), inputTopics...),
+		txnID:   transactionalIDPrefix + "-" + o.instanceID,
+		handler: handler,
+		opts:    o,
+		conn:    cs,
+	}
+	s.settings = txnsession.Settings{
+		Group:              group,
+		InstanceID:         o.instanceID,
+		StaticMembership:   o.staticMembership,
+		TransactionalID:    s.txnID,
+		SessionTimeout:     o.sessionTimeout,
+		TransactionTimeout: o.transactionTimeout,
+		Linger:             o.linger,
+		Hooks:              o.saramaHooks,
+	}
+	// Build once here so that bad settings fail New, not Run.
+	if _, _, err := txnsession.Configs(cs, s.settings); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if s.inst, err = newInstruments(o.tracerProvider, o.meterProvider, group); err != nil {
+		return nil, fmt.Errorf("eos: telemetry: %w", err)
+	}
+	return s, nil
+}
+
+// TransactionalID returns the transactional ID the session's producer uses.
+func (s *Session) TransactionalID() string { return s.txnID }
+
+// Run joins the group and processes records until ctx is done, then aborts
+// the open transaction, leaves the group and returns nil. It returns a
+// [*FencedError] when another producer with the same transactional ID took
+// over, a [*ProducerError] when the producer failed otherwise (unless
+// [WithAutoRestart] is on: then a fresh producer takes over and Run goes
+// on), and an error when it cannot connect. Calling Run again after it
+// returned starts a fresh producer and membership; Run must not be called
+// concurrently on one session.
+func (s *Session) Run(ctx context.Context) error {
+	if !s.running.CompareAndSwap(false, true) {
+		return ErrAlreadyRunning
+	}
+	defer s.running.Store(false)
+	backoff := s.opts.retryBackoff
+	for {
+		err := s.runOnce(ctx)
+		fatal := errors.Is(err, ErrFenced) || errors.Is(err, ErrProducerFailed)
+		if !fatal && ctx.Err() != nil {
+			return nil
+		}
+		if !fatal || !s.opts.autoRestart || ctx.Err() != nil {
+			return err
+		}
+		s.opts.logger.Warn("eos: restarting with a fresh producer", "transactional_id", s.txnID, "error", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, MaxRetryBackoff)
+	}
+}
+
+func (s *Session) runOnce(ctx context.Context) error {
+	ccfg, pcfg, err := txnsession.Configs(s.conn, s.settings)
+	if err != nil {
+		return err
+	}
+	prod, err := txnsession.NewProducer(s.brokers, pcfg)
+	if err != nil {
+		return fmt.Errorf("eos: start producer %s: %w", s.txnID, saramax.ExplainConnectError(err, s.brokers, pcfg, s.conn))
+	}
+	defer func() {
+		if err := prod.Close(); err != nil {
+			s.opts.logger.Debug("eos: producer close", "error", err)
+		}
+	}()
+	grp, err := txnsession.NewGroup(s.brokers, ccfg, s.group, s.topics, txnsession.Hooks{
+		OnUnstable: func() { s.inst.unstable.Add(context.Background(), 1, s.inst.groupAttr) },
+	}, s.opts.logger)
+	if err != nil {
+		return fmt.Errorf("eos: join group %s: %w", s.group, saramax.ExplainConnectError(err, s.brokers, ccfg, s.conn))
+	}
+	return grp.Run(ctx, func(gctx context.Context, gen *txnsession.Generation) error {
+		l := newTxnLoop(s, prod, gen)
+		return l.run(ctx, gctx)
+	})
+}

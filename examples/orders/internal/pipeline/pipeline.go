@@ -1,0 +1,416 @@
+package pipeline
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/conn"
+	"github.com/bulwarkgo/bulwark/dedup"
+	"github.com/bulwarkgo/bulwark/dedup/redisstore"
+	"github.com/bulwarkgo/bulwark/dedup/sqlstore"
+	"github.com/bulwarkgo/bulwark/examples/orders/internal/deadletters"
+	"github.com/bulwarkgo/bulwark/examples/orders/internal/events"
+	"github.com/bulwarkgo/bulwark/examples/orders/internal/gateway"
+	"github.com/bulwarkgo/bulwark/examples/orders/internal/inventory"
+	"github.com/bulwarkgo/bulwark/examples/orders/internal/order"
+	"github.com/bulwarkgo/bulwark/examples/orders/internal/payment"
+	"github.com/bulwarkgo/bulwark/examples/orders/internal/projection"
+	"github.com/bulwarkgo/bulwark/examples/orders/internal/saga"
+	"github.com/bulwarkgo/bulwark/examples/orders/internal/shipping"
+	"github.com/bulwarkgo/bulwark/examples/orders/internal/telemetry"
+	"github.com/bulwarkgo/bulwark/examples/orders/internal/topics"
+	"github.com/bulwarkgo/bulwark/kafkatest"
+	"github.com/bulwarkgo/bulwark/producer"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx" for -dedup postgres
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+)
+
+// Run runs the pipeline once and returns its summary. The error is for a
+// run that could not happen (no cluster, bad flags); a run whose invariants
+// fail returns a summary whose OK is false.
+func Run(ctx context.Context, cfg Config) (*Summary, error) {
+	cfg.defaults()
+	start := time.Now()
+	log := cfg.Logger
+
+	var cluster *kafkatest.Cluster
+	brokers := cfg.Brokers
+	if len(brokers) == 0 {
+		c, err := kafkatest.Start(kafkatest.WithBrokers(3))
+		if err != nil {
+			return nil, fmt.Errorf("embedded cluster: %w", err)
+		}
+		defer c.Close()
+		cluster, brokers = c, c.Brokers()
+		fmt.Fprintf(cfg.Progress, "embedded cluster at %v\n", brokers)
+	}
+
+	metrics, err := telemetry.New()
+	if err != nil {
+		return nil, err
+	}
+	defer metrics.Shutdown(context.Background())
+	mp := metrics.Provider()
+
+	tc, err := topics.New(brokers, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	t := events.Topics{Prefix: cfg.TopicPrefix}
+	if err := ensureTopics(ctx, tc, t, cfg.Partitions); err != nil {
+		return nil, err
+	}
+
+	codec, closeCodec, err := newCodec(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer closeCodec()
+
+	gw, err := gateway.Start(cfg.DeclinePercent)
+	if err != nil {
+		return nil, err
+	}
+	defer gw.Close()
+	gwClient := &gateway.Client{BaseURL: gw.URL(), HTTP: &http.Client{Timeout: 5 * time.Second}}
+
+	store, closeStore, err := dedupStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer closeStore()
+
+	policies, err := payment.NewPolicies(log, mp)
+	if err != nil {
+		return nil, err
+	}
+	defer policies.Breaker.Close()
+
+	initial := map[string]int64{}
+	var skus []string
+	for i := 1; i <= cfg.SKUs; i++ {
+		sku := fmt.Sprintf("sku-%02d", i)
+		skus = append(skus, sku)
+		initial[sku] = cfg.StockPerSKU
+	}
+
+	var base []conn.Option
+	killable := cluster != nil
+	sups := []*supervisor{
+		{name: "inventory", build: func(co []conn.Option) (service, error) {
+			return inventory.New(inventory.Config{Brokers: brokers, Conn: co, Topics: t, Codec: codec, Reader: tc,
+				InitialStock: initial, Logger: log, Meter: mp})
+		}},
+		{name: "payment", build: func(co []conn.Option) (service, error) {
+			return payment.New(payment.Config{Brokers: brokers, Conn: co, Topics: t, Codec: codec, Gateway: gwClient,
+				Policies: policies, DedupStore: store, Logger: log, Meter: mp})
+		}},
+		{name: "shipping", build: func(co []conn.Option) (service, error) {
+			return shipping.New(shipping.Config{Brokers: brokers, Conn: co, Topics: t, Codec: codec, DedupStore: store,
+				Logger: log, Meter: mp})
+		}},
+		{name: "saga", build: func(co []conn.Option) (service, error) {
+			return saga.New(saga.Config{Brokers: brokers, Conn: co, Topics: t, Codec: codec, Logger: log, Meter: mp})
+		}},
+	}
+	proj, err := projection.New(projection.Config{Brokers: brokers, Topics: t, Codec: codec, Reader: tc, Logger: log, Meter: mp})
+	if err != nil {
+		return nil, err
+	}
+
+	svcCtx, stopServices := context.WithCancel(ctx)
+	defer stopServices()
+	var wg sync.WaitGroup
+	for _, s := range sups {
+		s.killab, s.logger = killable, log
+		wg.Add(1)
+		go func() { defer wg.Done(); s.run(svcCtx, base) }()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := proj.Run(svcCtx); err != nil && svcCtx.Err() == nil {
+			log.Error("projection stopped", "error", err)
+		}
+	}()
+
+	var (
+		placedMu sync.Mutex
+		placed   []events.OrderCreated // by the generator and POST /orders
+	)
+	orders, err := order.New(order.Config{Brokers: brokers, Topics: t, Codec: codec, Logger: log, Meter: mp,
+		OnPlaced: func(o events.OrderCreated) {
+			placedMu.Lock()
+			placed = append(placed, o)
+			placedMu.Unlock()
+		}})
+	if err != nil {
+		stopServices()
+		wg.Wait()
+		return nil, err
+	}
+	defer orders.Close()
+
+	if cfg.Listen != "" {
+		srv, err := serveHTTP(cfg.Listen, metrics, proj, orders, tc, t, brokers)
+		if err != nil {
+			stopServices()
+			wg.Wait()
+			return nil, err
+		}
+		defer srv.Close()
+		fmt.Fprintf(cfg.Progress, "serving http://%s/metrics, /orders, /orders/{id}, /dlt\n", cfg.Listen)
+	}
+
+	if err := sendPoison(ctx, brokers, t, cfg.Poison); err != nil {
+		log.Warn("poison records not sent", "error", err)
+	}
+
+	runID := fmt.Sprintf("o%x", time.Now().Unix()%0xfffff)
+	planned := order.Generator{RunID: runID, SKUs: skus, Seed: cfg.Seed}.Orders(cfg.Orders)
+	genDone := make(chan error, 1)
+	go func() { genDone <- orders.Generate(svcCtx, planned, cfg.Rate) }()
+
+	var ch *chaos
+	if cfg.Chaos {
+		ch = &chaos{cluster: cluster, gateway: gw, sups: sups, out: cfg.Progress, log: log, brokers: brokers, reader: tc, topics: t}
+		wg.Add(1)
+		go func() { defer wg.Done(); ch.run(svcCtx, start) }()
+	}
+
+	// Wait for the orders to be placed and to settle.
+	deadline := time.NewTimer(cfg.Timeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	generating := true
+	var genErr error
+	settled := func() (int, int) {
+		placedMu.Lock()
+		ids := make([]string, len(placed))
+		for i, o := range placed {
+			ids[i] = o.OrderID
+		}
+		placedMu.Unlock()
+		final := 0
+		proj.Read(func(v *projection.View) {
+			for _, id := range ids {
+				if o, ok := v.Get(id); ok && projection.Final(o.Status) {
+					final++
+				}
+			}
+		})
+		return final, len(ids)
+	}
+wait:
+	for {
+		select {
+		case genErr = <-genDone:
+			generating = false
+			if genErr != nil {
+				break wait
+			}
+		case <-tick.C:
+			printProgress(cfg.Progress, start, cfg.Orders, proj, policies.Breaker.State().String())
+			final, n := settled()
+			if !generating && final == n && (ch == nil || ch.done()) {
+				break wait
+			}
+		case <-deadline.C:
+			fmt.Fprintf(cfg.Progress, "timed out after %v waiting for orders to settle\n", cfg.Timeout)
+			break wait
+		case <-ctx.Done():
+			break wait
+		}
+	}
+	printProgress(cfg.Progress, start, cfg.Orders, proj, policies.Breaker.State().String())
+
+	live := map[string]string{}
+	placedMu.Lock()
+	done := append([]events.OrderCreated(nil), placed...)
+	placedMu.Unlock()
+	proj.Read(func(v *projection.View) {
+		for _, o := range done {
+			got, _ := v.Get(o.OrderID)
+			live[o.OrderID] = got.Status
+		}
+	})
+	stopServices()
+	wg.Wait()
+	for _, sp := range sups {
+		if n := sp.waitZombies(5 * time.Second); n > 0 {
+			log.Warn("crashed instances still running", "service", sp.name, "count", n)
+		}
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+
+	// Check the outcome from the topics themselves.
+	readCtx, cancelRead := context.WithTimeout(context.Background(), time.Minute)
+	defer cancelRead()
+	all := append(t.Events(), t.Stock())
+	for _, in := range t.Inputs() {
+		all = append(all, t.DeadLetter(in))
+	}
+	recs, err := tc.ReadAll(readCtx, all...)
+	if err != nil {
+		return nil, fmt.Errorf("read topics for the checks: %w", err)
+	}
+	replayed, err := projection.Replay(readCtx, projection.Config{Brokers: brokers, Topics: t, Codec: codec, Reader: tc})
+	if err != nil {
+		return nil, fmt.Errorf("replay projection: %w", err)
+	}
+	s := &Summary{Placed: len(done), OrderRetries: orders.Retries()}
+	gwc := gw.Counts()
+	s.GatewayRequests, s.GatewayReplays = gwc.Requests, gwc.Replays
+	dups, _ := metrics.Sum(readCtx, "bulwark.dedup.duplicates")
+	s.DuplicatesSkipped = int(dups)
+	opens, _ := metrics.Sum(readCtx, "bulwark.resilience.breaker.transitions",
+		attribute.String("bulwark.resilience.breaker.state", "open"))
+	s.BreakerOpenings = int(opens)
+	for _, sp := range sups {
+		c, r, _ := sp.counts()
+		s.Crashes += c
+		s.Restarts += r
+	}
+	injected := 0
+	if ch != nil {
+		s.Faults = ch.faults()
+		injected = ch.injectedDuplicates()
+	}
+	if err := check(readCtx, checkInputs{topics: t, codec: codec, placed: done, initial: initial, poison: cfg.Poison,
+		gateway: gwc, live: live, replayed: replayed, duplicates: injected}, recs, s); err != nil {
+		return nil, err
+	}
+	if genErr != nil {
+		s.Checks = append(s.Checks, Check{Name: "all orders placed", Detail: genErr.Error()})
+	} else if len(done) < cfg.Orders {
+		s.Checks = append(s.Checks, Check{Name: "all orders placed", Detail: fmt.Sprintf("%d of %d", len(done), cfg.Orders)})
+	}
+	s.Elapsed = time.Since(start)
+	return s, nil
+}
+
+func ensureTopics(ctx context.Context, tc *topics.Client, t events.Topics, partitions int32) error {
+	specs := []topics.Spec{{Name: t.Stock(), Partitions: partitions, Compacted: true}}
+	for _, name := range t.Events() {
+		specs = append(specs, topics.Spec{Name: name, Partitions: partitions})
+	}
+	for _, in := range t.Inputs() {
+		specs = append(specs, topics.Spec{Name: t.DeadLetter(in), Partitions: 1})
+	}
+	return tc.Ensure(ctx, specs...)
+}
+
+func dedupStore(ctx context.Context, cfg Config) (dedup.Store, func(), error) {
+	switch cfg.Dedup {
+	case "memory":
+		// Kept by the pipeline, not by a service instance, so that it
+		// outlives the simulated crashes like an external store would.
+		m, err := dedup.NewMemory()
+		return m, func() {}, err
+	case "redis":
+		client := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr})
+		if err := client.Ping(ctx).Err(); err != nil {
+			client.Close()
+			return nil, nil, fmt.Errorf("redis at %s: %w", cfg.RedisAddr, err)
+		}
+		s, err := redisstore.New(client, redisstore.WithPrefix(fmt.Sprintf("orders:%d:", time.Now().UnixNano())))
+		if err != nil {
+			client.Close()
+			return nil, nil, err
+		}
+		return s, func() { client.Close() }, nil
+	case "postgres":
+		db, err := sql.Open("pgx", cfg.PostgresDSN)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := db.PingContext(ctx); err != nil {
+			db.Close()
+			return nil, nil, fmt.Errorf("postgres: %w", err)
+		}
+		s, err := sqlstore.New(ctx, db, sqlstore.WithTable(fmt.Sprintf("orders_dedup_%d", time.Now().UnixNano())))
+		if err != nil {
+			db.Close()
+			return nil, nil, err
+		}
+		return s, func() { db.Close() }, nil
+	}
+	return nil, nil, fmt.Errorf("unknown dedup store %q (memory, redis or postgres)", cfg.Dedup)
+}
+
+// sendPoison writes n records no service can decode to the orders topic,
+// to show the dead-letter path.
+func sendPoison(ctx context.Context, brokers []string, t events.Topics, n int) error {
+	if n <= 0 {
+		return nil
+	}
+	p, err := producer.New(brokers)
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	for i := range n {
+		if _, err := p.Send(ctx, &bulwark.Message{Topic: t.Orders(), Key: []byte(fmt.Sprintf("poison-%d", i+1)),
+			Value: []byte("\x00\xde\xad\xbe\xefnot an order")}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func printProgress(w interface{ Write([]byte) (int, error) }, start time.Time, total int, proj *projection.Projection, breaker string) {
+	var c map[string]int
+	proj.Read(func(v *projection.View) { c = v.Counts() })
+	placed := 0
+	for _, n := range c {
+		placed += n
+	}
+	fmt.Fprintf(w, "[%5.1fs] orders %d/%d  reserved %d  rejected %d  paid %d  payment failed %d  shipped %d  compensated %d  parked %d  breaker %s\n",
+		time.Since(start).Seconds(), placed, total,
+		c[projection.StatusReserved], c[projection.StatusRejected], c[projection.StatusPaid], c[projection.StatusPaymentFailed],
+		c[projection.StatusShipped], c[projection.StatusCompensated], c[projection.StatusDeadLettered], breaker)
+}
+
+func serveHTTP(addr string, m *telemetry.Metrics, proj *projection.Projection, orders *order.Service,
+	tc *topics.Client, t events.Topics, brokers []string) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	ph := proj.Handler()
+	mux.Handle("/orders", ph)
+	mux.Handle("/orders/", ph)
+	mux.Handle("/projection/", ph)
+	mux.Handle("POST /orders", orders.Handler())
+	dh := deadletters.Handler(tc, brokers, dltTopics(t))
+	mux.Handle("/dlt", dh)
+	mux.Handle("/dlt/", dh)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			_ = err
+		}
+	}()
+	return srv, nil
+}
+
+func dltTopics(t events.Topics) []string {
+	var out []string
+	for _, in := range t.Inputs() {
+		out = append(out, t.DeadLetter(in))
+	}
+	return out
+}

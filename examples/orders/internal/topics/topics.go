@@ -1,0 +1,221 @@
+// Package topics creates the pipeline's topics and reads topics from the
+// beginning to their current end: what a service needs to restore state or
+// rebuild a view, and what the pipeline's checks read.
+//
+// The bulwark packages deliberately hide the Kafka client. Topic
+// administration and "read everything up to now" are outside what they do,
+// so this package talks to the cluster through sarama directly (plaintext or
+// TLS; add SASL the same way if your cluster needs it).
+package topics
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/conn"
+)
+
+// Client reaches the cluster for administration and reads.
+type Client struct {
+	brokers []string
+	cfg     *sarama.Config
+}
+
+// New returns a client for brokers. tlsConfig may be nil (plaintext);
+// dialer may be nil (the default dialer).
+func New(brokers []string, tlsConfig *tls.Config, dialer conn.Dialer) (*Client, error) {
+	if len(brokers) == 0 {
+		return nil, errors.New("topics: no brokers")
+	}
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V3_6_0_0
+	cfg.ClientID = "orders-admin"
+	cfg.Consumer.IsolationLevel = sarama.ReadCommitted
+	cfg.Consumer.Return.Errors = true
+	cfg.Consumer.Fetch.Default = 1 << 20
+	cfg.Consumer.MaxWaitTime = 100 * time.Millisecond
+	if tlsConfig != nil {
+		cfg.Net.TLS.Enable = true
+		cfg.Net.TLS.Config = tlsConfig
+	}
+	if dialer != nil {
+		cfg.Net.Proxy.Enable = true
+		cfg.Net.Proxy.Dialer = dialer
+	}
+	return &Client{brokers: brokers, cfg: cfg}, nil
+}
+
+// Spec describes a topic to create.
+type Spec struct {
+	Name       string
+	Partitions int32
+	Compacted  bool
+}
+
+// Ensure creates the topics that do not exist yet. Replication factor: the
+// cluster's default.
+func (c *Client) Ensure(ctx context.Context, specs ...Spec) error {
+	admin, err := sarama.NewClusterAdmin(c.brokers, c.cfg)
+	if err != nil {
+		return fmt.Errorf("topics: connect: %w", err)
+	}
+	defer admin.Close()
+	for _, s := range specs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		detail := &sarama.TopicDetail{NumPartitions: s.Partitions, ReplicationFactor: -1}
+		if s.Compacted {
+			policy := "compact"
+			detail.ConfigEntries = map[string]*string{"cleanup.policy": &policy}
+		}
+		err := admin.CreateTopic(s.Name, detail, false)
+		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+			return fmt.Errorf("topics: create %s: %w", s.Name, err)
+		}
+	}
+	return nil
+}
+
+// ReadIdle is how long Read waits for more records of a partition before it
+// decides that what remains below the end offset is transaction markers or
+// aborted records, which read_committed readers never see. The first record
+// of a partition gets ReadFirstWait.
+const (
+	ReadIdle      = time.Second
+	ReadFirstWait = 5 * time.Second
+)
+
+// ReadAll reads several topics at once; see Read.
+func (c *Client) ReadAll(ctx context.Context, topics ...string) (map[string][]*bulwark.Message, error) {
+	var (
+		mu    sync.Mutex
+		wg    sync.WaitGroup
+		out   = map[string][]*bulwark.Message{}
+		first error
+	)
+	for _, t := range topics {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			recs, err := c.Read(ctx, t)
+			mu.Lock()
+			defer mu.Unlock()
+			out[t] = recs
+			if err != nil && first == nil {
+				first = err
+			}
+		}()
+	}
+	wg.Wait()
+	return out, first
+}
+
+// Read returns the committed records of topic up to its end as of the call,
+// ordered by partition and offset.
+func (c *Client) Read(ctx context.Context, topic string) ([]*bulwark.Message, error) {
+	client, err := sarama.NewClient(c.brokers, c.cfg)
+	if err != nil {
+		return nil, fmt.Errorf("topics: connect: %w", err)
+	}
+	defer client.Close()
+	parts, err := client.Partitions(topic)
+	if err != nil {
+		return nil, fmt.Errorf("topics: partitions of %s: %w", topic, err)
+	}
+	consumer, err := sarama.NewConsumerFromClient(client)
+	if err != nil {
+		return nil, err
+	}
+	defer consumer.Close()
+
+	var (
+		mu      sync.Mutex
+		out     []*bulwark.Message
+		wg      sync.WaitGroup
+		firstEr error
+	)
+	for _, p := range parts {
+		end, err := client.GetOffset(topic, p, sarama.OffsetNewest)
+		if err != nil {
+			return nil, fmt.Errorf("topics: end offset of %s/%d: %w", topic, p, err)
+		}
+		if end == 0 {
+			continue
+		}
+		pc, err := consumer.ConsumePartition(topic, p, sarama.OffsetOldest)
+		if err != nil {
+			return nil, fmt.Errorf("topics: read %s/%d: %w", topic, p, err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer pc.AsyncClose()
+			recs, err := drain(ctx, pc, end)
+			mu.Lock()
+			defer mu.Unlock()
+			out = append(out, recs...)
+			if err != nil && firstEr == nil {
+				firstEr = fmt.Errorf("topics: read %s/%d: %w", topic, p, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if firstEr != nil {
+		return nil, firstEr
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Partition != out[j].Partition {
+			return out[i].Partition < out[j].Partition
+		}
+		return out[i].Offset < out[j].Offset
+	})
+	return out, nil
+}
+
+func drain(ctx context.Context, pc sarama.PartitionConsumer, end int64) ([]*bulwark.Message, error) {
+	var out []*bulwark.Message
+	idle := time.NewTimer(ReadFirstWait)
+	defer idle.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return out, ctx.Err()
+		case err := <-pc.Errors():
+			if err != nil {
+				return out, err
+			}
+		case m, ok := <-pc.Messages():
+			if !ok {
+				return out, nil
+			}
+			out = append(out, toMessage(m))
+			if m.Offset >= end-1 {
+				return out, nil
+			}
+			idle.Reset(ReadIdle)
+		case <-idle.C:
+			return out, nil
+		}
+	}
+}
+
+func toMessage(m *sarama.ConsumerMessage) *bulwark.Message {
+	msg := &bulwark.Message{
+		Topic: m.Topic, Partition: m.Partition, Offset: m.Offset,
+		Key: m.Key, Value: m.Value, Timestamp: m.Timestamp,
+	}
+	for _, h := range m.Headers {
+		if h != nil {
+			msg.Headers = append(msg.Headers, bulwark.Header{Key: string(h.Key), Value: h.Value})
+		}
+	}
+	return msg
+}

@@ -1,0 +1,118 @@
+package saramagroup
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/IBM/sarama"
+)
+
+// Offset is a commit for one partition: the next offset to consume.
+type Offset struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+}
+
+// CommitError lists the partitions whose commit failed, by cause.
+type CommitError struct {
+	Failed map[string]map[int32]error
+}
+
+func (e *CommitError) Error() string {
+	for t, ps := range e.Failed {
+		for p, err := range ps {
+			return fmt.Sprintf("commit %s/%d (and %d more): %v", t, p, e.count()-1, err)
+		}
+	}
+	return "commit failed"
+}
+
+func (e *CommitError) count() int {
+	n := 0
+	for _, ps := range e.Failed {
+		n += len(ps)
+	}
+	return n
+}
+
+// Commit writes offsets for the member of sess through the commit client,
+// with the session's current member ID and generation. A partition that
+// failed is listed in a *CommitError; the caller retries later with the
+// then-current offsets (a lost commit only means redelivery).
+//
+// Commit returns when ctx ends even if sarama has not answered (its calls
+// take no context); the request may still be applied then. Commits are
+// sent one at a time, in the order they were made. No Commit may start
+// once [Group.Close] has been called.
+func (g *Group) Commit(ctx context.Context, sess *Session, offsets []Offset) error {
+	if len(offsets) == 0 {
+		return nil
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("commit: %w", context.Cause(ctx))
+	}
+	select {
+	case g.commitSlot <- struct{}{}:
+	case <-ctx.Done():
+		return fmt.Errorf("commit: %w", context.Cause(ctx))
+	}
+	result := make(chan error, 1)
+	g.commits.Go(func() {
+		defer func() { <-g.commitSlot }()
+		result <- g.commit(sess, offsets)
+	})
+	select {
+	case err := <-result:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("commit: %w", context.Cause(ctx))
+	}
+}
+
+func (g *Group) commit(sess *Session, offsets []Offset) error {
+	broker, err := g.commitClient.Coordinator(g.group)
+	if err != nil {
+		return fmt.Errorf("find coordinator: %w", err)
+	}
+	req := sarama.NewOffsetCommitRequest(g.commitClient.Config(), g.group)
+	req.ConsumerGroupGeneration = sess.GenerationID()
+	req.ConsumerID = sess.MemberID()
+	req.GroupInstanceId = g.instanceID
+	for _, o := range offsets {
+		req.AddBlock(o.Topic, o.Partition, o.Offset, 0, "")
+	}
+	resp, err := broker.CommitOffset(req)
+	if err != nil {
+		// The connection may be broken or the coordinator gone: start over
+		// on the next commit.
+		_ = broker.Close()
+		_ = g.commitClient.RefreshCoordinator(g.group)
+		return fmt.Errorf("commit: %w", err)
+	}
+	failed := map[string]map[int32]error{}
+	refresh := false
+	for _, o := range offsets {
+		var perr error = sarama.ErrIncompleteResponse
+		if kerr, ok := resp.Errors[o.Topic][o.Partition]; ok {
+			if kerr == sarama.ErrNoError {
+				continue
+			}
+			if kerr == sarama.ErrNotCoordinatorForConsumer || kerr == sarama.ErrConsumerCoordinatorNotAvailable {
+				refresh = true
+			}
+			perr = kerr
+		}
+		if failed[o.Topic] == nil {
+			failed[o.Topic] = map[int32]error{}
+		}
+		failed[o.Topic][o.Partition] = perr
+	}
+	if refresh {
+		_ = g.commitClient.RefreshCoordinator(g.group)
+	}
+	if len(failed) > 0 {
+		return &CommitError{Failed: failed}
+	}
+	return nil
+}

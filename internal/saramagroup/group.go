@@ -1,0 +1,234 @@
+package saramagroup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/IBM/sarama"
+	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/internal/saramax"
+)
+
+// Group is one member of a consumer group.
+type Group struct {
+	group        string
+	client       sarama.Client
+	cg           sarama.ConsumerGroup
+	commitClient sarama.Client
+	instanceID   *string
+
+	// aborters cut the connections of both clients: sarama's blocking
+	// calls take no context, so cutting is what bounds a stop when the
+	// network hangs.
+	aborters []*Abortable
+
+	// commitSlot serializes commits: a commit abandoned by its caller
+	// keeps the slot until sarama returns, so a later commit can never be
+	// overtaken by an older one.
+	commitSlot chan struct{}
+	commits    sync.WaitGroup
+}
+
+// New connects the member's client and the separate commit client. It
+// does not join the group; [Group.Consume] does.
+func New(brokers []string, group string, config *Config) (*Group, error) {
+	g := &Group{group: group, commitSlot: make(chan struct{}, 1)}
+	clientCfg, commitCfg := g.abortable(config.sarama), g.abortable(config.sarama)
+	client, err := sarama.NewClient(brokers, clientCfg)
+	if err != nil {
+		return nil, err
+	}
+	cg, err := sarama.NewConsumerGroupFromClient(group, client)
+	if err != nil {
+		_ = client.Close()
+		return nil, err
+	}
+	commitClient, err := sarama.NewClient(brokers, commitCfg)
+	if err != nil {
+		_ = cg.Close()
+		_ = client.Close()
+		return nil, err
+	}
+	g.client, g.cg, g.commitClient = client, cg, commitClient
+	if id := clientCfg.Consumer.Group.InstanceId; id != "" {
+		g.instanceID = &id
+	}
+	return g, nil
+}
+
+// abortable returns a copy of cfg whose connections [Group.Abort] cuts.
+func (g *Group) abortable(cfg *sarama.Config) *sarama.Config {
+	c := *cfg
+	g.aborters = append(g.aborters, MakeAbortable(&c))
+	return &c
+}
+
+// Abort cuts every connection of the member and refuses new ones, so that
+// sarama calls in progress return at once. The group cannot be used after
+// it, except to [Group.Close] it; the coordinator drops the member after
+// the session timeout. Idempotent.
+func (g *Group) Abort() {
+	for _, a := range g.aborters {
+		a.Abort()
+	}
+}
+
+// Handler receives the group's lifecycle, as sarama's ConsumerGroupHandler
+// but with this package's types. ConsumeClaim runs in its own goroutine per
+// partition and must return once [Claim.Next] reports [Closed].
+type Handler interface {
+	Setup(*Session) error
+	Cleanup(*Session) error
+	ConsumeClaim(*Session, *Claim) error
+}
+
+// Consume joins the group and blocks while the membership lasts: with the
+// cooperative protocol that spans rebalances, until ctx ends, the group is
+// closed or the session fails. Call it in a loop.
+func (g *Group) Consume(ctx context.Context, topics []string, h Handler) error {
+	return g.cg.Consume(ctx, topics, adapter{h})
+}
+
+// Errors returns errors sarama reports while consuming (fetch, offset
+// fetch, heartbeat). It must be drained.
+func (g *Group) Errors() <-chan error { return g.cg.Errors() }
+
+// Pause stops fetching from a partition; records already fetched are still
+// delivered.
+func (g *Group) Pause(topic string, partition int32) {
+	g.cg.Pause(map[string][]int32{topic: {partition}})
+}
+
+// Resume restarts fetching from a paused partition.
+func (g *Group) Resume(topic string, partition int32) {
+	g.cg.Resume(map[string][]int32{topic: {partition}})
+}
+
+// Close leaves the group and closes both clients. If ctx ends first, the
+// connections are cut ([Group.Abort]) and Close returns once sarama has
+// given up, which without a network takes no longer than its retry count
+// without backoff. It also waits for commits abandoned by their callers.
+func (g *Group) Close(ctx context.Context) error {
+	done := make(chan error, 1)
+	go func() {
+		err := g.cg.Close()
+		if cerr := g.client.Close(); cerr != nil && !errors.Is(cerr, sarama.ErrClosedClient) && err == nil {
+			err = cerr
+		}
+		g.commits.Wait()
+		if cerr := g.commitClient.Close(); cerr != nil && !errors.Is(cerr, sarama.ErrClosedClient) && err == nil {
+			err = cerr
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	g.Abort()
+	err := <-done
+	return errors.Join(fmt.Errorf("close: %w", context.Cause(ctx)), err)
+}
+
+// IsFatal reports whether an error from Consume means the member cannot go
+// on: a configuration error, a fenced static member, or a closed group.
+// Anything else (coordinator moves, broker loss) is worth another Consume.
+func IsFatal(err error) bool {
+	var ce sarama.ConfigurationError
+	return errors.As(err, &ce) ||
+		errors.Is(err, sarama.ErrFencedInstancedId) ||
+		errors.Is(err, sarama.ErrClosedConsumerGroup) ||
+		errors.Is(err, sarama.ErrClosedClient)
+}
+
+// Session is the member's current group session.
+type Session struct{ s sarama.ConsumerGroupSession }
+
+// MemberID is the member ID the coordinator assigned in this generation.
+func (s *Session) MemberID() string { return s.s.MemberID() }
+
+// GenerationID is the group generation the member belongs to now; with the
+// cooperative protocol it moves on within the same session.
+func (s *Session) GenerationID() int32 { return s.s.GenerationID() }
+
+// Context ends when the session ends.
+func (s *Session) Context() context.Context { return s.s.Context() }
+
+// Claim is one partition assigned to the member.
+type Claim struct {
+	c    sarama.ConsumerGroupClaim
+	done <-chan struct{}
+}
+
+// Topic of the claimed partition.
+func (c *Claim) Topic() string { return c.c.Topic() }
+
+// Partition number of the claimed partition.
+func (c *Claim) Partition() int32 { return c.c.Partition() }
+
+// InitialOffset is the offset consumption started at: the committed offset,
+// or the configured start when nothing was committed.
+func (c *Claim) InitialOffset() int64 { return c.c.InitialOffset() }
+
+// HighWaterMark is the partition's high watermark at the last fetch.
+func (c *Claim) HighWaterMark() int64 { return c.c.HighWaterMarkOffset() }
+
+// Event says why [Claim.Next] returned.
+type Event int
+
+const (
+	// Received: a record came.
+	Received Event = iota
+	// Woken: the wake channel fired.
+	Woken
+	// Closed: the partition was revoked or the session is ending; stop
+	// taking records and return from ConsumeClaim.
+	Closed
+)
+
+// Next waits for a record, a signal on wake (nil: never) or the end of the
+// claim. The returned size is the record's key, value and header bytes.
+func (c *Claim) Next(wake <-chan struct{}) (*bulwark.Message, int, Event) {
+	// A session that ended wins over records still buffered.
+	select {
+	case <-c.done:
+		return nil, 0, Closed
+	default:
+	}
+	select {
+	case cm, ok := <-c.c.Messages():
+		if !ok {
+			return nil, 0, Closed
+		}
+		return saramax.FromConsumerMessage(cm), recordSize(cm), Received
+	case <-wake:
+		return nil, 0, Woken
+	case <-c.done:
+		return nil, 0, Closed
+	}
+}
+
+// Done is closed when the session ends (not when only this partition is
+// revoked: that shows as [Closed] from Next).
+func (c *Claim) Done() <-chan struct{} { return c.done }
+
+func recordSize(cm *sarama.ConsumerMessage) int {
+	n := len(cm.Key) + len(cm.Value)
+	for _, h := range cm.Headers {
+		if h != nil {
+			n += len(h.Key) + len(h.Value)
+		}
+	}
+	return n
+}
+
+type adapter struct{ h Handler }
+
+func (a adapter) Setup(s sarama.ConsumerGroupSession) error   { return a.h.Setup(&Session{s}) }
+func (a adapter) Cleanup(s sarama.ConsumerGroupSession) error { return a.h.Cleanup(&Session{s}) }
+func (a adapter) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
+	return a.h.ConsumeClaim(&Session{s}, &Claim{c: c, done: s.Context().Done()})
+}

@@ -1,0 +1,212 @@
+package saramax
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/bulwarkgo/bulwark"
+)
+
+// Delivery receives the outcome of one record sent through an
+// [AsyncProducer]: the partition and offset it was written at, or the error
+// that ended its retries.
+type Delivery interface {
+	Delivered(partition int32, offset int64, err error)
+}
+
+// AsyncProducer wraps sarama's AsyncProducer so that its users need no sarama
+// types. Records go in with a [Delivery]; one goroutine reads sarama's
+// Successes and Errors channels and calls each record's Delivery exactly
+// once, so synchronous and asynchronous sends share one pipeline.
+type AsyncProducer struct {
+	client sarama.Client
+	ap     sarama.AsyncProducer
+	done   chan struct{}
+}
+
+// NewAsyncProducer connects (sarama fetches metadata and, for an idempotent
+// producer, a producer ID, before it returns) and starts the result loop.
+func NewAsyncProducer(brokers []string, cfg *sarama.Config) (*AsyncProducer, error) {
+	var created atomic.Pointer[AsyncProducer]
+	if cfg.Producer.Transaction.ID != "" {
+		failFastWhenFatal(cfg, &created)
+	}
+	// The client is made here, not by sarama.NewAsyncProducer, because that
+	// one leaks the client's goroutines when getting a producer ID fails.
+	client, err := sarama.NewClient(brokers, cfg)
+	if err != nil {
+		return nil, err
+	}
+	ap, err := sarama.NewAsyncProducerFromClient(client)
+	if err != nil {
+		_ = client.Close()
+		return nil, err
+	}
+	a := &AsyncProducer{client: client, ap: ap, done: make(chan struct{})}
+	created.Store(a)
+	go a.deliverResults()
+	return a, nil
+}
+
+// failFastWhenFatal stops a fenced (or otherwise fatally failed)
+// transactional producer from spending the whole retry budget on records
+// that can never be written: sarama 1.61 keeps retrying a batch whose
+// AddPartitionsToTxn failed with PRODUCER_FENCED, each retry after the
+// backoff, so with a long delivery timeout the records (and the fencing
+// error) would surface only after it. Once the transaction state is fatal,
+// the backoff drops to zero and the retries run out at once.
+func failFastWhenFatal(cfg *sarama.Config, created *atomic.Pointer[AsyncProducer]) {
+	userFunc, backoff := cfg.Producer.Retry.BackoffFunc, cfg.Producer.Retry.Backoff
+	cfg.Producer.Retry.BackoffFunc = func(retries, maxRetries int) time.Duration {
+		if a := created.Load(); a != nil && a.ap.TxnStatus()&sarama.ProducerTxnFlagFatalError != 0 {
+			return 0
+		}
+		if userFunc != nil {
+			return userFunc(retries, maxRetries)
+		}
+		return backoff
+	}
+}
+
+func (a *AsyncProducer) deliverResults() {
+	defer close(a.done)
+	// Both channels close only after sarama's shutdown has finished with
+	// every record, so the client can go then.
+	defer func() { _ = a.client.Close() }()
+	successes, failures := a.ap.Successes(), a.ap.Errors()
+	for successes != nil || failures != nil {
+		select {
+		case pm, ok := <-successes:
+			if !ok {
+				successes = nil
+				continue
+			}
+			deliverSuccess(pm)
+			// Successes come a batch at a time: take those already queued
+			// with plain receives, cheaper than a two-way select each. This
+			// goroutine is the only receiver, so they are there to take;
+			// taking no more than were queued keeps failures from waiting
+			// behind an endless stream of successes.
+			for n := len(successes); n > 0; n-- {
+				pm, ok := <-successes
+				if !ok {
+					successes = nil
+					break
+				}
+				deliverSuccess(pm)
+			}
+		case pe, ok := <-failures:
+			if !ok {
+				failures = nil
+				continue
+			}
+			if d, ok := pe.Msg.Metadata.(Delivery); ok {
+				d.Delivered(pe.Msg.Partition, -1, pe.Err)
+			}
+		}
+	}
+}
+
+func deliverSuccess(pm *sarama.ProducerMessage) {
+	if d, ok := pm.Metadata.(Delivery); ok {
+		d.Delivered(pm.Partition, pm.Offset, nil)
+	}
+}
+
+// messageIDKey is shared by every record: sarama only reads header keys.
+var messageIDKey = []byte(bulwark.HeaderMessageID)
+
+// Outgoing is the sarama form of one record. Callers embed it in their own
+// per-record state, so that a record costs one allocation instead of one
+// each for the message, its key and value encoders and its headers.
+type Outgoing struct {
+	pm         sarama.ProducerMessage
+	key, value sarama.ByteEncoder
+	headers    [2]sarama.RecordHeader // the message ID and a traceparent fit
+}
+
+// Enqueue fills o from msg, with the added headers after msg's own, and
+// hands it to sarama. It returns once sarama has accepted the record (d is
+// then called exactly once, later), or with ctx's error, or
+// bulwark.ErrClosed when stop closes first (d is then never called). msg's
+// key, value and header bytes are shared with sarama until d is called; msg
+// itself is not modified. o must stay untouched until d is called.
+func (a *AsyncProducer) Enqueue(ctx context.Context, stop <-chan struct{}, o *Outgoing, msg *bulwark.Message, added []bulwark.Header, d Delivery) error {
+	pm := &o.pm
+	pm.Topic = msg.Topic
+	pm.Partition = msg.Partition
+	pm.Timestamp = msg.Timestamp
+	pm.Metadata = d
+	// Pointers to the encoders stored in o: an interface holding a pointer
+	// needs no allocation, one holding a slice does.
+	if msg.Key != nil {
+		o.key = msg.Key
+		pm.Key = &o.key
+	}
+	if msg.Value != nil {
+		o.value = msg.Value
+		pm.Value = &o.value
+	}
+	if n := len(msg.Headers) + len(added); n > 0 {
+		if n <= len(o.headers) {
+			pm.Headers = o.headers[:0]
+		} else {
+			pm.Headers = make([]sarama.RecordHeader, 0, n)
+		}
+		for _, h := range msg.Headers {
+			pm.Headers = append(pm.Headers, sarama.RecordHeader{Key: []byte(h.Key), Value: h.Value})
+		}
+		for _, h := range added {
+			key := messageIDKey
+			if h.Key != bulwark.HeaderMessageID {
+				key = []byte(h.Key)
+			}
+			pm.Headers = append(pm.Headers, sarama.RecordHeader{Key: key, Value: h.Value})
+		}
+	}
+	// Fast path: sarama's dispatcher is usually waiting for input, and a
+	// plain send is cheaper than a three-way select.
+	select {
+	case a.ap.Input() <- pm:
+		return nil
+	default:
+	}
+	select {
+	case a.ap.Input() <- pm:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-stop:
+		return bulwark.ErrClosed
+	}
+}
+
+// AsyncClose starts sarama's shutdown: records already accepted are still
+// delivered (or failed) and reported; [AsyncProducer.Done] closes after the
+// last one. Enqueue must not be called once AsyncClose has been.
+func (a *AsyncProducer) AsyncClose() { a.ap.AsyncClose() }
+
+// Done is closed when the result loop has reported every record and sarama
+// has shut down.
+func (a *AsyncProducer) Done() <-chan struct{} { return a.done }
+
+// BeginTxn starts a transaction (transactional producers only).
+func (a *AsyncProducer) BeginTxn() error { return a.ap.BeginTxn() }
+
+// CommitTxn waits for the transaction's records, then commits it.
+func (a *AsyncProducer) CommitTxn() error { return a.ap.CommitTxn() }
+
+// AbortTxn waits for the transaction's records, then aborts it.
+func (a *AsyncProducer) AbortTxn() error { return a.ap.AbortTxn() }
+
+// ClassifyTxn says what a failed transactional call left behind; see
+// [ClassifyTxn].
+func (a *AsyncProducer) ClassifyTxn(err error) TxnFailure { return ClassifyTxn(a.ap, err) }
+
+// TxnUsable reports whether a new transaction may begin: the producer is in
+// neither a fatal nor an unresolved abortable error state.
+func (a *AsyncProducer) TxnUsable() bool {
+	return a.ap.TxnStatus()&(sarama.ProducerTxnFlagFatalError|sarama.ProducerTxnFlagInError) == 0
+}

@@ -1,0 +1,53 @@
+package saramax
+
+import (
+	"github.com/IBM/sarama"
+	"github.com/bulwarkgo/bulwark"
+)
+
+// FromConsumerMessage converts a consumed record. Byte slices are shared,
+// not copied: sarama does not reuse them.
+func FromConsumerMessage(cm *sarama.ConsumerMessage) *bulwark.Message {
+	m := &bulwark.Message{
+		Topic:     cm.Topic,
+		Partition: cm.Partition,
+		Offset:    cm.Offset,
+		Key:       cm.Key,
+		Value:     cm.Value,
+		Timestamp: cm.Timestamp,
+	}
+	if len(cm.Headers) > 0 {
+		m.Headers = make([]bulwark.Header, 0, len(cm.Headers))
+		for _, h := range cm.Headers {
+			if h == nil {
+				continue
+			}
+			m.Headers = append(m.Headers, bulwark.Header{Key: string(h.Key), Value: h.Value})
+		}
+	}
+	return m
+}
+
+// ToProducerMessage converts a record to produce. Partition is copied;
+// whether it is honoured depends on the partitioner the caller configured.
+// A nil key stays nil (no key), an empty one stays empty.
+func ToProducerMessage(m *bulwark.Message) *sarama.ProducerMessage {
+	pm := &sarama.ProducerMessage{
+		Topic:     m.Topic,
+		Partition: m.Partition,
+		Timestamp: m.Timestamp,
+	}
+	if m.Key != nil {
+		pm.Key = sarama.ByteEncoder(m.Key)
+	}
+	if m.Value != nil {
+		pm.Value = sarama.ByteEncoder(m.Value)
+	}
+	if len(m.Headers) > 0 {
+		pm.Headers = make([]sarama.RecordHeader, len(m.Headers))
+		for i, h := range m.Headers {
+			pm.Headers[i] = sarama.RecordHeader{Key: []byte(h.Key), Value: h.Value}
+		}
+	}
+	return pm
+}

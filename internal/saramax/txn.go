@@ -1,0 +1,56 @@
+package saramax
+
+import (
+	"errors"
+
+	"github.com/IBM/sarama"
+)
+
+// TxnFailure says what a failed transactional call left behind.
+type TxnFailure int
+
+const (
+	// TxnAbortable: abort the transaction; the producer stays usable.
+	TxnAbortable TxnFailure = iota
+	// TxnFenced: another producer took the transactional ID (or the group
+	// generation moved on); this producer must be closed.
+	TxnFenced
+	// TxnFatal: the producer is unusable for another reason.
+	TxnFatal
+)
+
+// fencedErrors mean another instance owns the transactional ID now. sarama
+// 1.61 prints ErrProducerFenced (90) as "Unknown error", so match by value.
+var fencedErrors = []error{
+	sarama.ErrProducerFenced,
+	sarama.ErrInvalidProducerEpoch,
+	sarama.ErrFencedInstancedId,
+	sarama.ErrTransactionalIDAuthorizationFailed,
+}
+
+// ClassifyTxn decides what err (from Send, CommitTxn or AbortTxn) means for
+// producer p, using both the error and the producer's transaction status.
+func ClassifyTxn(p sarama.AsyncProducer, err error) TxnFailure {
+	for _, f := range fencedErrors {
+		if errors.Is(err, f) {
+			return TxnFenced
+		}
+	}
+	status := p.TxnStatus()
+	switch {
+	case status&sarama.ProducerTxnFlagFatalError != 0:
+		return TxnFatal
+	default:
+		return TxnAbortable
+	}
+}
+
+// IsGroupFencing reports whether err means the consumer-group generation
+// (KIP-447 metadata) sent with the offsets is stale: this member no longer
+// owns the partitions it tried to commit.
+func IsGroupFencing(err error) bool {
+	return errors.Is(err, sarama.ErrIllegalGeneration) ||
+		errors.Is(err, sarama.ErrUnknownMemberId) ||
+		errors.Is(err, sarama.ErrFencedInstancedId) ||
+		errors.Is(err, sarama.ErrRebalanceInProgress)
+}

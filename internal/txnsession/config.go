@@ -1,0 +1,105 @@
+package txnsession
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/bulwarkgo/bulwark/conn"
+	"github.com/bulwarkgo/bulwark/internal/saramax"
+)
+
+// ConfigHook edits a sarama configuration (eos.WithSaramaConfig).
+type ConfigHook = func(*sarama.Config)
+
+// Settings are the knobs eos exposes, in its own terms.
+type Settings struct {
+	Group              string
+	InstanceID         string
+	StaticMembership   bool
+	TransactionalID    string
+	SessionTimeout     time.Duration
+	TransactionTimeout time.Duration
+	// Linger is how long the producer waits to fill a produce request
+	// (zero: send as soon as the previous request returned).
+	Linger time.Duration
+	Hooks  []ConfigHook
+}
+
+// MinKafkaVersion is the oldest broker version whose TxnOffsetCommit carries
+// the group generation and member ID (KIP-447).
+var MinKafkaVersion = sarama.V2_5_0_0
+
+// Configs returns the consumer-group and the transactional-producer
+// configurations, each validated by sarama after the hooks ran.
+func Configs(cs conn.Settings, s Settings) (consumer, producer *sarama.Config, err error) {
+	consumer, err = saramax.NewConfig(cs)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Eager rebalancing: a rebalance ends the whole generation, so one
+	// transaction never holds offsets of two generations and every
+	// partition is released only after the open transaction ended.
+	consumer.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
+	consumer.Consumer.Group.Session.Timeout = s.SessionTimeout
+	consumer.Consumer.Group.Heartbeat.Interval = max(s.SessionTimeout/6, 100*time.Millisecond)
+	consumer.Consumer.Group.Rebalance.Timeout = 2 * s.SessionTimeout
+	consumer.Consumer.IsolationLevel = sarama.ReadCommitted
+	// Offsets are committed only inside transactions; sarama must never
+	// commit on its own (it would write offsets outside a transaction).
+	consumer.Consumer.Offsets.AutoCommit.Enable = false
+	consumer.Consumer.Offsets.Initial = sarama.OffsetOldest
+	consumer.Consumer.Return.Errors = true
+	if s.StaticMembership {
+		consumer.Consumer.Group.InstanceId = s.InstanceID
+	}
+
+	producer, err = saramax.NewConfig(cs)
+	if err != nil {
+		return nil, nil, err
+	}
+	producer.ClientID = cs.ClientID
+	producer.Producer.RequiredAcks = sarama.WaitForAll
+	producer.Producer.Idempotent = true
+	producer.Net.MaxOpenRequests = 1
+	producer.Producer.Transaction.ID = s.TransactionalID
+	producer.Producer.Transaction.Timeout = s.TransactionTimeout
+	// Bounded so a producer cut off from the cluster gives up within
+	// seconds; an EndTxn that exhausts them has an unknown outcome, which
+	// the session resolves from the stable offsets.
+	producer.Producer.Transaction.Retry.Max = 10
+	producer.Producer.Transaction.Retry.Backoff = 100 * time.Millisecond
+	producer.Producer.Retry.Max = 5
+	producer.Producer.Retry.Backoff = 100 * time.Millisecond
+	// Results are only counted (see Producer.Abort): a failed record puts
+	// the transaction in an error state, which Commit reports.
+	producer.Producer.Return.Successes = true
+	producer.Producer.Return.Errors = true
+	producer.Producer.Flush.Frequency = s.Linger
+	// Java-compatible key hashing, so Go and Java producers agree.
+	producer.Producer.Partitioner = sarama.NewMurmur2Partitioner
+
+	for _, h := range s.Hooks {
+		h(consumer)
+		h(producer)
+	}
+	if !consumer.Version.IsAtLeast(MinKafkaVersion) || !producer.Version.IsAtLeast(MinKafkaVersion) {
+		return nil, nil, fmt.Errorf("%w: Kafka version %s is older than %s, which group-fenced transactions need",
+			conn.ErrInvalidSettings, consumer.Version, MinKafkaVersion)
+	}
+	switch {
+	case consumer.Consumer.IsolationLevel != sarama.ReadCommitted:
+		return nil, nil, fmt.Errorf("%w: exactly-once needs Consumer.IsolationLevel ReadCommitted", conn.ErrInvalidSettings)
+	case consumer.Consumer.Offsets.AutoCommit.Enable:
+		return nil, nil, fmt.Errorf("%w: exactly-once needs Consumer.Offsets.AutoCommit disabled", conn.ErrInvalidSettings)
+	case producer.Producer.Transaction.ID == "" || !producer.Producer.Idempotent:
+		return nil, nil, fmt.Errorf("%w: exactly-once needs a transactional, idempotent producer", conn.ErrInvalidSettings)
+	}
+	if err := saramax.Validate(consumer); err != nil {
+		return nil, nil, err
+	}
+	if err := saramax.Validate(producer); err != nil {
+		return nil, nil, err
+	}
+	return consumer, producer, nil
+}

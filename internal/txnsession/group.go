@@ -1,0 +1,258 @@
+package txnsession
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/internal/saramax"
+)
+
+// GroupMeta is the consumer-group identity sent with transactional offsets
+// so the broker can fence a stale member (KIP-447).
+type GroupMeta struct{ m *sarama.ConsumerGroupMetadata }
+
+// Generation returns the group generation the metadata belongs to.
+func (g GroupMeta) Generation() int32 { return g.m.GenerationID }
+
+// MemberID returns the member ID the metadata belongs to.
+func (g GroupMeta) MemberID() string { return g.m.MemberID }
+
+// Generation is one group generation as the session sees it: the claimed
+// partitions, already positioned at their stable offsets, and their records
+// merged into one channel (in offset order per partition).
+type Generation struct {
+	Meta    GroupMeta
+	Claims  []TopicPartition
+	Records <-chan *bulwark.Message
+
+	group *Group
+}
+
+// StableOffsets fetches the committed offsets of parts, waiting while a
+// transaction that commits offsets for the group is pending.
+func (g *Generation) StableOffsets(ctx context.Context, parts []TopicPartition) (map[TopicPartition]int64, error) {
+	return stableOffsets(ctx, g.group.client, g.group.id, parts, g.group.hooks.OnUnstable)
+}
+
+// GenerationFunc runs one generation. It must return once ctx is done (the
+// generation is ending: a rebalance, a lost membership or Run's context),
+// after finishing or aborting its transaction; no partition is released
+// before it returned. It may return earlier to end the generation (the
+// member then rejoins). A non-nil error stops [Group.Run] with that error.
+type GenerationFunc func(ctx context.Context, gen *Generation) error
+
+// Hooks observe the group; all are optional.
+type Hooks struct {
+	// OnUnstable is called each time an offset fetch finds offsets of a
+	// pending transaction.
+	OnUnstable func()
+	// OnError is called with errors the consumer group reports.
+	OnError func(error)
+}
+
+// Group is a consumer-group member whose partitions start from stable
+// offsets.
+type Group struct {
+	id         string
+	topics     []string
+	instanceID *string
+	client     sarama.Client
+	cg         sarama.ConsumerGroup
+	hooks      Hooks
+	log        *slog.Logger
+}
+
+// NewGroup connects the member's client. Run joins the group.
+func NewGroup(brokers []string, cfg *sarama.Config, group string, topics []string, hooks Hooks, log *slog.Logger) (*Group, error) {
+	client, err := sarama.NewClient(brokers, cfg)
+	if err != nil {
+		return nil, err
+	}
+	cg, err := sarama.NewConsumerGroupFromClient(group, client)
+	if err != nil {
+		_ = client.Close()
+		return nil, err
+	}
+	g := &Group{id: group, topics: topics, client: client, cg: cg, hooks: hooks, log: log}
+	if id := cfg.Consumer.Group.InstanceId; id != "" {
+		g.instanceID = &id
+	}
+	return g, nil
+}
+
+// Run consumes until ctx is done or fn returns an error, rejoining after
+// each generation.
+func (g *Group) Run(ctx context.Context, fn GenerationFunc) error {
+	// A fatal error must end the session even when this member has no
+	// partitions (and so no ConsumeClaim that could return).
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	h := &groupHandler{g: g, fn: fn, stop: stop}
+	errsDone := make(chan struct{})
+	go func() {
+		defer close(errsDone)
+		for err := range g.cg.Errors() {
+			if g.hooks.OnError != nil {
+				g.hooks.OnError(err)
+			}
+			g.log.Debug("eos: consumer group error", "error", err)
+		}
+	}()
+	defer func() {
+		_ = g.cg.Close()
+		<-errsDone
+		_ = g.client.Close()
+	}()
+	backoff := 50 * time.Millisecond
+	for {
+		err := g.cg.Consume(ctx, g.topics, h)
+		if fatal := h.takeFatal(); fatal != nil {
+			return fatal
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err == nil {
+			backoff = 50 * time.Millisecond
+			continue
+		}
+		if errors.Is(err, sarama.ErrClosedConsumerGroup) {
+			return err
+		}
+		if errors.Is(err, sarama.ErrUnstableOffsetCommit) {
+			// sarama's own offset fetch (RequireStable for read_committed)
+			// gave up while a transaction of the previous owner is pending.
+			// Safe; try again soon, the transaction ends within its timeout.
+			if g.hooks.OnUnstable != nil {
+				g.hooks.OnUnstable()
+			}
+			g.log.Debug("eos: offsets unstable at assignment, rejoining", "error", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(unstableRejoinBackoff):
+			}
+			continue
+		}
+		g.log.Warn("eos: consumer group session failed, rejoining", "error", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// unstableRejoinBackoff is the pause before rejoining after sarama could not
+// fetch stable offsets for a new assignment.
+const unstableRejoinBackoff = 100 * time.Millisecond
+
+// groupHandler adapts GenerationFunc to sarama's ConsumerGroupHandler. With
+// the eager protocol one session is one generation, so the per-generation
+// fields are reset in Setup and read by ConsumeClaim / Cleanup of the same
+// session only.
+type groupHandler struct {
+	g    *Group
+	fn   GenerationFunc
+	stop context.CancelFunc
+
+	records chan *bulwark.Message
+	done    chan struct{}
+
+	mu    sync.Mutex
+	fatal error
+}
+
+func (h *groupHandler) takeFatal() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	err := h.fatal
+	h.fatal = nil
+	return err
+}
+
+func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
+	var parts []TopicPartition
+	for topic, ps := range sess.Claims() {
+		for _, p := range ps {
+			parts = append(parts, TopicPartition{topic, p})
+		}
+	}
+	// sarama already fetched offsets, without RequireStable: a transaction
+	// of the previous owner may be about to move them. Start from stable
+	// ones only.
+	offs, err := stableOffsets(sess.Context(), h.g.client, h.g.id, parts, h.g.hooks.OnUnstable)
+	if err != nil {
+		h.done = nil
+		return err
+	}
+	for tp, off := range offs {
+		// MarkOffset only moves forward and ResetOffset only backward;
+		// together they set exactly off. With auto-commit disabled neither
+		// is ever committed by sarama. NoOffset makes the claim start at
+		// Consumer.Offsets.Initial.
+		sess.MarkOffset(tp.Topic, tp.Partition, off, "")
+		sess.ResetOffset(tp.Topic, tp.Partition, off, "")
+	}
+	records := make(chan *bulwark.Message, 256)
+	done := make(chan struct{})
+	h.records, h.done = records, done
+	gen := &Generation{
+		Meta:    GroupMeta{sarama.NewConsumerGroupMetadataFromSession(sess, h.g.id, h.g.instanceID)},
+		Claims:  parts,
+		Records: records,
+		group:   h.g,
+	}
+	ctx := sess.Context()
+	go func() {
+		defer close(done)
+		if err := h.fn(ctx, gen); err != nil {
+			h.mu.Lock()
+			h.fatal = err
+			h.mu.Unlock()
+			h.stop()
+		}
+	}()
+	return nil
+}
+
+func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
+	records, done, ctxDone := h.records, h.done, sess.Context().Done()
+	for {
+		select {
+		case cm, ok := <-claim.Messages():
+			if !ok {
+				return nil
+			}
+			msg := saramax.FromConsumerMessage(cm)
+			select {
+			case records <- msg:
+			case <-done:
+				return nil
+			case <-ctxDone:
+				return nil
+			}
+		case <-done:
+			// The generation function ended the generation; returning
+			// makes sarama end the session and rejoin.
+			return nil
+		case <-ctxDone:
+			return nil
+		}
+	}
+}
+
+func (h *groupHandler) Cleanup(sarama.ConsumerGroupSession) error {
+	// Partitions are released only after the generation function has
+	// finished or aborted its transaction.
+	if h.done != nil {
+		<-h.done
+	}
+	return nil
+}

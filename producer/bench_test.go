@@ -1,0 +1,183 @@
+package producer_test
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/conn"
+	"github.com/bulwarkgo/bulwark/internal/saramax"
+	"github.com/bulwarkgo/bulwark/kafkatest"
+	"github.com/bulwarkgo/bulwark/producer"
+	"github.com/google/uuid"
+)
+
+const (
+	benchTopic      = "bench"
+	benchPartitions = 6
+	benchKeys       = 1024
+)
+
+// BenchmarkProduce compares this package's idempotent producer (SendAsync)
+// with a raw sarama AsyncProducer built from the same configuration
+// (saramax.NewProducerConfig with the producer's default settings), in the
+// same run, against an in-process cluster: keyed records of 100 B and
+// 1 KiB. "sarama+id" is raw sarama sending the same message-ID header this
+// package adds to every record. Each reports records/s; allocations are per
+// record. A fixed record count keeps the cluster's work per record the same
+// across rounds:
+//
+//	go test -run '^$' -bench . -benchtime 100000x -count 6 ./producer | tee bench.txt
+//	go run golang.org/x/perf/cmd/benchstat@latest -col /impl bench.txt
+func BenchmarkProduce(b *testing.B) {
+	for _, size := range []int{100, 1024} {
+		value := make([]byte, size)
+		for i := range value {
+			value[i] = byte('a' + i%26)
+		}
+		keys := make([][]byte, benchKeys)
+		for i := range keys {
+			keys[i] = []byte("key-" + strconv.Itoa(i))
+		}
+		name := strconv.Itoa(size) + "B"
+		b.Run("bulwark/"+name, func(b *testing.B) { benchBulwark(b, keys, value) })
+		b.Run("sarama/"+name, func(b *testing.B) { benchSarama(b, keys, value, false) })
+		b.Run("sarama+id/"+name, func(b *testing.B) { benchSarama(b, keys, value, true) })
+	}
+}
+
+func benchCluster(b *testing.B) *kafkatest.Cluster {
+	b.Helper()
+	// A fresh cluster per round: kfake keeps every record in memory. Small
+	// segments keep its in-memory log files small: it grows them by copying,
+	// which would otherwise make its cost per record depend on b.N.
+	c := kafkatest.NewCluster(b)
+	if err := c.CreateTopic(context.Background(), benchTopic, benchPartitions,
+		map[string]string{"segment.bytes": strconv.Itoa(1 << 20)}); err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+func reportRate(b *testing.B, start time.Time) {
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+}
+
+// metricRegistry and histogram are the parts of sarama's go-metrics
+// registry reportBatching reads.
+type (
+	metricRegistry interface{ Get(name string) any }
+	histogram      interface {
+		Count() int64
+		Mean() float64
+	}
+)
+
+// reportBatching reports sarama's mean records per produce request: the
+// batching the pipeline achieved, which a slow result path would shrink.
+func reportBatching(b *testing.B, registry metricRegistry) {
+	if h, ok := registry.Get("records-per-request").(histogram); ok && h.Count() > 0 {
+		b.ReportMetric(h.Mean(), "records/req")
+	}
+}
+
+func benchBulwark(b *testing.B, keys [][]byte, value []byte) {
+	c := benchCluster(b)
+	var registry metricRegistry
+	p, err := producer.New(c.Brokers(), producer.WithSaramaConfig(func(cfg *sarama.Config) { registry = cfg.MetricRegistry }))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	var failed sync.Once
+	done := func(_ producer.Result, err error) {
+		if err != nil {
+			failed.Do(func() { b.Error(err) })
+		}
+		wg.Done()
+	}
+	wg.Add(b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		p.SendAsync(ctx, &bulwark.Message{Topic: benchTopic, Key: keys[i%len(keys)], Value: value}, done)
+	}
+	wg.Wait()
+	reportRate(b, start)
+	b.StopTimer()
+	reportBatching(b, registry)
+}
+
+// benchSarama runs raw sarama; with withID each record also carries a
+// message-ID header as this package adds, to tell the cost of the header's
+// bytes on the wire and in the cluster from the cost of the wrapper.
+func benchSarama(b *testing.B, keys [][]byte, value []byte, withID bool) {
+	c := benchCluster(b)
+	settings, err := conn.Build()
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The same settings producer.New uses by default.
+	cfg, err := saramax.NewProducerConfig(settings, saramax.ProducerSettings{
+		RetryMax:       int(producer.DefaultDeliveryTimeout / producer.DefaultRetryBackoff),
+		RetryBackoff:   producer.DefaultRetryBackoff,
+		RequestTimeout: 10 * time.Second,
+		Compression:    producer.DefaultCompression,
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ap, err := sarama.NewAsyncProducer(c.Brokers(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	results := make(chan struct{})
+	go func() {
+		defer close(results)
+		succ, errs := ap.Successes(), ap.Errors()
+		for succ != nil || errs != nil {
+			select {
+			case _, ok := <-succ:
+				if !ok {
+					succ = nil
+					continue
+				}
+				wg.Done()
+			case pe, ok := <-errs:
+				if !ok {
+					errs = nil
+					continue
+				}
+				b.Error(pe.Err)
+				wg.Done()
+			}
+		}
+	}()
+	wg.Add(b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	idKey := []byte(bulwark.HeaderMessageID)
+	for i := range b.N {
+		msg := &sarama.ProducerMessage{Topic: benchTopic, Key: sarama.ByteEncoder(keys[i%len(keys)]), Value: sarama.ByteEncoder(value)}
+		if withID {
+			id, _ := uuid.New().MarshalText()
+			msg.Headers = []sarama.RecordHeader{{Key: idKey, Value: id}}
+		}
+		ap.Input() <- msg
+	}
+	wg.Wait()
+	reportRate(b, start)
+	b.StopTimer()
+	reportBatching(b, cfg.MetricRegistry)
+	ap.AsyncClose()
+	<-results
+}

@@ -1,0 +1,297 @@
+package producer
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/conn"
+	"github.com/bulwarkgo/bulwark/internal/saramax"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// pipeline is what Producer and TransactionalProducer share: records go to
+// one sarama AsyncProducer, whose results come back on one goroutine that
+// settles each record (telemetry, then its callback).
+type pipeline struct {
+	ap     *saramax.AsyncProducer
+	cfg    config
+	tel    *instruments
+	logger *slog.Logger
+
+	// stop closes when Close starts, releasing senders waiting for sarama to
+	// take their record. senders is read-held while a record is handed to
+	// sarama; Close write-locks it to know no hand-off is under way before it
+	// shuts sarama down (sending to a shut-down sarama producer panics).
+	stop    chan struct{}
+	senders sync.RWMutex
+	closed  bool
+
+	inFlight atomic.Int64
+	idleMu   sync.Mutex
+	idle     chan struct{} // closed when inFlight drops to zero; nil when nobody waits
+
+	stopOnce  sync.Once
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// record is one record between hand-off and outcome. It is the Delivery
+// sarama carries in the message metadata.
+type record struct {
+	out    saramax.Outgoing
+	idText [messageIDLen]byte
+	p      *pipeline
+	topic  *topicTelemetry
+	start  time.Time // zero when the send duration is not recorded
+	span   trace.Span
+	done   func(Result, error) // SendAsync
+	wait   chan outcome        // Send
+}
+
+type outcome struct {
+	res Result
+	err error
+}
+
+func newPipeline(brokers []string, cfg config, transactionalID string) (*pipeline, error) {
+	if len(brokers) == 0 {
+		return nil, invalidConfig("no brokers given")
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	settings, err := conn.Build(cfg.connOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	scfg, err := saramax.NewProducerConfig(settings, saramax.ProducerSettings{
+		TransactionalID:    transactionalID,
+		TransactionTimeout: cfg.transactionTimeout,
+		RetryMax:           cfg.retryMax(),
+		RetryBackoff:       cfg.retryBackoff,
+		RequestTimeout:     cfg.requestTimeout(),
+		Linger:             cfg.linger,
+		MaxBatchRecords:    cfg.maxBatchRecords,
+		MaxRecordBytes:     cfg.maxRecordBytes,
+		Compression:        cfg.compression,
+		ManualPartitioning: cfg.manualPartitioning,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	applySaramaHooks(scfg, cfg.saramaHooks)
+	if err := saramax.ValidateProducer(scfg); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	tel, err := newInstruments(cfg.tracerProvider, cfg.meterProvider)
+	if err != nil {
+		return nil, fmt.Errorf("producer: telemetry: %w", err)
+	}
+	ap, err := saramax.NewAsyncProducer(brokers, scfg)
+	if err != nil {
+		return nil, fmt.Errorf("producer: connect to %v: %w", brokers, saramax.ExplainConnectError(err, brokers, scfg, settings))
+	}
+	return &pipeline{ap: ap, cfg: cfg, tel: tel, logger: cfg.logger, stop: make(chan struct{})}, nil
+}
+
+// send hands msg to sarama. On success r settles exactly once, later; on
+// error it never does.
+func (p *pipeline) send(ctx context.Context, msg *bulwark.Message, r *record) error {
+	if msg == nil {
+		return bulwark.Permanent(fmt.Errorf("%w: nil message", ErrInvalidRecord))
+	}
+	if msg.Topic == "" {
+		return bulwark.Permanent(fmt.Errorf("%w: no topic", ErrInvalidRecord))
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r.p = p
+	// Reading the clock costs more than the rest of the metrics together
+	// when they go nowhere (no meter provider set).
+	if p.tel.duration.Enabled(ctx) {
+		r.start = time.Now()
+	}
+	r.topic = p.tel.topic(msg.Topic)
+
+	var scratch [1]bulwark.Header
+	added := scratch[:0]
+	var id []byte
+	if _, ok := msg.Header(bulwark.HeaderMessageID); !ok {
+		newMessageID(&r.idText)
+		id = r.idText[:]
+		added = append(added, bulwark.Header{Key: bulwark.HeaderMessageID, Value: id})
+	}
+	span, traceHeaders := p.tel.startSpan(ctx, r.topic, id)
+	r.span = span
+	if traceHeaders != nil {
+		added = append(traceHeaders, added...)
+	}
+
+	p.senders.RLock()
+	if p.closed {
+		p.senders.RUnlock()
+		p.abandon(ctx, r, bulwark.ErrClosed)
+		return bulwark.ErrClosed
+	}
+	p.inFlight.Add(1)
+	p.tel.inFlight.Add(ctx, 1)
+	err := p.ap.Enqueue(ctx, p.stop, &r.out, msg, added, r)
+	p.senders.RUnlock()
+	if err != nil {
+		p.tel.inFlight.Add(ctx, -1)
+		p.release()
+		p.abandon(ctx, r, err)
+		return err
+	}
+	return nil
+}
+
+// abandon ends the telemetry of a record that never reached sarama.
+func (p *pipeline) abandon(ctx context.Context, r *record, err error) {
+	p.tel.failed.Add(ctx, 1, p.tel.failedOpts(r.topic, err))
+	if r.span.IsRecording() {
+		r.span.RecordError(err)
+	}
+	r.span.End()
+}
+
+// Delivered is called by the result goroutine, once per record.
+func (r *record) Delivered(partition int32, offset int64, err error) {
+	p := r.p
+	res := Result{Topic: r.topic.name, Partition: partition, Offset: offset}
+	if err != nil {
+		err = deliveryError(res.Topic, err)
+		p.logger.Debug("producer: record failed", slog.String("topic", res.Topic), slog.Any("error", err))
+	}
+	p.tel.settled(context.Background(), r, partition, offset, err)
+	r.notify(res, err)
+	p.release()
+}
+
+func (r *record) notify(res Result, err error) {
+	if r.wait != nil {
+		r.wait <- outcome{res, err}
+		return
+	}
+	// A panicking callback must not take the result goroutine down with it:
+	// every later record would hang.
+	defer func() {
+		if v := recover(); v != nil {
+			r.p.logger.Error("producer: SendAsync callback panicked", slog.Any("panic", v))
+		}
+	}()
+	r.done(res, err)
+}
+
+func deliveryError(topic string, err error) error {
+	err = fmt.Errorf("producer: send to %s: %w", topic, err)
+	if saramax.IsPermanentProduceError(err) {
+		return bulwark.Permanent(err)
+	}
+	return err
+}
+
+// release marks one record settled and wakes Flush when none are left.
+func (p *pipeline) release() {
+	if p.inFlight.Add(-1) != 0 {
+		return
+	}
+	p.idleMu.Lock()
+	if p.idle != nil && p.inFlight.Load() == 0 {
+		close(p.idle)
+		p.idle = nil
+	}
+	p.idleMu.Unlock()
+}
+
+// flush waits until every record handed to sarama has settled.
+func (p *pipeline) flush(ctx context.Context) error {
+	for {
+		p.idleMu.Lock()
+		if p.inFlight.Load() == 0 {
+			p.idleMu.Unlock()
+			return nil
+		}
+		if p.idle == nil {
+			p.idle = make(chan struct{})
+		}
+		idle := p.idle
+		p.idleMu.Unlock()
+		select {
+		case <-idle:
+		case <-ctx.Done():
+			return fmt.Errorf("producer: flush: %w with %d records in flight", ctx.Err(), p.inFlight.Load())
+		}
+	}
+}
+
+// sendSync sends msg and waits for its outcome, ctx or the delivery timeout.
+func (p *pipeline) sendSync(ctx context.Context, msg *bulwark.Message) (Result, error) {
+	r := &record{wait: make(chan outcome, 1)}
+	if err := p.send(ctx, msg, r); err != nil {
+		return Result{}, err
+	}
+	timer := time.NewTimer(p.cfg.deliveryTimeout)
+	defer timer.Stop()
+	select {
+	case o := <-r.wait:
+		return o.res, o.err
+	case <-ctx.Done():
+		return Result{}, fmt.Errorf("producer: send to %s: %w (the record may still be written)", msg.Topic, ctx.Err())
+	case <-timer.C:
+		return Result{}, fmt.Errorf("producer: send to %s: %w after %v (the record may still be written)", msg.Topic, ErrDeliveryTimeout, p.cfg.deliveryTimeout)
+	}
+}
+
+// sendAsync sends msg; done gets its outcome exactly once.
+func (p *pipeline) sendAsync(ctx context.Context, msg *bulwark.Message, done func(Result, error)) {
+	if done == nil {
+		done = func(Result, error) {}
+	}
+	r := &record{done: done}
+	if err := p.send(ctx, msg, r); err != nil {
+		var topic string
+		if msg != nil {
+			topic = msg.Topic
+		}
+		done(Result{Topic: topic, Partition: -1, Offset: -1}, err)
+	}
+}
+
+// beginClose makes senders waiting for sarama give up with
+// bulwark.ErrClosed.
+func (p *pipeline) beginClose() { p.stopOnce.Do(func() { close(p.stop) }) }
+
+// close stops taking records, waits (bounded) for those in flight, and
+// shuts sarama down. Later calls return the first call's result.
+func (p *pipeline) close() error {
+	p.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.closeTimeout)
+		defer cancel()
+		p.beginClose()
+		p.senders.Lock()
+		p.closed = true
+		p.senders.Unlock()
+		flushErr := p.flush(ctx)
+		p.ap.AsyncClose()
+		select {
+		case <-p.ap.Done():
+		case <-ctx.Done():
+			p.logger.Warn("producer: close timed out; records still in flight are settled in the background",
+				slog.Int64("in_flight", p.inFlight.Load()), slog.Duration("close_timeout", p.cfg.closeTimeout))
+			if flushErr == nil {
+				flushErr = fmt.Errorf("producer: close: %w waiting for the client to shut down", ctx.Err())
+			}
+		}
+		if flushErr != nil {
+			p.closeErr = fmt.Errorf("producer: close: %w", flushErr)
+		}
+	})
+	return p.closeErr
+}

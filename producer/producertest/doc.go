@@ -1,0 +1,13 @@
+// Package producertest has recording fakes of the producer package's
+// producers, for unit tests of code that sends records: [Producer] has the
+// method set of *producer.Producer, [TransactionalProducer] that of
+// *producer.TransactionalProducer. They record what was sent, committed and
+// aborted, can be told to fail, and need no cluster.
+//
+// Code under test should take a small interface that both the real producer
+// and the fake satisfy, declared where it is used:
+//
+//	type sender interface {
+//		Send(ctx context.Context, msg *bulwark.Message) (producer.Result, error)
+//	}
+package producertest

@@ -1,0 +1,235 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/internal/telemetry"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/baggage"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+)
+
+// Metric names.
+const (
+	MetricRecordsSent     = "bulwark.producer.records.sent"      // acknowledged records, by topic
+	MetricRecordsFailed   = "bulwark.producer.records.failed"    // records that failed, by topic and error.type
+	MetricSendDuration    = "bulwark.producer.send.duration"     // seconds from Send/SendAsync to the outcome, by topic
+	MetricRecordsInFlight = "bulwark.producer.records.in_flight" // records handed to the client and not yet settled
+	MetricTxnCommits      = "bulwark.producer.transactions.committed"
+	MetricTxnAborts       = "bulwark.producer.transactions.aborted"
+	MetricTxnDuration     = "bulwark.producer.transaction.duration" // seconds from begin to commit or abort
+)
+
+// instruments holds the tracer and metric instruments of one producer.
+type instruments struct {
+	tracer    trace.Tracer
+	startOpts []trace.SpanStartOption
+	// unsetGlobal is otel's global tracer provider as it is before a
+	// program sets one, when that is what the producer traces with; nil
+	// otherwise. See startSpan.
+	unsetGlobal trace.TracerProvider
+
+	sent     metric.Int64Counter
+	failed   metric.Int64Counter
+	duration metric.Float64Histogram
+	inFlight metric.Int64UpDownCounter
+
+	txnCommits  metric.Int64Counter
+	txnAborts   metric.Int64Counter
+	txnDuration metric.Float64Histogram
+
+	topics sync.Map // topic -> *topicTelemetry
+}
+
+// topicTelemetry is built once per topic so that recording a record
+// allocates nothing for names and attribute sets.
+type topicTelemetry struct {
+	name        string
+	spanName    string
+	destination attribute.KeyValue
+	// Option slices made once: passing a lone option to a variadic
+	// parameter would allocate its backing array on every call.
+	addOpts    []metric.AddOption
+	recordOpts []metric.RecordOption
+}
+
+func newInstruments(tp trace.TracerProvider, mp metric.MeterProvider) (*instruments, error) {
+	scope := telemetry.Scope + "/producer"
+	meter := telemetry.MeterProvider(mp).Meter(scope)
+	tp = telemetry.TracerProvider(tp)
+	in := &instruments{
+		tracer:    tp.Tracer(scope),
+		startOpts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer)},
+	}
+	if isUnsetGlobal(tp) {
+		in.unsetGlobal = tp
+	}
+	var err error
+	if in.sent, err = meter.Int64Counter(MetricRecordsSent, metric.WithUnit("{record}"),
+		metric.WithDescription("Records acknowledged by the cluster.")); err != nil {
+		return nil, err
+	}
+	if in.failed, err = meter.Int64Counter(MetricRecordsFailed, metric.WithUnit("{record}"),
+		metric.WithDescription("Records that could not be sent.")); err != nil {
+		return nil, err
+	}
+	if in.duration, err = meter.Float64Histogram(MetricSendDuration, metric.WithUnit("s"),
+		metric.WithDescription("Time from handing a record to the producer to its outcome.")); err != nil {
+		return nil, err
+	}
+	if in.inFlight, err = meter.Int64UpDownCounter(MetricRecordsInFlight, metric.WithUnit("{record}"),
+		metric.WithDescription("Records handed to the producer and not yet acknowledged or failed.")); err != nil {
+		return nil, err
+	}
+	if in.txnCommits, err = meter.Int64Counter(MetricTxnCommits, metric.WithUnit("{transaction}"),
+		metric.WithDescription("Committed transactions.")); err != nil {
+		return nil, err
+	}
+	if in.txnAborts, err = meter.Int64Counter(MetricTxnAborts, metric.WithUnit("{transaction}"),
+		metric.WithDescription("Aborted or failed transactions.")); err != nil {
+		return nil, err
+	}
+	if in.txnDuration, err = meter.Float64Histogram(MetricTxnDuration, metric.WithUnit("s"),
+		metric.WithDescription("Time from beginning a transaction to its commit or abort.")); err != nil {
+		return nil, err
+	}
+	return in, nil
+}
+
+func (in *instruments) topic(name string) *topicTelemetry {
+	if t, ok := in.topics.Load(name); ok {
+		return t.(*topicTelemetry)
+	}
+	dest := telemetry.MessagingDestinationName.String(name)
+	measure := metric.WithAttributeSet(attribute.NewSet(dest))
+	t, _ := in.topics.LoadOrStore(name, &topicTelemetry{
+		name:        name,
+		spanName:    "send " + name,
+		destination: dest,
+		addOpts:     []metric.AddOption{measure},
+		recordOpts:  []metric.RecordOption{measure},
+	})
+	return t.(*topicTelemetry)
+}
+
+// startSpan starts the record's producer span and returns the trace headers
+// to add to the record (nil when there is no trace context to propagate).
+func (in *instruments) startSpan(ctx context.Context, tt *topicTelemetry, messageID []byte) (trace.Span, []bulwark.Header) {
+	if in.untraced(ctx) {
+		return untracedSpan, nil
+	}
+	ctx, span := in.tracer.Start(ctx, tt.spanName, in.startOpts...)
+	if span.IsRecording() {
+		span.SetAttributes(
+			telemetry.SystemKafka,
+			telemetry.MessagingOperationType.String("send"),
+			telemetry.MessagingOperationName.String("send"),
+			tt.destination,
+		)
+		if messageID != nil {
+			span.SetAttributes(telemetry.MessagingMessageID.String(string(messageID)))
+		}
+	}
+	// Injecting needs a scratch message; skip it when there is nothing to
+	// propagate so that untraced sends stay cheap.
+	if !span.SpanContext().IsValid() && baggage.FromContext(ctx).Len() == 0 {
+		return span, nil
+	}
+	carrier := &bulwark.Message{}
+	telemetry.Inject(ctx, carrier)
+	return span, carrier.Headers
+}
+
+// untracedSpan stands for the span of a record nobody traces. It is made
+// once: a span in an interface value costs an allocation.
+var untracedSpan trace.Span = noop.Span{}
+
+// untraced reports whether a span started now would be a no-op with
+// nothing to propagate: the producer traces with otel's global provider,
+// no program has set one yet (so it would hand out a non-recording span
+// carrying ctx's span context), and ctx has no span context and no
+// baggage. Starting that span anyway would cost two allocations per record
+// for nothing. Once a provider is set, otel.GetTracerProvider returns it
+// instead, so spans start again (the global one delegates to it). One
+// thing is given up: otel's eBPF auto-instrumentation, which hooks span
+// creation in the unset global tracer, sees no producer spans.
+func (in *instruments) untraced(ctx context.Context) bool {
+	return in.unsetGlobal != nil &&
+		telemetry.TracerProvider(nil) == in.unsetGlobal &&
+		!trace.SpanContextFromContext(ctx).IsValid() &&
+		baggage.FromContext(ctx).Len() == 0
+}
+
+// isUnsetGlobal reports whether tp is otel's global delegating provider,
+// which is what otel.GetTracerProvider returns until a program sets its
+// own. otel exports no way to tell, so this looks at the type's package; if
+// otel moves it, every record simply starts its span as before.
+func isUnsetGlobal(tp trace.TracerProvider) bool {
+	t := reflect.TypeOf(tp)
+	if t == nil || t.Kind() != reflect.Pointer {
+		return false
+	}
+	return t.Elem().PkgPath() == "go.opentelemetry.io/otel/internal/global" &&
+		tp == telemetry.TracerProvider(nil)
+}
+
+// settled records the outcome of one record.
+func (in *instruments) settled(ctx context.Context, r *record, partition int32, offset int64, err error) {
+	in.inFlight.Add(ctx, -1)
+	if !r.start.IsZero() {
+		in.duration.Record(ctx, time.Since(r.start).Seconds(), r.topic.recordOpts...)
+	}
+	if err != nil {
+		in.failed.Add(ctx, 1, in.failedOpts(r.topic, err))
+	} else {
+		in.sent.Add(ctx, 1, r.topic.addOpts...)
+	}
+	span := r.span
+	if span == nil {
+		return
+	}
+	if span.IsRecording() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+			span.SetAttributes(telemetry.ErrorType.String(errorType(err)))
+		} else {
+			span.SetAttributes(
+				telemetry.MessagingDestinationPart.String(strconv.FormatInt(int64(partition), 10)),
+				telemetry.MessagingKafkaOffset.Int64(offset),
+			)
+		}
+	}
+	span.End()
+}
+
+func (in *instruments) failedOpts(tt *topicTelemetry, err error) metric.AddOption {
+	return metric.WithAttributes(tt.destination, telemetry.ErrorType.String(errorType(err)))
+}
+
+// errorType is a low-cardinality name for err, for metrics and spans.
+func errorType(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, context.Canceled):
+		return "canceled"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "deadline_exceeded"
+	case errors.Is(err, bulwark.ErrClosed):
+		return "closed"
+	case errors.Is(err, bulwark.ErrPermanent):
+		return "permanent"
+	default:
+		return "retryable"
+	}
+}

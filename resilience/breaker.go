@@ -1,0 +1,288 @@
+package resilience
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/bulwarkgo/bulwark"
+	"github.com/failsafe-go/failsafe-go/circuitbreaker"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// Defaults of [NewBreaker].
+const (
+	DefaultConsecutiveFailures = 5
+	DefaultOpenDelay           = 30 * time.Second
+	DefaultHalfOpenProbes      = 1
+)
+
+// BreakerState is the state of a [Breaker].
+type BreakerState int
+
+// The values are those of the bulwark.resilience.breaker.state gauge.
+const (
+	// BreakerClosed: calls go through; outcomes are counted.
+	BreakerClosed BreakerState = 0
+	// BreakerOpen: calls are rejected with [ErrBreakerOpen] until the open
+	// delay has passed.
+	BreakerOpen BreakerState = 1
+	// BreakerHalfOpen: a limited number of probe calls go through; their
+	// outcome closes or reopens the breaker.
+	BreakerHalfOpen BreakerState = 2
+)
+
+func (s BreakerState) String() string {
+	switch s {
+	case BreakerOpen:
+		return "open"
+	case BreakerHalfOpen:
+		return "half-open"
+	default:
+		return "closed"
+	}
+}
+
+func stateOf(s circuitbreaker.State) BreakerState {
+	switch s {
+	case circuitbreaker.OpenState:
+		return BreakerOpen
+	case circuitbreaker.HalfOpenState:
+		return BreakerHalfOpen
+	default:
+		return BreakerClosed
+	}
+}
+
+type breakerConfig struct {
+	shared
+	consecutive   int
+	rate          float64
+	rateMinCalls  int
+	rateWindow    time.Duration
+	openDelay     time.Duration
+	probes        int
+	countsFailure func(error) bool
+}
+
+type breakerOption func(*breakerConfig)
+
+func (o breakerOption) applyBreaker(c *breakerConfig) { o(c) }
+
+// WithConsecutiveFailures opens the breaker after n failures in a row
+// (default 5). It excludes [WithFailureRate]: a breaker has one opening rule.
+func WithConsecutiveFailures(n int) BreakerOption {
+	return breakerOption(func(c *breakerConfig) { c.consecutive = n })
+}
+
+// WithFailureRate opens the breaker when the share of failed calls within
+// the last window reaches rate (0 < rate <= 1), once at least minCalls calls
+// were made in that window. The window slides in tenths. It replaces the
+// default consecutive-failure rule and excludes [WithConsecutiveFailures].
+func WithFailureRate(rate float64, minCalls int, window time.Duration) BreakerOption {
+	return breakerOption(func(c *breakerConfig) {
+		c.rate, c.rateMinCalls, c.rateWindow = rate, minCalls, window
+	})
+}
+
+// WithOpenDelay sets how long the breaker stays open before it lets probes
+// through (default 30s).
+func WithOpenDelay(d time.Duration) BreakerOption {
+	return breakerOption(func(c *breakerConfig) { c.openDelay = d })
+}
+
+// WithHalfOpenProbes sets how many calls the half-open breaker lets through
+// at a time (default 1). All of them must succeed to close it; the first
+// failure reopens it.
+func WithHalfOpenProbes(n int) BreakerOption {
+	return breakerOption(func(c *breakerConfig) { c.probes = n })
+}
+
+// WithFailureClassifier decides which errors count as failures of the
+// guarded dependency. The default, [CountsAsFailure], counts retryable
+// errors only. An error that does not count is recorded as a success: the
+// dependency answered. A nil error is never passed to it.
+func WithFailureClassifier(countsFailure func(err error) bool) BreakerOption {
+	return breakerOption(func(c *breakerConfig) { c.countsFailure = countsFailure })
+}
+
+// CountsAsFailure is the default breaker classifier. It counts an error
+// whose class is retryable (which includes [*TimeoutError] and errors of no
+// declared class), and does not count:
+//   - permanent errors: the dependency answered, the request was bad;
+//   - pause-class errors: an inner policy rejected the call before it was
+//     made (another breaker open, a bulkhead full, a rate limit);
+//   - context.Canceled: the caller gave up, which says nothing about the
+//     dependency.
+//
+// failsafe-go's breaker can only release a permit by recording an outcome,
+// so an error that does not count is recorded as a success. For a pause
+// error from an inner policy that means a half-open probe may close the
+// breaker without having reached the dependency: put bulkheads and rate
+// limiters outside the breaker, as [Chain] recommends.
+func CountsAsFailure(err error) bool {
+	return err != nil && bulwark.ClassOf(err) == bulwark.ClassRetryable && !errors.Is(err, context.Canceled)
+}
+
+// Breaker is a circuit breaker guarding one dependency. While it is open,
+// calls are not made: they fail with the pause class wrapping
+// [ErrBreakerOpen], with the delay until the breaker lets a probe through,
+// so that a consumer pauses the partition (no commit, no dead letter, no
+// busy loop) and resumes in time for the probe.
+type Breaker struct {
+	cb        circuitbreaker.CircuitBreaker[any]
+	tel       *instruments
+	openErr   error
+	busyDelay time.Duration
+
+	closeOnce sync.Once
+	reg       metric.Registration
+}
+
+// NewBreaker returns a closed circuit breaker. See [WithConsecutiveFailures],
+// [WithFailureRate], [WithOpenDelay], [WithHalfOpenProbes],
+// [WithFailureClassifier] and the shared [Option]s. Call [Breaker.Close]
+// when done with it to stop reporting its state gauge.
+func NewBreaker(opts ...BreakerOption) (*Breaker, error) {
+	cfg := breakerConfig{
+		openDelay:     DefaultOpenDelay,
+		probes:        DefaultHalfOpenProbes,
+		countsFailure: CountsAsFailure,
+	}
+	for _, o := range opts {
+		if o != nil {
+			o.applyBreaker(&cfg)
+		}
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	tel, err := newInstruments(cfg.shared, "breaker")
+	if err != nil {
+		return nil, err
+	}
+	b := &Breaker{tel: tel}
+	b.openErr = fmt.Errorf("%w: %s", ErrBreakerOpen, tel.name)
+	// While half-open with every probe in flight there is no known delay;
+	// check again after a fraction of the open delay.
+	b.busyDelay = min(max(cfg.openDelay/10, 10*time.Millisecond), time.Second)
+
+	countsFailure := cfg.countsFailure
+	builder := circuitbreaker.NewBuilder[any]().
+		HandleIf(func(_ any, err error) bool { return err != nil && countsFailure(err) }).
+		WithDelay(cfg.openDelay).
+		WithSuccessThreshold(uint(cfg.probes)).
+		OnStateChanged(b.stateChanged)
+	if cfg.rate > 0 {
+		builder = builder.WithFailureRateThreshold(cfg.rate, uint(cfg.rateMinCalls), cfg.rateWindow)
+	} else {
+		builder = builder.WithFailureThreshold(uint(cfg.consecutive))
+	}
+	b.cb = builder.Build()
+
+	gauge, err := tel.meter.Int64ObservableGauge(metricBreakerState,
+		metric.WithDescription("Circuit breaker state: 0 closed, 1 open, 2 half-open."))
+	if err != nil {
+		return nil, err
+	}
+	b.reg, err = tel.meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		o.ObserveInt64(gauge, int64(b.State()), metric.WithAttributeSet(tel.attrs))
+		return nil
+	}, gauge)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func (c *breakerConfig) validate() error {
+	switch {
+	case c.consecutive != 0 && c.rate != 0:
+		return invalid("breaker: WithConsecutiveFailures and WithFailureRate exclude each other")
+	case c.rate != 0 && (c.rate < 0 || c.rate > 1):
+		return invalid("breaker: failure rate %v is not within (0, 1]", c.rate)
+	case c.rate != 0 && c.rateMinCalls < 1:
+		return invalid("breaker: failure rate needs at least 1 call per window, got %d", c.rateMinCalls)
+	case c.rate != 0 && c.rateWindow <= 0:
+		return invalid("breaker: failure rate window %s must be positive", c.rateWindow)
+	case c.consecutive < 0:
+		return invalid("breaker: consecutive failures %d is negative", c.consecutive)
+	case c.openDelay <= 0:
+		return invalid("breaker: open delay %s must be positive", c.openDelay)
+	case c.probes < 1:
+		return invalid("breaker: half-open probes %d must be at least 1", c.probes)
+	case c.countsFailure == nil:
+		return invalid("breaker: nil failure classifier")
+	}
+	if c.rate == 0 && c.consecutive == 0 {
+		c.consecutive = DefaultConsecutiveFailures
+	}
+	return nil
+}
+
+// State returns the breaker's current state. An open breaker whose delay
+// has passed reports open until a call asks for a permit.
+func (b *Breaker) State() BreakerState { return stateOf(b.cb.State()) }
+
+// RemainingDelay returns how long the breaker stays open; zero unless open.
+func (b *Breaker) RemainingDelay() time.Duration { return b.cb.RemainingDelay() }
+
+// Close stops reporting the breaker's state gauge. The breaker keeps
+// working. Close is idempotent.
+func (b *Breaker) Close() error {
+	var err error
+	b.closeOnce.Do(func() { err = b.reg.Unregister() })
+	return err
+}
+
+// Middleware returns the breaker as record middleware.
+func (b *Breaker) Middleware() bulwark.Middleware { return b.wrap }
+
+func (b *Breaker) wrap(next bulwark.Handler) bulwark.Handler {
+	return handlerOf[*Breaker]{policy: b, next: next}
+}
+
+func (b *Breaker) handle(ctx context.Context, msg *bulwark.Message, next bulwark.Handler) error {
+	if !b.cb.TryAcquirePermit() {
+		b.tel.rejected(ctx)
+		delay := b.cb.RemainingDelay()
+		if delay <= 0 {
+			delay = b.busyDelay
+		}
+		return bulwark.Pause(b.openErr, delay)
+	}
+	recorded := false
+	defer func() {
+		// A panicking call must still give back its permit, or a half-open
+		// breaker would never let another probe through.
+		if !recorded {
+			b.cb.RecordFailure()
+		}
+	}()
+	err := next.Handle(ctx, msg)
+	recorded = true
+	b.cb.RecordError(err)
+	return err
+}
+
+// stateChanged is failsafe-go's listener; it runs outside the breaker's lock.
+func (b *Breaker) stateChanged(ev circuitbreaker.StateChangedEvent) {
+	from, to := stateOf(ev.OldState), stateOf(ev.NewState)
+	ctx := context.Background()
+	b.tel.transitions.Add(ctx, 1, metric.WithAttributeSet(attribute.NewSet(
+		append(b.tel.attrs.ToSlice(), attrState.String(to.String()))...)))
+	args := []any{"from", from.String(), "to", to.String()}
+	if to == BreakerOpen {
+		// Not ev.Metrics(): failsafe-go v0.9.8 reads those counts without
+		// its lock, racing with calls recorded meanwhile. cb.Metrics()
+		// locks; once open it reports the closed state's counts.
+		cm := b.cb.Metrics()
+		args = append(args, "calls", cm.Executions(), "failures", cm.Failures(), "delay", b.cb.RemainingDelay())
+		b.tel.logger.Warn("resilience: circuit breaker opened", args...)
+		return
+	}
+	b.tel.logger.Info("resilience: circuit breaker state changed", args...)
+}

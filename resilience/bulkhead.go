@@ -1,0 +1,101 @@
+package resilience
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bulwarkgo/bulwark"
+	"github.com/failsafe-go/failsafe-go/bulkhead"
+)
+
+// DefaultBulkheadPause is the default pause delay of a full [Bulkhead].
+const DefaultBulkheadPause = 100 * time.Millisecond
+
+type bulkheadConfig struct {
+	shared
+	waiting
+}
+
+// Bulkhead bounds how many calls run at once. A call that finds it full
+// waits for a slot up to the maximum wait ([WithMaxWait], default 1s), then
+// fails with the pause class wrapping [ErrBulkheadFull]. That is
+// backpressure, not failure: a consumer pauses the partition for the pause
+// delay ([WithPauseDelay]) and tries the record again, so a full bulkhead
+// slows fetching instead of retrying or dead-lettering records.
+type Bulkhead struct {
+	bh      bulkhead.Bulkhead[any]
+	tel     *instruments
+	maxWait time.Duration
+	pause   time.Duration
+	fullErr error
+}
+
+// NewBulkhead returns a bulkhead letting at most maxConcurrent calls run at
+// once. See [WithMaxWait], [WithPauseDelay] and the shared [Option]s.
+func NewBulkhead(maxConcurrent int, opts ...BulkheadOption) (*Bulkhead, error) {
+	cfg := bulkheadConfig{waiting: waiting{maxWait: DefaultMaxWait, pauseDelay: DefaultBulkheadPause}}
+	for _, o := range opts {
+		if o != nil {
+			o.applyBulkhead(&cfg)
+		}
+	}
+	if maxConcurrent < 1 {
+		return nil, invalid("bulkhead: max concurrent calls %d must be at least 1", maxConcurrent)
+	}
+	if err := cfg.validate("bulkhead"); err != nil {
+		return nil, err
+	}
+	tel, err := newInstruments(cfg.shared, "bulkhead")
+	if err != nil {
+		return nil, err
+	}
+	return &Bulkhead{
+		bh:      bulkhead.New[any](uint(maxConcurrent)),
+		tel:     tel,
+		maxWait: cfg.maxWait,
+		pause:   cfg.pauseDelay,
+		fullErr: fmt.Errorf("%w: %s", ErrBulkheadFull, tel.name),
+	}, nil
+}
+
+// Middleware returns the bulkhead as record middleware.
+func (b *Bulkhead) Middleware() bulwark.Middleware { return b.wrap }
+
+func (b *Bulkhead) wrap(next bulwark.Handler) bulwark.Handler {
+	return handlerOf[*Bulkhead]{policy: b, next: next}
+}
+
+func (b *Bulkhead) handle(ctx context.Context, msg *bulwark.Message, next bulwark.Handler) error {
+	if !b.bh.TryAcquirePermit() {
+		if err := b.await(ctx); err != nil {
+			return err
+		}
+	}
+	defer b.bh.ReleasePermit()
+	return next.Handle(ctx, msg)
+}
+
+// await waits for a slot; only calls that found the bulkhead full get here,
+// so only they are counted in the queue and wait-time metrics.
+func (b *Bulkhead) await(ctx context.Context) error {
+	if b.maxWait == 0 {
+		b.tel.rejected(ctx)
+		return bulwark.Pause(b.fullErr, b.pause)
+	}
+	start := time.Now()
+	b.tel.queued.Add(ctx, 1, b.tel.addOpts...)
+	err := b.bh.AcquirePermitWithMaxWait(ctx, b.maxWait)
+	b.tel.queued.Add(ctx, -1, b.tel.addOpts...)
+	b.tel.wait.Record(ctx, time.Since(start).Seconds(), b.tel.recordOpts...)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, bulkhead.ErrFull):
+		b.tel.rejected(ctx)
+		return bulwark.Pause(b.fullErr, b.pause)
+	default:
+		return err // the caller's context ended while waiting
+	}
+}

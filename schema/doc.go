@@ -1,0 +1,58 @@
+// Package schema is a Confluent Schema Registry client and an Avro serde in
+// the Confluent wire format, for the values and keys of Kafka records.
+//
+// # Registry client
+//
+// [NewClient] talks to a registry over its REST API: register and look up
+// schemas, fetch them by ID or version, list and delete subjects and
+// versions, test compatibility, read and set compatibility levels. Error
+// answers are [*RegistryError] values that match this package's sentinels
+// ([ErrSubjectNotFound], [ErrVersionNotFound], [ErrSchemaNotFound],
+// [ErrIncompatibleSchema] with the registry's reasons, [ErrInvalidSchema],
+// ...). Schemas are compared by their parsed canonical form
+// ([CanonicalForm], [SameSchema]), not their raw text. Schemas by ID and
+// the IDs of registered schemas are cached, with concurrent misses for the
+// same key sharing one request. Options: [WithBasicAuth], [WithBearerToken],
+// [WithBearerTokenSource], [WithTLS], [WithTimeout], [WithRetries] (network
+// errors and 5xx answers are retried with backoff), [WithHTTPClient].
+//
+// # Serdes
+//
+// A record in the wire format is the magic byte 0, the writer schema's ID
+// as 4 bytes big-endian, then the Avro binary encoding (goavro does the
+// Avro part). Two serdes share everything else:
+//
+//   - [NewAvroSerde]: values are goavro-style native values (records as
+//     map[string]any; see [AvroSerde] for the mapping).
+//   - [NewStructSerde]: values are Go structs with `avro:"name"` tags (see
+//     [StructSerde] for the type mapping).
+//
+// Subjects are named by a [SubjectNameStrategy] ([TopicNameStrategy] by
+// default, [RecordNameStrategy], [TopicRecordNameStrategy]). Serialize
+// registers its schema ([WithAutoRegister], on by default), or only looks
+// it up, or writes with the subject's latest version
+// ([WithUseLatestVersion]). Deserialize fetches the writer's schema by ID
+// and, given a reader schema ([WithReaderSchema], or a struct serde's own
+// schema), projects the record onto it by Avro's resolution rules: fields
+// added since take their defaults, removed ones are dropped, numbers are
+// promoted, unions and enums resolve by name.
+//
+// # Errors and their class
+//
+// A record that cannot be decoded (wrong magic byte, unknown schema ID,
+// truncated or garbage body, a writer schema the reader cannot read) gives
+// a [*DecodeError] wrapped with bulwark.Permanent: bulwark.ClassOf says
+// permanent, so a consumer dead-letters the record, and errors.Is matches
+// [ErrDecode] and the cause. A registry that cannot be reached gives a
+// plain (retryable) error instead: the record is fine, the registry is not.
+// A value that does not fit its schema gives an [*EncodeError], also
+// permanent.
+//
+// # Compatibility
+//
+// [CheckCompatibility] checks a schema change locally at any level
+// (BACKWARD, FORWARD, FULL, their transitive forms, NONE) and explains
+// what breaks, e.g. "field customerId removed without a default". Package
+// schematest wraps it as a test helper for CI, and provides an in-memory
+// registry server and a conformance suite for [Registry] implementations.
+package schema
