@@ -16,6 +16,12 @@
 //     of a partition in parallel, same keys in order. Completion is tracked
 //     per offset: the committed offset never passes the oldest unfinished
 //     record.
+//   - Batches: [NewBatch] hands a [BatchHandler] up to N records of one
+//     partition at a time, or what arrived within a linger time
+//     ([WithBatchSize]). A failed batch is retried whole; a [*BatchError]
+//     names the failing record (the ones before it are finished), any other
+//     error makes the batch's records run one at a time, so only the
+//     records that fail alone are dead-lettered.
 //   - Errors by class (bulwark.ClassOf): retryable errors are retried in
 //     place with exponential backoff and jitter, then dead-lettered;
 //     permanent errors are dead-lettered at once (default topic

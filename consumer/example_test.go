@@ -58,3 +58,44 @@ func Example() {
 	// offset 2: cherry
 	// handled 2 dead-lettered 1
 }
+
+func ExampleNewBatch() {
+	cluster, err := kafkatest.Start(kafkatest.WithTopic("clicks", 1))
+	if err != nil {
+		panic(err)
+	}
+	defer cluster.Close()
+	producer, err := kgo.NewClient(kgo.SeedBrokers(cluster.Brokers()...))
+	if err != nil {
+		panic(err)
+	}
+	for i := range 10 {
+		if err := producer.ProduceSync(context.Background(), &kgo.Record{Topic: "clicks", Value: fmt.Appendf(nil, "click-%d", i)}).FirstErr(); err != nil {
+			panic(err)
+		}
+	}
+	producer.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	stored := 0
+	handler := consumer.BatchHandlerFunc(func(_ context.Context, batch []*bulwark.Message) error {
+		// e.g. one multi-row INSERT per batch
+		stored += len(batch)
+		if stored == 10 {
+			cancel()
+		}
+		return nil
+	})
+	c, err := consumer.NewBatch(cluster.Brokers(), "clicks-to-db", []string{"clicks"}, handler,
+		consumer.WithBatchSize(500, 50*time.Millisecond),
+		consumer.WithSessionTimeout(6*time.Second), consumer.WithHeartbeatInterval(time.Second))
+	if err != nil {
+		panic(err)
+	}
+	if err := c.Run(ctx); err != nil {
+		panic(err)
+	}
+	fmt.Println("stored", stored, "handled", c.Stats().Handled)
+	// Output:
+	// stored 10 handled 10
+}

@@ -57,6 +57,10 @@ type config struct {
 	meterProvider   metric.MeterProvider
 	saramaTweaks    []saramaTweak
 	onFetchPause    func(topic string, partition int32, paused bool) // test hook
+	batchHandler    BatchHandler                                     // set by NewBatch
+	batchMax        int
+	batchLinger     time.Duration
+	batchSet        bool
 	errs            []error
 }
 
@@ -74,6 +78,8 @@ func defaultConfig() config {
 		sessionTimeout:  DefaultSessionTimeout,
 		heartbeat:       DefaultHeartbeatInterval,
 		commitInterval:  DefaultCommitInterval,
+		batchMax:        DefaultBatchSize,
+		batchLinger:     DefaultBatchLinger,
 	}
 }
 
@@ -269,5 +275,6 @@ func (c *config) validate() error {
 	if c.heartbeat <= 0 || c.sessionTimeout <= 0 || c.heartbeat >= c.sessionTimeout {
 		c.invalid("heartbeat interval (%v) must be positive and below the session timeout (%v)", c.heartbeat, c.sessionTimeout)
 	}
+	c.validateBatch()
 	return errors.Join(c.errs...)
 }

@@ -29,10 +29,13 @@ type scheduler struct {
 	ready  []record
 	busy   map[string][]record // key -> records waiting behind the running one
 	closed bool
+	// pushed is signalled when a record becomes ready or the scheduler
+	// closes: a batch worker lingering for more records waits on it.
+	pushed chan struct{}
 }
 
 func newScheduler(keyed bool) *scheduler {
-	s := &scheduler{keyed: keyed, busy: map[string][]record{}}
+	s := &scheduler{keyed: keyed, busy: map[string][]record{}, pushed: make(chan struct{}, 1)}
 	s.cond = sync.NewCond(&s.mu)
 	return s
 }
@@ -50,6 +53,28 @@ func (s *scheduler) push(rec record) {
 	s.ready = append(s.ready, rec)
 	s.mu.Unlock()
 	s.cond.Signal()
+	s.signalPushed()
+}
+
+func (s *scheduler) signalPushed() {
+	select {
+	case s.pushed <- struct{}{}:
+	default:
+	}
+}
+
+// tryNext is next without blocking; closed reports that the scheduler is
+// closed.
+func (s *scheduler) tryNext() (rec record, ok, closed bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.ready) == 0 {
+		return record{}, false, s.closed
+	}
+	rec = s.ready[0]
+	s.ready[0] = record{}
+	s.ready = s.ready[1:]
+	return rec, true, false
 }
 
 // next blocks for a record to run; ok is false once the scheduler is
@@ -100,6 +125,7 @@ func (s *scheduler) close() {
 	s.closed = true
 	s.mu.Unlock()
 	s.cond.Broadcast()
+	s.signalPushed()
 }
 
 // partitionRunner owns one assigned partition: it takes records from the
@@ -168,8 +194,12 @@ func newPartitionRunner(c *Consumer, sess *saramagroup.Session, claim *saramagro
 	// starts unpaused, so must the fetcher.
 	c.g.Resume(r.topic, r.partition)
 	r.sched = newScheduler(c.cfg.workers > 1)
-	for range c.cfg.workers {
-		r.workers.Go(r.work)
+	if c.cfg.batchHandler != nil {
+		r.workers.Go(r.workBatches)
+	} else {
+		for range c.cfg.workers {
+			r.workers.Go(r.work)
+		}
 	}
 	return r
 }
@@ -238,6 +268,62 @@ func (r *partitionRunner) work() {
 		r.process(rec)
 		r.sched.finished(rec)
 	}
+}
+
+// workBatches is work for a batch handler: it collects up to the batch
+// size, waiting at most the linger time after the first record.
+func (r *partitionRunner) workBatches() {
+	max, linger := r.c.cfg.batchMax, r.c.cfg.batchLinger
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	for {
+		first, ok := r.sched.next()
+		if !ok {
+			return
+		}
+		batch := []record{first}
+		timer.Reset(linger)
+	collect:
+		for len(batch) < max {
+			rec, ok, closed := r.sched.tryNext()
+			switch {
+			case ok:
+				batch = append(batch, rec)
+				continue
+			case closed:
+				break collect
+			}
+			select {
+			case <-r.sched.pushed:
+			case <-timer.C:
+				break collect
+			}
+		}
+		timer.Stop()
+		r.processBatch(batch)
+	}
+}
+
+func (r *partitionRunner) processBatch(batch []record) {
+	defer func() {
+		for _, rec := range batch {
+			r.c.budget.release(rec.size)
+		}
+	}()
+	if r.waitGate() != nil || !r.begin() {
+		return // not started: stays uncommitted, delivered again
+	}
+	msgs := make([]*bulwark.Message, len(batch))
+	for i, rec := range batch {
+		msgs[i] = rec.msg
+	}
+	for i, out := range r.c.deliverBatch(r.hctx, msgs, r.env) {
+		if out.Finished() {
+			r.tracker.Done(msgs[i].Offset)
+		}
+	}
+	r.end()
 }
 
 func (r *partitionRunner) process(rec record) {

@@ -113,6 +113,7 @@ func WithDeadLetterError(fn func(dl *bulwark.Message) error) Option {
 // Harness delivers records to a handler. It is safe for concurrent use.
 type Harness struct {
 	handler bulwark.Handler
+	batch   consumer.BatchHandler // set by NewBatch
 	cfg     config
 
 	mu          sync.Mutex
@@ -159,7 +160,16 @@ func (h *Harness) Deliver(ctx context.Context, msg *bulwark.Message) Result {
 	tr.Add(msg.Offset)
 
 	var res Result
-	env := delivery.Env{
+	env := h.env(&res)
+	out := delivery.Deliver(ctx, h.handler, msg, h.cfg.policy, env)
+	h.settle(&res, out, tr, msg)
+	return res
+}
+
+// env is the consumer's delivery environment, with sleeps recorded in res
+// instead of slept.
+func (h *Harness) env(res *Result) delivery.Env {
+	return delivery.Env{
 		Sleep: func(ctx context.Context, d time.Duration) error {
 			res.Waits = append(res.Waits, d)
 			return ctx.Err()
@@ -175,7 +185,10 @@ func (h *Harness) Deliver(ctx context.Context, msg *bulwark.Message) Result {
 		},
 		OnPause: func(*bulwark.Message, error, time.Duration) { res.Paused = true },
 	}
-	out := delivery.Deliver(ctx, h.handler, msg, h.cfg.policy, env)
+}
+
+// settle records out as res and marks msg finished when it is.
+func (h *Harness) settle(res *Result, out delivery.Outcome, tr *offsettrack.Partition, msg *bulwark.Message) {
 	res.Attempts, res.Err, res.DeadLetter = out.Attempts, out.Err, out.DeadLetter
 	switch out.Result {
 	case delivery.Handled:
@@ -191,7 +204,57 @@ func (h *Harness) Deliver(ctx context.Context, msg *bulwark.Message) Result {
 	if out.Finished() {
 		tr.Done(msg.Offset)
 	}
-	return res
+}
+
+// NewBatch returns a harness for a batch handler, as consumer.NewBatch
+// runs it. WithMiddleware does not apply and is rejected.
+func NewBatch(h consumer.BatchHandler, opts ...Option) (*Harness, error) {
+	if h == nil {
+		return nil, ErrInvalidConfig
+	}
+	hs, err := New(bulwark.HandlerFunc(func(ctx context.Context, msg *bulwark.Message) error {
+		return h.HandleBatch(ctx, []*bulwark.Message{msg})
+	}), opts...)
+	if err != nil {
+		return nil, err
+	}
+	if len(hs.cfg.middleware) > 0 {
+		return nil, ErrInvalidConfig
+	}
+	hs.batch = h
+	return hs, nil
+}
+
+// DeliverBatch hands msgs, consecutive records of one partition in offset
+// order, to the batch handler as the consumer would (retries, BatchError,
+// one-at-a-time fallback, dead letters) and returns one result per record.
+// Waits and Paused are the batch's, repeated in every result.
+func (h *Harness) DeliverBatch(ctx context.Context, msgs []*bulwark.Message) []Result {
+	if h.batch == nil {
+		panic("consumertest: DeliverBatch needs a harness made by NewBatch")
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	tp := Partition{msgs[0].Topic, msgs[0].Partition}
+	h.mu.Lock()
+	tr := h.trackers[tp]
+	if tr == nil {
+		tr = offsettrack.New(msgs[0].Offset)
+		h.trackers[tp] = tr
+	}
+	h.mu.Unlock()
+	for _, m := range msgs {
+		tr.Add(m.Offset)
+	}
+	var shared Result
+	outs := delivery.DeliverBatch(ctx, h.batch.HandleBatch, h.handler, msgs, h.cfg.policy, h.env(&shared))
+	results := make([]Result, len(msgs))
+	for i, out := range outs {
+		results[i] = Result{Waits: shared.Waits, Paused: shared.Paused}
+		h.settle(&results[i], out, tr, msgs[i])
+	}
+	return results
 }
 
 // Committed returns, per partition, the offset the consumer would commit:

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/consumer"
 )
 
 func TestRetriesThenDeadLettersWithRecordedWaits(t *testing.T) {
@@ -126,5 +127,39 @@ func TestPausesDoNotUseUpRetryAttempts(t *testing.T) {
 	res = h.Deliver(context.Background(), &bulwark.Message{Topic: "t", Offset: 3})
 	if res.Outcome != DeadLettered || res.Attempts != 5 {
 		t.Fatalf("result %+v, want dead-lettered after 5 attempts", res)
+	}
+}
+
+func TestDeliverBatchCommitsAroundDeadLetter(t *testing.T) {
+	h, err := NewBatch(consumer.BatchHandlerFunc(func(_ context.Context, batch []*bulwark.Message) error {
+		for i, m := range batch {
+			if string(m.Value) == "bad" {
+				return &consumer.BatchError{Index: i, Err: bulwark.Permanentf("cannot parse %q", m.Value)}
+			}
+		}
+		return nil
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []*bulwark.Message
+	for i, v := range []string{"a", "b", "bad", "c"} {
+		msgs = append(msgs, &bulwark.Message{Topic: "t", Offset: int64(10 + i), Value: []byte(v)})
+	}
+	res := h.DeliverBatch(context.Background(), msgs)
+	want := []Outcome{Handled, Handled, DeadLettered, Handled}
+	for i := range want {
+		if res[i].Outcome != want[i] {
+			t.Fatalf("record %d: %v, want %v", i, res[i].Outcome, want[i])
+		}
+	}
+	if got := h.Committed()[Partition{"t", 0}]; got != 14 {
+		t.Fatalf("committed %d, want 14", got)
+	}
+	if dl := h.DeadLetters(); len(dl) != 1 || string(dl[0].Value) != "bad" {
+		t.Fatalf("dead letters %v", dl)
+	}
+	if _, err := NewBatch(nil); !errors.Is(err, ErrInvalidConfig) {
+		t.Fatalf("nil batch handler: %v", err)
 	}
 }

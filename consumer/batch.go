@@ -1,0 +1,146 @@
+package consumer
+
+import (
+	"context"
+	"strconv"
+	"time"
+
+	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/consumer/internal/delivery"
+	"github.com/bulwarkgo/bulwark/internal/telemetry"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Defaults of [WithBatchSize].
+const (
+	DefaultBatchSize   = 100
+	DefaultBatchLinger = 20 * time.Millisecond
+)
+
+// BatchHandler handles a batch of records from one partition, in offset
+// order. Returning nil finishes every record of the batch. An error is
+// classified as a single record's would be (bulwark.ClassOf): the batch is
+// retried whole, the partition pauses on the pause class, and when the
+// batch cannot succeed a [*BatchError] says which record to dead-letter;
+// without one, the records are handled one at a time (batches of one) so
+// that only the records that fail alone go to the dead-letter topic.
+type BatchHandler interface {
+	HandleBatch(ctx context.Context, batch []*bulwark.Message) error
+}
+
+// BatchHandlerFunc adapts a function to [BatchHandler].
+type BatchHandlerFunc func(ctx context.Context, batch []*bulwark.Message) error
+
+// HandleBatch calls f.
+func (f BatchHandlerFunc) HandleBatch(ctx context.Context, batch []*bulwark.Message) error {
+	return f(ctx, batch)
+}
+
+// BatchError is returned by a [BatchHandler] to say that batch[Index]
+// failed with Err: the records before it are finished (committed without
+// being handled again) and delivery goes on from Index. Err's class
+// decides what happens to batch[Index], as for a single record.
+type BatchError = delivery.BatchError
+
+// WithBatchSize sets how [NewBatch] groups records: a batch closes at max
+// records or linger after its first record arrived, whichever comes
+// first; a batch never spans partitions. max must not exceed the
+// in-flight record limit ([WithMaxInFlight]). Defaults [DefaultBatchSize],
+// [DefaultBatchLinger].
+func WithBatchSize(max int, linger time.Duration) Option {
+	return func(c *config) {
+		if max < 1 || linger < 0 {
+			c.invalid("batch size must be at least 1 and linger not negative, got %d, %v", max, linger)
+		}
+		c.batchMax, c.batchLinger, c.batchSet = max, linger, true
+	}
+}
+
+// NewBatch is [New] for a handler of batches: records of one partition
+// are handed over in batches ([WithBatchSize]), in order. Everything else
+// (commits after success, retries, dead letters, pauses, in-flight
+// bounds, rebalance and shutdown) works as with [New], per record of the
+// batch. [WithKeyOrdering] and [WithMiddleware] do not apply (wrap the
+// BatchHandler itself) and are rejected.
+func NewBatch(brokers []string, group string, topics []string, handler BatchHandler, opts ...Option) (*Consumer, error) {
+	if handler == nil {
+		return New(brokers, group, topics, nil, opts...)
+	}
+	batch := func(c *config) { c.batchHandler = handler }
+	return New(brokers, group, topics, singleOfBatch(handler), append([]Option{batch}, opts...)...)
+}
+
+// singleOfBatch calls h with a batch of one: the per-record fallback.
+func singleOfBatch(h BatchHandler) bulwark.Handler {
+	return bulwark.HandlerFunc(func(ctx context.Context, msg *bulwark.Message) error {
+		return h.HandleBatch(ctx, []*bulwark.Message{msg})
+	})
+}
+
+func (c *config) validateBatch() {
+	if c.batchHandler == nil {
+		if c.batchSet {
+			c.invalid("WithBatchSize needs NewBatch")
+		}
+		return
+	}
+	if c.workers > 1 {
+		c.invalid("WithKeyOrdering does not apply to batch handlers: a partition's batches run in order")
+	}
+	if len(c.middleware) > 0 {
+		c.invalid("WithMiddleware wraps single-record handlers; wrap the BatchHandler instead")
+	}
+	if !c.batchSet {
+		c.batchMax = min(c.batchMax, c.maxRecords)
+	}
+	if c.batchMax > c.maxRecords {
+		c.invalid("batch size %d exceeds the in-flight record limit %d", c.batchMax, c.maxRecords)
+	}
+}
+
+// deliverBatch handles a batch inside one consumer span linked to the
+// producers' spans of its records.
+func (c *Consumer) deliverBatch(ctx context.Context, msgs []*bulwark.Message, env delivery.Env) []delivery.Outcome {
+	first := msgs[0]
+	links := make([]trace.Link, 0, len(msgs))
+	for _, m := range msgs {
+		if sc := trace.SpanContextFromContext(telemetry.Extract(context.Background(), m)); sc.IsValid() {
+			links = append(links, trace.Link{SpanContext: sc})
+		}
+	}
+	ctx, span := c.tel.tracer.Start(ctx, "process "+first.Topic,
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithLinks(links...),
+		trace.WithAttributes(
+			telemetry.SystemKafka,
+			telemetry.MessagingOperationType.String("process"),
+			telemetry.MessagingOperationName.String("process"),
+			telemetry.MessagingDestinationName.String(first.Topic),
+			telemetry.MessagingDestinationPart.String(strconv.Itoa(int(first.Partition))),
+			attribute.Int("messaging.batch.message_count", len(msgs)),
+			c.tel.groupAttr,
+		))
+	defer span.End()
+	batch := func(ctx context.Context, batch []*bulwark.Message) error {
+		start := time.Now()
+		err := c.cfg.batchHandler.HandleBatch(ctx, batch)
+		c.tel.handlerHist.Record(ctx, time.Since(start).Seconds(), c.tel.topicAttrs(first.Topic))
+		return err
+	}
+	outs := delivery.DeliverBatch(ctx, batch, c.handler, msgs, c.policy, env)
+	for i, out := range outs {
+		switch out.Result {
+		case delivery.Handled:
+			c.counts.handled.Add(1)
+		case delivery.DeadLettered:
+			c.counts.deadLettered.Add(1)
+			c.tel.deadCtr.Add(ctx, 1, c.tel.topicAttrs(msgs[i].Topic))
+			span.SetStatus(codes.Error, out.Err.Error())
+		case delivery.Abandoned:
+			span.SetStatus(codes.Error, "abandoned: partition released or consumer stopped")
+		}
+	}
+	return outs
+}
