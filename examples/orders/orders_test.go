@@ -3,12 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/examples/orders/internal/events"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/pipeline"
+	"github.com/bulwarkgo/bulwark/internal/deadletter"
+	"github.com/bulwarkgo/bulwark/internal/servicetest"
+	"github.com/bulwarkgo/bulwark/kafkatest"
+	"github.com/bulwarkgo/bulwark/producer"
 )
 
 // The pipeline end to end on the embedded cluster: every invariant is
@@ -109,5 +116,101 @@ func TestCommand(t *testing.T) {
 	code, _ = run(context.Background(), []string{"-no-such-flag"}, &stdout, &stderr)
 	if code != 2 {
 		t.Errorf("bad flag: exit %d, want 2", code)
+	}
+}
+
+// The PostgreSQL and Redis options under chaos: orders placed through the
+// transactional outbox (its relay crashed mid-batch), the view kept in
+// PostgreSQL, dedup in Redis. The same invariants hold, plus the outbox
+// and the PostgreSQL view checks.
+func TestPipelineWithPostgresAndRedis(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end run")
+	}
+	dsn, redisAddr := servicetest.PostgresDSN(t), servicetest.RedisAddr(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out bytes.Buffer
+	s, err := pipeline.Run(ctx, pipeline.Config{Orders: 100, Rate: 40, Poison: 1, Chaos: true, Progress: &out,
+		Outbox: true, View: "postgres", Dedup: "redis", PostgresDSN: dsn, RedisAddr: redisAddr})
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	s.Print(&out)
+	t.Log(out.String())
+	requireInvariants(t, s)
+	names := map[string]bool{}
+	for _, c := range s.Checks {
+		names[c.Name] = true
+	}
+	for _, want := range []string{"PostgreSQL view equals the live view", "outbox: every order row written and every event relayed"} {
+		if !names[want] {
+			t.Errorf("check %q did not run", want)
+		}
+	}
+	if s.OutboxRelayed+s.OutboxReconciled < int64(s.Placed) {
+		t.Errorf("outbox relayed %d + reconciled %d < %d placed", s.OutboxRelayed, s.OutboxReconciled, s.Placed)
+	}
+	if !strings.Contains(out.String(), "outbox relay crashed") {
+		t.Error("the chaos script did not crash the outbox relay")
+	}
+	if s.DuplicatesSkipped < 10 {
+		t.Errorf("redis dedup skipped %d records, want at least the 10 redelivered ones", s.DuplicatesSkipped)
+	}
+}
+
+// -replay-dlt lists the dead-letter topics and sends one topic's records
+// back to their source, as they were before they failed.
+func TestReplayDeadLetters(t *testing.T) {
+	topics := events.Topics{Prefix: "replay."}
+	opts := []kafkatest.Option{kafkatest.WithTopic(topics.Orders(), 1)}
+	for _, in := range topics.Inputs() {
+		opts = append(opts, kafkatest.WithTopic(topics.DeadLetter(in), 1))
+	}
+	c := kafkatest.NewCluster(t, opts...)
+	original := &bulwark.Message{Topic: topics.Orders(), Partition: 0, Offset: 41, Key: []byte("ord-1"), Value: []byte{0xff, 0x00},
+		Headers: []bulwark.Header{{Key: bulwark.HeaderMessageID, Value: []byte("order-created/ord-1")}}}
+	p, err := producer.New(c.Brokers())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Send(context.Background(), deadletter.Record(topics.DeadLetter(topics.Orders()), original, bulwark.Permanentf("cannot decode"), 1)); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.Close()
+
+	var stdout, stderr bytes.Buffer
+	args := []string{"-brokers", strings.Join(c.Brokers(), ","), "-topic-prefix", "replay.", "-replay-dlt", "list"}
+	if code, err := run(context.Background(), args, &stdout, &stderr); code != 0 || err != nil {
+		t.Fatalf("list: exit %d, %v\n%s", code, err, stderr.String())
+	}
+	var listed []map[string]any
+	if err := json.Unmarshal(stdout.Bytes(), &listed); err != nil || len(listed) != 1 {
+		t.Fatalf("list printed %d records (%v):\n%s", len(listed), err, stdout.String())
+	}
+	if listed[0]["source_topic"] != topics.Orders() || listed[0]["error"] == "" || listed[0]["source_offset"] != float64(41) {
+		t.Fatalf("listed %v", listed[0])
+	}
+
+	stdout.Reset()
+	args[len(args)-1] = topics.DeadLetter(topics.Orders())
+	if code, err := run(context.Background(), args, &stdout, &stderr); code != 0 || err != nil {
+		t.Fatalf("replay: exit %d, %v\n%s", code, err, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "replayed 1 records of replay.orders.dlt") {
+		t.Fatalf("replay output:\n%s", stdout.String())
+	}
+	back, err := c.ReadTopic(context.Background(), topics.Orders())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(back) != 1 || string(back[0].Key) != "ord-1" || !bytes.Equal(back[0].Value, original.Value) {
+		t.Fatalf("orders topic after replay: %v", back)
+	}
+	if id, _ := back[0].Header(bulwark.HeaderMessageID); string(id) != "order-created/ord-1" {
+		t.Fatalf("replayed record lost its message ID: %v", back[0].Headers)
+	}
+	if _, ok := back[0].Header(bulwark.HeaderDLTError); ok {
+		t.Fatal("replayed record still carries the dead-letter headers")
 	}
 }

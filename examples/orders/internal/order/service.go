@@ -4,7 +4,9 @@
 //
 // The transaction is what makes a retry safe here: a failed attempt is
 // aborted and invisible to read_committed consumers, so retrying never
-// publishes an order twice.
+// publishes an order twice. With an outbox (package outbox) the order row
+// and its event commit together in PostgreSQL instead, and the outbox
+// relay publishes the event.
 package order
 
 import (
@@ -19,6 +21,7 @@ import (
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/conn"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/events"
+	"github.com/bulwarkgo/bulwark/examples/orders/internal/outbox"
 	"github.com/bulwarkgo/bulwark/producer"
 	"go.opentelemetry.io/otel/metric"
 )
@@ -30,6 +33,9 @@ type Config struct {
 	Topics          events.Topics
 	Codec           events.Codec
 	TransactionalID string // default "orders-api-1"
+	// Outbox, if set, makes Place write the order row and its event to
+	// PostgreSQL in one transaction; the outbox relay publishes the event.
+	Outbox *outbox.Store
 	// OnPlaced, if set, is called after each order is committed (from the
 	// HTTP endpoint or the generator).
 	OnPlaced func(events.OrderCreated)
@@ -60,6 +66,9 @@ func New(cfg Config) (*Service, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Service{cfg: cfg}
+	if cfg.Outbox != nil {
+		return s, nil // the relay publishes
+	}
 	p, err := s.connect()
 	if err != nil {
 		return nil, err
@@ -84,6 +93,9 @@ func (s *Service) connect() (*producer.TransactionalProducer, error) {
 func (s *Service) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.p == nil {
+		return nil
+	}
 	return s.p.Close()
 }
 
@@ -107,7 +119,13 @@ func (s *Service) Place(ctx context.Context, o events.OrderCreated) error {
 
 	backoff := 50 * time.Millisecond
 	for {
-		err := s.publish(ctx, msg)
+		var err error
+		if s.cfg.Outbox != nil {
+			err = s.cfg.Outbox.Place(ctx, outbox.Order{OrderID: o.OrderID, CustomerID: o.CustomerID, SKU: o.SKU,
+				Quantity: o.Quantity, AmountCents: o.AmountCents}, msg)
+		} else {
+			err = s.publish(ctx, msg)
+		}
 		if err == nil {
 			s.placed.Add(1)
 			if s.cfg.OnPlaced != nil {

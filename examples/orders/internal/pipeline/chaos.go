@@ -106,6 +106,14 @@ func (c *chaos) run(ctx context.Context, start time.Time) {
 		c.note("20 produce requests fail with NOT_LEADER_OR_FOLLOWER")
 	}
 
+	if !at(time.Second) {
+		return
+	}
+	if s := c.sup("outbox-relay"); s != nil {
+		s.crash()
+		c.note("outbox relay crashed mid-batch")
+	}
+
 	if !at(1500 * time.Millisecond) {
 		return
 	}

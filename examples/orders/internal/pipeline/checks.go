@@ -39,6 +39,9 @@ type Summary struct {
 	GatewayRequests   int
 	GatewayReplays    int // charges answered from the idempotency key
 	OrderRetries      int64
+	Outbox            bool  // orders went through the PostgreSQL outbox
+	OutboxRelayed     int64 // events the relays published
+	OutboxReconciled  int64 // rows found already published after a relay crash
 	Crashes           int
 	Restarts          int
 	Faults            []string
@@ -73,6 +76,9 @@ func (s *Summary) Print(w io.Writer) {
 	fmt.Fprintf(w, "  breaker openings     %6d\n", s.BreakerOpenings)
 	fmt.Fprintf(w, "  gateway requests     %6d (%d answered by idempotency key)\n", s.GatewayRequests, s.GatewayReplays)
 	fmt.Fprintf(w, "  order publish retries%6d\n", s.OrderRetries)
+	if s.Outbox {
+		fmt.Fprintf(w, "  outbox relayed       %6d (%d found already published after a relay crash)\n", s.OutboxRelayed, s.OutboxReconciled)
+	}
 	if len(s.Faults) > 0 || s.Crashes > 0 {
 		fmt.Fprintf(w, "  chaos                %d service crashes, %d restarts\n", s.Crashes, s.Restarts)
 		for _, f := range s.Faults {

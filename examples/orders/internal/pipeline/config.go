@@ -39,6 +39,12 @@ type Config struct {
 
 	Chaos bool // broker faults, service crashes, a gateway outage
 
+	// Outbox writes each order and its event to PostgreSQL in one
+	// transaction; an outbox relay publishes the events (PostgresDSN).
+	Outbox bool
+
+	View string // the projection's store: "memory" or "postgres" (PostgresDSN)
+
 	Dedup       string // "memory", "redis" or "postgres"
 	RedisAddr   string
 	PostgresDSN string
@@ -63,6 +69,9 @@ func (c *Config) defaults() {
 	}
 	if c.SKUs <= 0 {
 		c.SKUs = 8
+	}
+	if c.View == "" {
+		c.View = "memory"
 	}
 	if c.Dedup == "" {
 		c.Dedup = "memory"

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sort"
 	"sync"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/gateway"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/inventory"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/order"
+	"github.com/bulwarkgo/bulwark/examples/orders/internal/outbox"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/payment"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/projection"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/saga"
@@ -94,6 +96,20 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 	defer policies.Breaker.Close()
 
+	runID := fmt.Sprintf("o%x", time.Now().Unix()%0xfffff)
+	var (
+		ob      *outbox.Store
+		relayMu sync.Mutex
+		relays  []*outbox.Relay
+	)
+	if cfg.Outbox {
+		var closeOutbox func()
+		if ob, closeOutbox, err = openOutbox(ctx, cfg, runID); err != nil {
+			return nil, err
+		}
+		defer closeOutbox()
+	}
+
 	initial := map[string]int64{}
 	var skus []string
 	for i := 1; i <= cfg.SKUs; i++ {
@@ -121,7 +137,31 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 			return saga.New(saga.Config{Brokers: brokers, Conn: co, Topics: t, Codec: codec, Logger: log, Meter: mp})
 		}},
 	}
-	proj, err := projection.New(projection.Config{Brokers: brokers, Topics: t, Codec: codec, Reader: tc, Logger: log, Meter: mp})
+	if ob != nil {
+		sups = append(sups, &supervisor{name: "outbox-relay", build: func(co []conn.Option) (service, error) {
+			r, err := outbox.NewRelay(ob, outbox.RelayConfig{Brokers: brokers, Conn: co, Topic: t.Orders(), Reader: tc,
+				TransactionalID: "orders-outbox-relay-" + runID, Logger: log, Meter: mp})
+			if err == nil {
+				relayMu.Lock()
+				relays = append(relays, r)
+				relayMu.Unlock()
+			}
+			return r, err
+		}})
+	}
+	var viewStore *projection.PGStore
+	switch cfg.View {
+	case "memory":
+	case "postgres":
+		var closeView func()
+		if viewStore, closeView, err = openView(ctx, cfg, runID); err != nil {
+			return nil, err
+		}
+		defer closeView()
+	default:
+		return nil, fmt.Errorf("unknown view store %q (memory or postgres)", cfg.View)
+	}
+	proj, err := projection.New(projection.Config{Brokers: brokers, Topics: t, Codec: codec, Reader: tc, Store: viewStore, Logger: log, Meter: mp})
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +186,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		placedMu sync.Mutex
 		placed   []events.OrderCreated // by the generator and POST /orders
 	)
-	orders, err := order.New(order.Config{Brokers: brokers, Topics: t, Codec: codec, Logger: log, Meter: mp,
+	orders, err := order.New(order.Config{Brokers: brokers, Topics: t, Codec: codec, Logger: log, Meter: mp, Outbox: ob,
 		OnPlaced: func(o events.OrderCreated) {
 			placedMu.Lock()
 			placed = append(placed, o)
@@ -174,7 +214,6 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		log.Warn("poison records not sent", "error", err)
 	}
 
-	runID := fmt.Sprintf("o%x", time.Now().Unix()%0xfffff)
 	planned := order.Generator{RunID: runID, SKUs: skus, Seed: cfg.Seed}.Orders(cfg.Orders)
 	genDone := make(chan error, 1)
 	go func() { genDone <- orders.Generate(svcCtx, planned, cfg.Rate) }()
@@ -291,6 +330,19 @@ wait:
 		gateway: gwc, live: live, replayed: replayed, duplicates: injected}, recs, s); err != nil {
 		return nil, err
 	}
+	if viewStore != nil {
+		s.Checks = append(s.Checks, viewCheck(readCtx, viewStore, live))
+	}
+	if ob != nil {
+		relayMu.Lock()
+		for _, r := range relays {
+			s.OutboxRelayed += r.Relayed()
+			s.OutboxReconciled += r.Reconciled()
+		}
+		relayMu.Unlock()
+		s.Outbox = true
+		s.Checks = append(s.Checks, outboxCheck(readCtx, ob, t.Orders(), runID, len(done)))
+	}
 	if genErr != nil {
 		s.Checks = append(s.Checks, Check{Name: "all orders placed", Detail: genErr.Error()})
 	} else if len(done) < cfg.Orders {
@@ -309,6 +361,100 @@ func ensureTopics(ctx context.Context, tc *topics.Client, t events.Topics, parti
 		specs = append(specs, topics.Spec{Name: t.DeadLetter(in), Partitions: 1})
 	}
 	return tc.Ensure(ctx, specs...)
+}
+
+// openOutbox opens the order and outbox tables of this run (dropped when
+// the run ends).
+func openOutbox(ctx context.Context, cfg Config, runID string) (*outbox.Store, func(), error) {
+	db, err := sql.Open("pgx", cfg.PostgresDSN)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, nil, fmt.Errorf("postgres for the outbox: %w", err)
+	}
+	prefix := "shop_" + runID + "_"
+	ob, err := outbox.Open(ctx, db, prefix)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return ob, func() {
+		_, _ = db.Exec(fmt.Sprintf("DROP TABLE IF EXISTS %sorders, %soutbox", prefix, prefix))
+		db.Close()
+	}, nil
+}
+
+// openView opens the projection's PostgreSQL table of this run (dropped
+// when the run ends).
+func openView(ctx context.Context, cfg Config, runID string) (*projection.PGStore, func(), error) {
+	db, err := sql.Open("pgx", cfg.PostgresDSN)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, nil, fmt.Errorf("postgres for the view: %w", err)
+	}
+	table := "shop_" + runID + "_order_view"
+	st, err := projection.OpenPG(ctx, db, table)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return st, func() {
+		_, _ = db.Exec("DROP TABLE IF EXISTS " + table)
+		db.Close()
+	}, nil
+}
+
+// viewCheck: the PostgreSQL view says what the live view says of every
+// placed order.
+func viewCheck(ctx context.Context, st *projection.PGStore, live map[string]string) Check {
+	c := Check{Name: "PostgreSQL view equals the live view"}
+	rows, err := st.List(ctx, "")
+	if err != nil {
+		c.Detail = err.Error()
+		return c
+	}
+	inPG := map[string]string{}
+	for _, o := range rows {
+		inPG[o.OrderID] = o.Status
+	}
+	var diff []string
+	for id, status := range live {
+		if inPG[id] != status {
+			diff = append(diff, fmt.Sprintf("%s: live %q, PostgreSQL %q", id, status, inPG[id]))
+		}
+	}
+	sort.Strings(diff)
+	c.OK = len(diff) == 0
+	if !c.OK {
+		c.Detail = fmt.Sprintf("%d orders differ, e.g. %s", len(diff), diff[0])
+	}
+	return c
+}
+
+// outboxCheck: every placed order has its row, and the outbox is empty
+// (the published-once check covers the topic side).
+func outboxCheck(ctx context.Context, ob *outbox.Store, topic, runID string, placed int) Check {
+	c := Check{Name: "outbox: every order row written and every event relayed"}
+	rows, err := ob.Orders(ctx, runID)
+	if err != nil {
+		c.Detail = err.Error()
+		return c
+	}
+	pending, err := ob.Pending(ctx, topic)
+	if err != nil {
+		c.Detail = err.Error()
+		return c
+	}
+	c.OK = rows == placed && pending == 0
+	if !c.OK {
+		c.Detail = fmt.Sprintf("%d order rows for %d placed, %d events not relayed", rows, placed, pending)
+	}
+	return c
 }
 
 func dedupStore(ctx context.Context, cfg Config) (dedup.Store, func(), error) {

@@ -6,7 +6,8 @@ import (
 )
 
 // Handler serves GET /orders/{id}, GET /orders[?status=...], GET
-// /orders/stats and POST /projection/rebuild.
+// /orders/stats and POST /projection/rebuild, from PostgreSQL when the
+// projection has a Store.
 func (p *Projection) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /orders/{id}", func(w http.ResponseWriter, r *http.Request) {
@@ -14,7 +15,15 @@ func (p *Projection) Handler() http.Handler {
 			o  Order
 			ok bool
 		)
-		p.Read(func(v *View) { o, ok = v.Get(r.PathValue("id")) })
+		if st := p.cfg.Store; st != nil {
+			var err error
+			if o, ok, err = st.Get(r.Context(), r.PathValue("id")); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		} else {
+			p.Read(func(v *View) { o, ok = v.Get(r.PathValue("id")) })
+		}
 		if !ok {
 			http.Error(w, "order not found", http.StatusNotFound)
 			return
@@ -23,12 +32,28 @@ func (p *Projection) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /orders", func(w http.ResponseWriter, r *http.Request) {
 		var list []Order
-		p.Read(func(v *View) { list = v.List(r.URL.Query().Get("status")) })
+		if st := p.cfg.Store; st != nil {
+			var err error
+			if list, err = st.List(r.Context(), r.URL.Query().Get("status")); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		} else {
+			p.Read(func(v *View) { list = v.List(r.URL.Query().Get("status")) })
+		}
 		writeJSON(w, list)
 	})
 	mux.HandleFunc("GET /orders/stats", func(w http.ResponseWriter, r *http.Request) {
 		var counts map[string]int
-		p.Read(func(v *View) { counts = v.Counts() })
+		if st := p.cfg.Store; st != nil {
+			var err error
+			if counts, err = st.Counts(r.Context()); err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		} else {
+			p.Read(func(v *View) { counts = v.Counts() })
+		}
 		writeJSON(w, counts)
 	})
 	mux.HandleFunc("POST /projection/rebuild", func(w http.ResponseWriter, r *http.Request) {

@@ -1,7 +1,8 @@
 // Package projection is the CQRS read side: an order view built from the
 // pipeline's events and served over HTTP (GET /orders/{id}, GET
-// /orders?status=...). The view lives in memory and is rebuilt by replaying
-// the topics: at every start, and on POST /projection/rebuild.
+// /orders?status=...). The view lives in memory (and, with a PGStore, in a
+// PostgreSQL table the endpoints then read) and is rebuilt by replaying the
+// topics: at every start, and on POST /projection/rebuild.
 package projection
 
 import (
@@ -34,8 +35,11 @@ type Config struct {
 	Topics  events.Topics
 	Codec   events.Codec
 	Reader  Reader // for Rebuild
-	Logger  *slog.Logger
-	Meter   metric.MeterProvider
+	// Store, if set, keeps the view in PostgreSQL too; the HTTP
+	// endpoints then read it from there.
+	Store  *PGStore
+	Logger *slog.Logger
+	Meter  metric.MeterProvider
 }
 
 // Projection keeps the view current.
@@ -97,7 +101,8 @@ func (p *Projection) Run(ctx context.Context) error {
 func (p *Projection) handle(ctx context.Context, m *bulwark.Message) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if err := p.apply(ctx, p.view, m); err != nil {
+	id, err := p.apply(ctx, p.view, m)
+	if err != nil {
 		// A view skips what it cannot read (the service that owns the
 		// topic dead-letters it); it must not dead-letter it a second time.
 		p.cfg.Logger.Warn("projection: unreadable record skipped", "topic", m.Topic, "partition", m.Partition,
@@ -106,7 +111,16 @@ func (p *Projection) handle(ctx context.Context, m *bulwark.Message) error {
 		return nil
 	}
 	if p.building != nil {
-		_ = p.apply(ctx, p.building, m)
+		_, _ = p.apply(ctx, p.building, m)
+	}
+	if p.cfg.Store != nil && id != "" {
+		o, _ := p.view.Get(id)
+		if err := p.cfg.Store.upsert(ctx, p.cfg.Store.db, o); err != nil {
+			// The database is down: pause the partition and try again
+			// (applying the event again is harmless: facts only get set).
+			// Not a reason to dead-letter anything.
+			return bulwark.Pause(fmt.Errorf("projection: write order %s: %w", id, err), time.Second)
+		}
 	}
 	return nil
 }
@@ -137,7 +151,7 @@ func (p *Projection) Rebuild(ctx context.Context) (int, error) {
 		}
 		p.mu.Lock()
 		for _, m := range recs {
-			if err := p.apply(ctx, fresh, m); err != nil {
+			if _, err := p.apply(ctx, fresh, m); err != nil {
 				p.cfg.Logger.Warn("projection: skipping unreadable record in rebuild", "topic", m.Topic, "offset", m.Offset, "error", err)
 			}
 			n++
@@ -145,8 +159,13 @@ func (p *Projection) Rebuild(ctx context.Context) (int, error) {
 		p.mu.Unlock()
 	}
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cfg.Store != nil {
+		if err := p.cfg.Store.replaceAll(ctx, fresh.List("")); err != nil {
+			return n, fmt.Errorf("projection: rewrite the PostgreSQL view: %w", err)
+		}
+	}
 	p.view = fresh
-	p.mu.Unlock()
 	return n, nil
 }
 
@@ -170,7 +189,9 @@ func (p *Projection) Read(fn func(*View)) {
 	fn(p.view)
 }
 
-func (p *Projection) apply(ctx context.Context, v *View, m *bulwark.Message) error {
+// apply applies m to v and returns the ID of the order it changed ("" when
+// none).
+func (p *Projection) apply(ctx context.Context, v *View, m *bulwark.Message) (string, error) {
 	t := p.cfg.Topics
 	c := p.cfg.Codec
 	id := string(m.Key)
@@ -178,7 +199,7 @@ func (p *Projection) apply(ctx context.Context, v *View, m *bulwark.Message) err
 	case t.Orders():
 		var e events.OrderCreated
 		if err := c.Decode(ctx, m.Topic, m.Value, &e); err != nil {
-			return err // dead-lettered by the consumer: a poison record
+			return "", err // dead-lettered by the consumer: a poison record
 		}
 		o := v.order(e.OrderID)
 		o.Created, o.CustomerID, o.SKU, o.Quantity, o.AmountCents = true, e.CustomerID, e.SKU, e.Quantity, e.AmountCents
@@ -188,45 +209,45 @@ func (p *Projection) apply(ctx context.Context, v *View, m *bulwark.Message) err
 	case t.Rejected():
 		var e events.InventoryRejected
 		if err := c.Decode(ctx, m.Topic, m.Value, &e); err != nil {
-			return err
+			return "", err
 		}
 		o := v.order(id)
 		o.Rejected, o.Reason = true, e.Reason
 	case t.PaymentCompleted():
 		var e events.PaymentCompleted
 		if err := c.Decode(ctx, m.Topic, m.Value, &e); err != nil {
-			return err
+			return "", err
 		}
 		o := v.order(id)
 		o.Paid, o.ChargeID = true, e.ChargeID
 	case t.PaymentFailed():
 		var e events.PaymentFailed
 		if err := c.Decode(ctx, m.Topic, m.Value, &e); err != nil {
-			return err
+			return "", err
 		}
 		o := v.order(id)
 		o.PaymentFailed, o.Reason = true, e.Reason
 	case t.Release():
 		// A release was asked for; Released is set when the inventory
 		// applied it (stock topic).
-		return nil
+		return "", nil
 	case t.ShippingScheduled():
 		var e events.ShippingScheduled
 		if err := c.Decode(ctx, m.Topic, m.Value, &e); err != nil {
-			return err
+			return "", err
 		}
 		o := v.order(id)
 		o.Shipped, o.Carrier = true, e.Carrier
 	case t.Stock():
 		if !strings.HasPrefix(id, "order/") || m.Value == nil {
-			return nil
+			return "", nil
 		}
 		var e events.StockRecord
 		if err := c.Decode(ctx, m.Topic, m.Value, &e); err != nil {
-			return err
+			return "", err
 		}
 		if e.State != events.StateReleased {
-			return nil
+			return "", nil
 		}
 		id = e.OrderID
 		v.order(id).Released = true
@@ -235,10 +256,10 @@ func (p *Projection) apply(ctx context.Context, v *View, m *bulwark.Message) err
 		// there until someone replays it.
 		v.order(id).DeadLettered = true
 	default:
-		return nil // orders.dlt, inventory.release.dlt: not an order's own state
+		return "", nil // orders.dlt, inventory.release.dlt: not an order's own state
 	}
 	o := v.order(id)
 	o.UpdatedAt = m.Timestamp
 	o.derive()
-	return nil
+	return id, nil
 }
