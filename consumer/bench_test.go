@@ -16,8 +16,11 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// Benchmarks report records/s over a fixed backlog consumed by a fresh
-// group per iteration, so b.N only repeats the measurement.
+// Benchmarks consume a fixed backlog with a fresh group per iteration, so
+// b.N only repeats the measurement. They report records/s from the first
+// record handled to the last (throughput: joining the group and
+// connecting are excluded, for bulwark and for raw sarama alike) and
+// first-record-ms, the time from start to the first record handled.
 //
 //	go test -run '^$' -bench . -count 6 ./consumer | tee bench.txt
 //	go run golang.org/x/perf/cmd/benchstat@latest bench.txt
@@ -56,12 +59,14 @@ func benchOpts(cl *kafkatest.Cluster, extra ...Option) []Option {
 
 // consumeAll runs a consumer with h until n records were handled and
 // returns records/s.
-func consumeAll(b *testing.B, cl *kafkatest.Cluster, group string, n int64, h func(ctx context.Context, msg *bulwark.Message, count *atomic.Int64) error, opts ...Option) float64 {
+func consumeAll(b *testing.B, cl *kafkatest.Cluster, group string, n int64, h func(ctx context.Context, msg *bulwark.Message, count *atomic.Int64) error, opts ...Option) {
 	b.Helper()
 	var count atomic.Int64
+	var first firstRecord
 	done := make(chan struct{})
 	var once sync.Once
 	c, err := New(cl.Brokers(), group, []string{"in"}, bulwark.HandlerFunc(func(ctx context.Context, msg *bulwark.Message) error {
+		first.mark()
 		err := h(ctx, msg, &count)
 		if count.Load() >= n {
 			once.Do(func() { close(done) })
@@ -80,12 +85,25 @@ func consumeAll(b *testing.B, cl *kafkatest.Cluster, group string, n int64, h fu
 	case <-time.After(2 * time.Minute):
 		b.Fatalf("handled %d of %d in 2 minutes", count.Load(), n)
 	}
-	elapsed := time.Since(start)
+	end := time.Now()
 	cancel()
 	if err := <-runDone; err != nil {
 		b.Fatal(err)
 	}
-	return float64(n) / elapsed.Seconds()
+	first.report(b, start, end, n)
+}
+
+// firstRecord remembers when the first record was handled.
+type firstRecord struct {
+	once sync.Once
+	at   time.Time
+}
+
+func (f *firstRecord) mark() { f.once.Do(func() { f.at = time.Now() }) }
+
+func (f *firstRecord) report(b *testing.B, start, end time.Time, n int64) {
+	b.ReportMetric(float64(n-1)/end.Sub(f.at).Seconds(), "records/s")
+	b.ReportMetric(float64(f.at.Sub(start).Milliseconds()), "first-record-ms")
 }
 
 type rawHandler struct {
@@ -93,12 +111,14 @@ type rawHandler struct {
 	count *atomic.Int64
 	done  chan struct{}
 	once  *sync.Once
+	first *firstRecord
 }
 
 func (rawHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
 func (rawHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
 func (h rawHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
 	for m := range c.Messages() {
+		h.first.mark()
 		s.MarkMessage(m, "")
 		if h.count.Add(1) >= h.n {
 			h.once.Do(func() { close(h.done) })
@@ -108,21 +128,21 @@ func (h rawHandler) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.Consume
 }
 
 // rawSarama consumes n records with a plain sarama ConsumerGroup (same
-// strategy, auto-commit on) and returns records/s.
-func rawSarama(b *testing.B, cl *kafkatest.Cluster, group string, n int64) float64 {
+// strategy, auto-commit on) and reports as consumeAll does.
+func rawSarama(b *testing.B, cl *kafkatest.Cluster, group string, n int64) {
 	cfg := sarama.NewConfig()
 	cfg.Version = sarama.V3_6_0_0
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 	cfg.Consumer.Group.Session.Timeout = 6 * time.Second
 	cfg.Consumer.Group.Heartbeat.Interval = time.Second
 	cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyCooperativeSticky()}
+	start := time.Now() // connecting counts, as it does for bulwark's Run
 	cg, err := sarama.NewConsumerGroup(cl.Brokers(), group, cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
-	h := rawHandler{n: n, count: new(atomic.Int64), done: make(chan struct{}), once: new(sync.Once)}
+	h := rawHandler{n: n, count: new(atomic.Int64), done: make(chan struct{}), once: new(sync.Once), first: new(firstRecord)}
 	ctx, cancel := context.WithCancel(context.Background())
-	start := time.Now()
 	consumed := make(chan struct{})
 	go func() {
 		defer close(consumed)
@@ -138,11 +158,11 @@ func rawSarama(b *testing.B, cl *kafkatest.Cluster, group string, n int64) float
 	case <-time.After(2 * time.Minute):
 		b.Fatal("raw sarama did not finish")
 	}
-	elapsed := time.Since(start)
+	end := time.Now()
 	cancel()
 	<-consumed
 	_ = cg.Close()
-	return float64(n) / elapsed.Seconds()
+	h.first.report(b, start, end, n)
 }
 
 // No-op handler: bulwark's consumer against a raw sarama ConsumerGroup on
@@ -152,12 +172,12 @@ func BenchmarkNoopHandler(b *testing.B) {
 	noop := func(_ context.Context, _ *bulwark.Message, n *atomic.Int64) error { n.Add(1); return nil }
 	b.Run("bulwark", func(b *testing.B) {
 		for range b.N {
-			b.ReportMetric(consumeAll(b, cl, benchGroup("noop-b"), benchRecords, noop), "records/s")
+			consumeAll(b, cl, benchGroup("noop-b"), benchRecords, noop)
 		}
 	})
 	b.Run("sarama-raw", func(b *testing.B) {
 		for range b.N {
-			b.ReportMetric(rawSarama(b, cl, benchGroup("noop-s"), benchRecords), "records/s")
+			rawSarama(b, cl, benchGroup("noop-s"), benchRecords)
 		}
 	})
 }
@@ -173,12 +193,12 @@ func BenchmarkSleepingHandlerKeyOrdering(b *testing.B) {
 	}
 	b.Run("sequential", func(b *testing.B) {
 		for range b.N {
-			b.ReportMetric(consumeAll(b, cl, benchGroup("sleep-1"), 1000, sleepy), "records/s")
+			consumeAll(b, cl, benchGroup("sleep-1"), 1000, sleepy)
 		}
 	})
 	b.Run("keyed-64", func(b *testing.B) {
 		for range b.N {
-			b.ReportMetric(consumeAll(b, cl, benchGroup("sleep-64"), 20_000, sleepy, WithKeyOrdering(64)), "records/s")
+			consumeAll(b, cl, benchGroup("sleep-64"), 20_000, sleepy, WithKeyOrdering(64))
 		}
 	})
 }
@@ -202,19 +222,21 @@ func BenchmarkConsumeProducePipe(b *testing.B) {
 			return nil
 		}
 		for range b.N {
-			b.ReportMetric(consumeAll(b, cl, benchGroup("pipe-b"), benchRecords, pipe, WithKeyOrdering(64), WithMaxInFlight(20_000, 64<<20)), "records/s")
+			consumeAll(b, cl, benchGroup("pipe-b"), benchRecords, pipe, WithKeyOrdering(64), WithMaxInFlight(20_000, 64<<20))
 		}
 	})
 	b.Run("franz-go", func(b *testing.B) {
 		for range b.N {
-			b.ReportMetric(franzPipe(b, cl, benchGroup("pipe-f"), benchRecords), "records/s")
+			franzPipe(b, cl, benchGroup("pipe-f"), benchRecords)
 		}
 	})
 }
 
 // franzPipe polls, produces every polled record, waits for the acks, then
 // commits the polled offsets: at-least-once.
-func franzPipe(b *testing.B, cl *kafkatest.Cluster, group string, n int) float64 {
+func franzPipe(b *testing.B, cl *kafkatest.Cluster, group string, n int) {
+	start := time.Now()
+	var first firstRecord
 	client, err := kgo.NewClient(kgo.SeedBrokers(cl.Brokers()...), kgo.ConsumerGroup(group), kgo.ConsumeTopics("in"),
 		kgo.DisableAutoCommit(), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.ProducerLinger(2*time.Millisecond))
 	if err != nil {
@@ -222,7 +244,6 @@ func franzPipe(b *testing.B, cl *kafkatest.Cluster, group string, n int) float64
 	}
 	defer client.Close()
 	ctx := context.Background()
-	start := time.Now()
 	done := 0
 	for done < n {
 		fetches := client.PollFetches(ctx)
@@ -231,6 +252,7 @@ func franzPipe(b *testing.B, cl *kafkatest.Cluster, group string, n int) float64
 		}
 		var wg sync.WaitGroup
 		fetches.EachRecord(func(r *kgo.Record) {
+			first.mark()
 			wg.Add(1)
 			client.Produce(ctx, &kgo.Record{Topic: "out", Key: r.Key, Value: r.Value}, func(_ *kgo.Record, err error) {
 				if err != nil {
@@ -245,5 +267,5 @@ func franzPipe(b *testing.B, cl *kafkatest.Cluster, group string, n int) float64
 			b.Fatal(err)
 		}
 	}
-	return float64(n) / time.Since(start).Seconds()
+	first.report(b, start, time.Now(), int64(n))
 }

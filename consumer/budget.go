@@ -13,10 +13,16 @@ type budget struct {
 	bytes      int64
 	peak       int
 	waiters    map[chan struct{}]struct{}
+	// Waiters are woken only once usage fell to the low-water marks (3/4
+	// of the limits), so that a partition at the limit takes records in
+	// runs instead of waking for every record that finishes.
+	lowRecords int
+	lowBytes   int64
 }
 
 func newBudget(maxRecords int, maxBytes int64) *budget {
-	return &budget{maxRecords: maxRecords, maxBytes: maxBytes, waiters: map[chan struct{}]struct{}{}}
+	return &budget{maxRecords: maxRecords, maxBytes: maxBytes, waiters: map[chan struct{}]struct{}{},
+		lowRecords: maxRecords - maxRecords/4, lowBytes: maxBytes - maxBytes/4}
 }
 
 // tryAcquire takes room for one record of size bytes. A record larger than
@@ -40,6 +46,10 @@ func (b *budget) release(size int) {
 	b.mu.Lock()
 	b.records--
 	b.bytes -= int64(size)
+	if b.records > 0 && (b.records > b.lowRecords || b.bytes > b.lowBytes) {
+		b.mu.Unlock()
+		return
+	}
 	for ch := range b.waiters {
 		select {
 		case ch <- struct{}{}:
@@ -49,7 +59,8 @@ func (b *budget) release(size int) {
 	b.mu.Unlock()
 }
 
-// wait registers ch to be signalled on the next release.
+// wait registers ch to be signalled on a release that brings usage to the
+// low-water marks (or to nothing in flight).
 func (b *budget) wait(ch chan struct{}) {
 	b.mu.Lock()
 	b.waiters[ch] = struct{}{}

@@ -18,7 +18,7 @@ var ErrInvalidConfig = errors.New("consumer: invalid configuration")
 
 // Defaults of the options.
 const (
-	DefaultMaxInFlightRecords = 1000
+	DefaultMaxInFlightRecords = 10_000
 	DefaultMaxInFlightBytes   = 64 << 20
 	DefaultMaxAttempts        = 5
 	DefaultRetryInitial       = 100 * time.Millisecond
@@ -117,7 +117,10 @@ func WithKeyOrdering(workers int) Option {
 // from Kafka and not yet finished, over all partitions. At the limit
 // fetching pauses and resumes as work drains. A single record larger than
 // bytes is still let through alone. Defaults [DefaultMaxInFlightRecords],
-// [DefaultMaxInFlightBytes].
+// [DefaultMaxInFlightBytes]. A limit far below what one fetch returns
+// (about 1 MiB per partition) bounds little more memory and makes fetching
+// stop and start often: 1,000 records instead of 10,000 cost the no-op
+// benchmark about 40% of its throughput.
 func WithMaxInFlight(records int, bytes int64) Option {
 	return func(c *config) {
 		if records < 1 || bytes < 1 {

@@ -204,6 +204,9 @@ func newPartitionRunner(c *Consumer, sess *saramagroup.Session, claim *saramagro
 	return r
 }
 
+// drainMax bounds the records run takes from the claim in one go.
+const drainMax = 256
+
 // run takes records until the claim closes. Records that cannot get
 // in-flight budget are held (they are already fetched) and fetching
 // pauses, so what is held is bounded by one fetch; Next keeps being called
@@ -244,9 +247,20 @@ func (r *partitionRunner) run() {
 		msg, size, ev := r.claim.Next(wake)
 		switch ev {
 		case saramagroup.Received:
-			r.nextOffset.Store(msg.Offset + 1)
-			r.c.tel.consumed(msg)
-			held = append(held, record{msg: msg, size: size})
+			// Take what else is buffered too, so that the workers get
+			// records in runs and do not sleep and wake for each one.
+			for n := 0; ; n++ {
+				r.nextOffset.Store(msg.Offset + 1)
+				r.c.tel.consumed(msg)
+				held = append(held, record{msg: msg, size: size})
+				var ok bool
+				if n == drainMax {
+					break
+				}
+				if msg, size, ok = r.claim.TryNext(); !ok {
+					break
+				}
+			}
 		case saramagroup.Closed:
 			r.buffered.Store(0)
 			return

@@ -37,14 +37,35 @@ type instruments struct {
 	commitHist   metric.Float64Histogram
 	registration metric.Registration
 	groupAttr    attribute.KeyValue
-	// byTopic caches the measurement option of each topic: building an
-	// attribute set per record costs allocations on the hot path.
-	byTopic sync.Map // string -> metric.MeasurementOption
+	// byTopic caches each topic's names and option slices: building them
+	// per record costs allocations on the hot path.
+	byTopic sync.Map // string -> *topicTelemetry
+	// unsetGlobal is otel's global tracer provider as it is before a
+	// program sets one, when that is what the consumer traces with; nil
+	// otherwise. See untraced.
+	unsetGlobal trace.TracerProvider
+	startOpts   []trace.SpanStartOption
+}
+
+// topicTelemetry is made once per topic. Option slices are kept whole:
+// passing a lone option to a variadic parameter allocates its backing
+// array on every call.
+type topicTelemetry struct {
+	spanName   string
+	dest       attribute.KeyValue
+	measure    metric.MeasurementOption
+	addOpts    []metric.AddOption
+	recordOpts []metric.RecordOption
 }
 
 func newTelemetry(c *Consumer, tp trace.TracerProvider, mp metric.MeterProvider) (*instruments, error) {
-	t := &instruments{c: c, tracer: telemetry.TracerProvider(tp).Tracer(scope),
-		groupAttr: telemetry.MessagingConsumerGroupName.String(c.group)}
+	resolved := telemetry.TracerProvider(tp)
+	t := &instruments{c: c, tracer: resolved.Tracer(scope),
+		groupAttr: telemetry.MessagingConsumerGroupName.String(c.group),
+		startOpts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}}
+	if telemetry.UnsetGlobal(resolved) {
+		t.unsetGlobal = resolved
+	}
 	m := telemetry.MeterProvider(mp).Meter(scope)
 	var err error
 	must := func(e error) {
@@ -95,18 +116,36 @@ func (t *instruments) close() {
 	}
 }
 
-func (t *instruments) topicAttrs(topic string) metric.MeasurementOption {
-	if o, ok := t.byTopic.Load(topic); ok {
-		return o.(metric.MeasurementOption)
+func (t *instruments) topic(name string) *topicTelemetry {
+	if tt, ok := t.byTopic.Load(name); ok {
+		return tt.(*topicTelemetry)
 	}
-	o := metric.WithAttributeSet(attribute.NewSet(t.groupAttr, telemetry.MessagingDestinationName.String(topic)))
-	t.byTopic.Store(topic, o)
-	return o
+	dest := telemetry.MessagingDestinationName.String(name)
+	measure := metric.WithAttributeSet(attribute.NewSet(t.groupAttr, dest))
+	tt, _ := t.byTopic.LoadOrStore(name, &topicTelemetry{
+		spanName:   "process " + name,
+		dest:       dest,
+		measure:    measure,
+		addOpts:    []metric.AddOption{measure},
+		recordOpts: []metric.RecordOption{measure},
+	})
+	return tt.(*topicTelemetry)
+}
+
+func (t *instruments) topicAttrs(topic string) metric.MeasurementOption { return t.topic(topic).measure }
+
+// untraced reports whether a span started now would be a no-op with
+// nothing to propagate (see telemetry.UnsetGlobal): then the consumer
+// skips it, saving its allocations per record.
+func (t *instruments) untraced(ctx context.Context) bool {
+	return t.unsetGlobal != nil &&
+		telemetry.TracerProvider(nil) == t.unsetGlobal &&
+		!trace.SpanContextFromContext(ctx).IsValid()
 }
 
 func (t *instruments) consumed(msg *bulwark.Message) {
 	t.c.counts.consumed.Add(1)
-	t.consumedCtr.Add(context.Background(), 1, t.topicAttrs(msg.Topic))
+	t.consumedCtr.Add(context.Background(), 1, t.topic(msg.Topic).addOpts...)
 }
 
 func (t *instruments) commitDone(d time.Duration, err error) {
@@ -130,7 +169,7 @@ func (t *instruments) timed(h bulwark.Handler) bulwark.Handler {
 	return bulwark.HandlerFunc(func(ctx context.Context, msg *bulwark.Message) error {
 		start := time.Now()
 		err := h.Handle(ctx, msg)
-		t.handlerHist.Record(ctx, time.Since(start).Seconds(), t.topicAttrs(msg.Topic))
+		t.handlerHist.Record(ctx, time.Since(start).Seconds(), t.topic(msg.Topic).recordOpts...)
 		return err
 	})
 }
@@ -139,34 +178,50 @@ func (t *instruments) timed(h bulwark.Handler) bulwark.Handler {
 // producer's trace found in the headers.
 func (c *Consumer) deliver(ctx context.Context, msg *bulwark.Message, env delivery.Env) delivery.Outcome {
 	ctx = telemetry.Extract(ctx, msg)
-	ctx, span := c.tel.tracer.Start(ctx, "process "+msg.Topic,
-		trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(
+	if c.tel.untraced(ctx) {
+		out := delivery.Deliver(ctx, c.handler, msg, c.policy, env)
+		c.countOutcome(ctx, msg, out, nil)
+		return out
+	}
+	tt := c.tel.topic(msg.Topic)
+	ctx, span := c.tel.tracer.Start(ctx, tt.spanName, c.tel.startOpts...)
+	if span.IsRecording() {
+		span.SetAttributes(
 			telemetry.SystemKafka,
 			telemetry.MessagingOperationType.String("process"),
 			telemetry.MessagingOperationName.String("process"),
-			telemetry.MessagingDestinationName.String(msg.Topic),
+			tt.dest,
 			telemetry.MessagingDestinationPart.String(strconv.Itoa(int(msg.Partition))),
 			telemetry.MessagingKafkaOffset.Int64(msg.Offset),
 			c.tel.groupAttr,
-		))
-	if id := msg.MessageID(); id != "" {
-		span.SetAttributes(telemetry.MessagingMessageID.String(id))
+		)
+		if id := msg.MessageID(); id != "" {
+			span.SetAttributes(telemetry.MessagingMessageID.String(id))
+		}
 	}
 	out := delivery.Deliver(ctx, c.handler, msg, c.policy, env)
+	c.countOutcome(ctx, msg, out, span)
+	span.End()
+	return out
+}
+
+// countOutcome counts a finished delivery and marks span (if any) with it.
+func (c *Consumer) countOutcome(ctx context.Context, msg *bulwark.Message, out delivery.Outcome, span trace.Span) {
 	switch out.Result {
 	case delivery.Handled:
 		c.counts.handled.Add(1)
 	case delivery.DeadLettered:
 		c.counts.deadLettered.Add(1)
-		c.tel.deadCtr.Add(ctx, 1, c.tel.topicAttrs(msg.Topic))
-		span.SetStatus(codes.Error, out.Err.Error())
-		span.SetAttributes(telemetry.ErrorType.String(bulwark.ClassOf(out.Err).String()))
+		c.tel.deadCtr.Add(ctx, 1, c.tel.topic(msg.Topic).addOpts...)
+		if span != nil {
+			span.SetStatus(codes.Error, out.Err.Error())
+			span.SetAttributes(telemetry.ErrorType.String(bulwark.ClassOf(out.Err).String()))
+		}
 	case delivery.Abandoned:
-		span.SetStatus(codes.Error, "abandoned: partition released or consumer stopped")
+		if span != nil {
+			span.SetStatus(codes.Error, "abandoned: partition released or consumer stopped")
+		}
 	}
-	span.End()
-	return out
 }
 
 // envFor connects deliveries of r's records to the consumer.

@@ -3,7 +3,6 @@ package producer
 import (
 	"context"
 	"errors"
-	"reflect"
 	"strconv"
 	"sync"
 	"time"
@@ -70,7 +69,7 @@ func newInstruments(tp trace.TracerProvider, mp metric.MeterProvider) (*instrume
 		tracer:    tp.Tracer(scope),
 		startOpts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer)},
 	}
-	if isUnsetGlobal(tp) {
+	if telemetry.UnsetGlobal(tp) {
 		in.unsetGlobal = tp
 	}
 	var err error
@@ -169,18 +168,6 @@ func (in *instruments) untraced(ctx context.Context) bool {
 		baggage.FromContext(ctx).Len() == 0
 }
 
-// isUnsetGlobal reports whether tp is otel's global delegating provider,
-// which is what otel.GetTracerProvider returns until a program sets its
-// own. otel exports no way to tell, so this looks at the type's package; if
-// otel moves it, every record simply starts its span as before.
-func isUnsetGlobal(tp trace.TracerProvider) bool {
-	t := reflect.TypeOf(tp)
-	if t == nil || t.Kind() != reflect.Pointer {
-		return false
-	}
-	return t.Elem().PkgPath() == "go.opentelemetry.io/otel/internal/global" &&
-		tp == telemetry.TracerProvider(nil)
-}
 
 // settled records the outcome of one record.
 func (in *instruments) settled(ctx context.Context, r *record, partition int32, offset int64, err error) {

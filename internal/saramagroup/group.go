@@ -211,6 +211,25 @@ func (c *Claim) Next(wake <-chan struct{}) (*bulwark.Message, int, Event) {
 	}
 }
 
+// TryNext returns a record already buffered, without waiting; ok is false
+// when none is (or the claim ended: Next then reports it).
+func (c *Claim) TryNext() (msg *bulwark.Message, size int, ok bool) {
+	select {
+	case <-c.done:
+		return nil, 0, false
+	default:
+	}
+	select {
+	case cm, open := <-c.c.Messages():
+		if !open {
+			return nil, 0, false
+		}
+		return saramax.FromConsumerMessage(cm), recordSize(cm), true
+	default:
+		return nil, 0, false
+	}
+}
+
 // Done is closed when the session ends (not when only this partition is
 // revoked: that shows as [Closed] from Next).
 func (c *Claim) Done() <-chan struct{} { return c.done }

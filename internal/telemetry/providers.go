@@ -1,6 +1,8 @@
 package telemetry
 
 import (
+	"reflect"
+
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -17,6 +19,23 @@ func TracerProvider(tp trace.TracerProvider) trace.TracerProvider {
 		return otel.GetTracerProvider()
 	}
 	return tp
+}
+
+// UnsetGlobal reports whether tp is otel's global delegating provider as
+// it is before a program sets its own (what otel.GetTracerProvider returns
+// until then). Spans it starts do nothing, so a caller may skip starting
+// them when there is no trace context to propagate either; once a program
+// sets a provider, otel.GetTracerProvider returns that one instead, which
+// the caller must check on every use. otel exports no way to tell, so this
+// looks at the type's package; if otel moves it, this reports false and
+// spans simply start as before.
+func UnsetGlobal(tp trace.TracerProvider) bool {
+	t := reflect.TypeOf(tp)
+	if t == nil || t.Kind() != reflect.Pointer {
+		return false
+	}
+	return t.Elem().PkgPath() == "go.opentelemetry.io/otel/internal/global" &&
+		tp == TracerProvider(nil)
 }
 
 // MeterProvider returns mp, or the global provider when mp is nil.
