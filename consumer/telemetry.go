@@ -132,7 +132,9 @@ func (t *instruments) topic(name string) *topicTelemetry {
 	return tt.(*topicTelemetry)
 }
 
-func (t *instruments) topicAttrs(topic string) metric.MeasurementOption { return t.topic(topic).measure }
+func (t *instruments) topicAttrs(topic string) metric.MeasurementOption {
+	return t.topic(topic).measure
+}
 
 // untraced reports whether a span started now would be a no-op with
 // nothing to propagate (see telemetry.UnsetGlobal): then the consumer

@@ -168,7 +168,6 @@ func (in *instruments) untraced(ctx context.Context) bool {
 		baggage.FromContext(ctx).Len() == 0
 }
 
-
 // settled records the outcome of one record.
 func (in *instruments) settled(ctx context.Context, r *record, partition int32, offset int64, err error) {
 	in.inFlight.Add(ctx, -1)
