@@ -89,6 +89,9 @@ func (c *config) validateBatch() {
 	if c.workers > 1 {
 		c.invalid("WithKeyOrdering does not apply to batch handlers: a partition's batches run in order")
 	}
+	if len(c.retryDelays) > 0 {
+		c.invalid("WithRetryTopics does not apply to batch handlers")
+	}
 	if len(c.middleware) > 0 {
 		c.invalid("WithMiddleware wraps single-record handlers; wrap the BatchHandler instead")
 	}

@@ -26,15 +26,17 @@ type Consumer struct {
 	brokers []string
 	group   string
 	topics  []string
-	cfg     config
-	conn    conn.Settings
-	gcfg    *saramagroup.Config
-	handler bulwark.Handler
-	policy  delivery.Policy
-	log     *slog.Logger
-	tel     *instruments
-	budget  *budget
-	dlt     *deadLetterWriter
+	// subscribed is topics plus their retry topics (WithRetryTopics).
+	subscribed []string
+	cfg        config
+	conn       conn.Settings
+	gcfg       *saramagroup.Config
+	handler    bulwark.Handler
+	policy     delivery.Policy
+	log        *slog.Logger
+	tel        *instruments
+	budget     *budget
+	dlt        *deadLetterWriter
 
 	started atomic.Bool
 	// g is the running group, set by Run.
@@ -119,7 +121,13 @@ func New(brokers []string, group string, topics []string, handler bulwark.Handle
 	if err != nil {
 		return nil, err
 	}
-	c.handler = c.tel.timed(bulwark.Chain(cfg.middleware...)(handler))
+	c.subscribed = c.topics
+	inner := bulwark.Chain(cfg.middleware...)(handler)
+	if len(cfg.retryDelays) > 0 {
+		c.subscribed = append(append([]string(nil), c.topics...), retryTopics(c.topics, cfg.retryDelays)...)
+		inner = c.retryTopicHandler(inner)
+	}
+	c.handler = c.tel.timed(inner)
 	c.dlt = newDeadLetterWriter(c.brokers, cs)
 	return c, nil
 }
@@ -234,7 +242,7 @@ func (c *Consumer) runGroup(ctx, cutOff context.Context, g *saramagroup.Group) e
 
 func (c *Consumer) consumeLoop(ctx context.Context, g *saramagroup.Group) error {
 	for failures := 1; ; {
-		err := g.Consume(ctx, c.topics, groupHandler{c})
+		err := g.Consume(ctx, c.subscribed, groupHandler{c})
 		if ctx.Err() != nil {
 			return nil
 		}

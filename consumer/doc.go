@@ -22,6 +22,12 @@
 //     names the failing record (the ones before it are finished), any other
 //     error makes the batch's records run one at a time, so only the
 //     records that fail alone are dead-lettered.
+//   - Non-blocking retries: [WithRetryTopics] moves a record that failed
+//     with a retryable error to "<topic>.retry.<n>" topics with growing
+//     delays (like Spring Kafka's retryable topics), so the records behind
+//     it go on; a retry topic's partition waits for its oldest record by
+//     pausing, then the record is handled again, and after the last retry
+//     topic it is dead-lettered.
 //   - Errors by class (bulwark.ClassOf): retryable errors are retried in
 //     place with exponential backoff and jitter, then dead-lettered;
 //     permanent errors are dead-lettered at once (default topic

@@ -61,6 +61,7 @@ type config struct {
 	batchMax        int
 	batchLinger     time.Duration
 	batchSet        bool
+	retryDelays     []time.Duration // WithRetryTopics
 	errs            []error
 }
 
