@@ -20,6 +20,11 @@ import (
 // ErrAlreadyRunning is returned by a second call of Run.
 var ErrAlreadyRunning = errors.New("consumer: Run called twice")
 
+// ErrFencedInstance is returned by Run when another member joined with
+// this consumer's static instance ID ([WithStaticMembership]): two
+// processes share an ID that must be unique, and this one stops.
+var ErrFencedInstance = errors.New("consumer: another member took this static instance ID")
+
 // Consumer is an at-least-once member of a consumer group. Create it with
 // [New] and start it with [Run].
 type Consumer struct {
@@ -249,6 +254,9 @@ func (c *Consumer) consumeLoop(ctx context.Context, g *saramagroup.Group) error 
 		if err == nil {
 			failures = 1
 			continue
+		}
+		if saramagroup.IsFencedInstance(err) {
+			return fmt.Errorf("%w: %w", ErrFencedInstance, err)
 		}
 		if saramagroup.IsFatal(err) {
 			return fmt.Errorf("consumer: %w", err)

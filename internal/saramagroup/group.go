@@ -144,6 +144,10 @@ func IsFatal(err error) bool {
 		errors.Is(err, sarama.ErrClosedClient)
 }
 
+// IsFencedInstance reports whether err says another member registered
+// with this static member's instance ID (KIP-345).
+func IsFencedInstance(err error) bool { return errors.Is(err, sarama.ErrFencedInstancedId) }
+
 // Session is the member's current group session.
 type Session struct{ s sarama.ConsumerGroupSession }
 
