@@ -1,0 +1,104 @@
+package eos_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/eos"
+	"github.com/bulwarkgo/bulwark/kafkatest"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func copyHandler() eos.Handler {
+	return eos.HandlerFunc(func(_ context.Context, in *bulwark.Message, out eos.Emitter) error {
+		out.Emit(copyOutput(in, "out"))
+		return nil
+	})
+}
+
+// feedAndFault produces inputs in chunks and injects f once part of them
+// is committed, so the fault hits a session at work.
+func feedAndFault(t *testing.T, c *kafkatest.Cluster, n int, f kafkatest.Fault) *kafkatest.FaultHandle {
+	t.Helper()
+	produceInputs(t, c, "in", n/2, 50)
+	waitFor(t, 30*time.Second, "a first part committed", func() bool { return committedSum(c, "g", "in") >= int64(n/4) })
+	h := c.InjectFault(f)
+	require.NoError(t, produceRange(c, "in", n/2, n, 50))
+	return h
+}
+
+// A fenced producer (PRODUCER_FENCED on EndTxn) stops a session without
+// WithAutoRestart with a FencedError; with it, a fresh producer takes over
+// and every input still ends in exactly one output.
+func TestAutoRestartAfterFencing(t *testing.T) {
+	t.Run("off", func(t *testing.T) {
+		c := kafkatest.NewCluster(t, kafkatest.WithTopic("in", 3), kafkatest.WithTopic("out", 3))
+		s, err := eos.New(c.Brokers(), "g", []string{"in"}, "restart", copyHandler(), testOpts()...)
+		require.NoError(t, err)
+		done := make(chan error, 1)
+		go func() { done <- s.Run(context.Background()) }()
+		h := feedAndFault(t, c, 2000, kafkatest.Fault{Requests: []kafkatest.Request{kafkatest.EndTxn}, Err: kafkatest.ProducerFenced, Count: 1})
+		defer h.Remove()
+		select {
+		case err := <-done:
+			var fe *eos.FencedError
+			require.ErrorAs(t, err, &fe)
+			assert.ErrorIs(t, err, eos.ErrFenced)
+		case <-time.After(30 * time.Second):
+			t.Fatal("a fenced session kept running without WithAutoRestart")
+		}
+	})
+	t.Run("on", func(t *testing.T) {
+		c := kafkatest.NewCluster(t, kafkatest.WithTopic("in", 3), kafkatest.WithTopic("out", 3))
+		m := newMetrics()
+		s, err := eos.New(c.Brokers(), "g", []string{"in"}, "restart", copyHandler(),
+			testOpts(eos.WithAutoRestart(true), eos.WithMeterProvider(m.mp))...)
+		require.NoError(t, err)
+		stop := runSession(t, s)
+		h := feedAndFault(t, c, 2000, kafkatest.Fault{Requests: []kafkatest.Request{kafkatest.EndTxn}, Err: kafkatest.ProducerFenced, Count: 1})
+		defer h.Remove()
+		waitFor(t, 60*time.Second, "every input committed after the restart", func() bool { return committedSum(c, "g", "in") == 2000 })
+		require.NoError(t, stop())
+		assert.Equal(t, 1, h.Hits(), "the fault must have hit")
+		assert.GreaterOrEqual(t, m.sum(t, "bulwark.eos.fenced"), int64(1))
+		counts := checkExactlyOnce(t, c, "g", "in", "out")
+		assert.Equal(t, 2000, counts["out"])
+	})
+}
+
+// An EndTxn that never gets an answer (every retry times out) leaves the
+// outcome unknown: the session must not count it as committed; it aborts,
+// asks the stable offsets and processes what was not committed again.
+func TestUnknownEndTxnOutcomeIsNotCommitted(t *testing.T) {
+	c := kafkatest.NewCluster(t, kafkatest.WithTopic("in", 3), kafkatest.WithTopic("out", 3))
+	m := newMetrics()
+	s, err := eos.New(c.Brokers(), "g", []string{"in"}, "unknown", copyHandler(),
+		testOpts(eos.WithMeterProvider(m.mp))...)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { done <- s.Run(ctx) }()
+	// More failures than sarama's transaction retries (10): the commit
+	// gives up with the outcome unknown.
+	h := feedAndFault(t, c, 2000, kafkatest.Fault{Requests: []kafkatest.Request{kafkatest.EndTxn}, Err: kafkatest.RequestTimedOut, Count: 12})
+	defer h.Remove()
+	waitFor(t, 60*time.Second, "every input committed", func() bool { return committedSum(c, "g", "in") == 2000 })
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	assert.Equal(t, 12, h.Hits())
+	assert.GreaterOrEqual(t, m.sum(t, "bulwark.eos.aborts", "reason", "unknown-outcome"), int64(1),
+		"the failed commit must count as an abort of unknown outcome")
+	counts := checkExactlyOnce(t, c, "g", "in", "out")
+	assert.Equal(t, 2000, counts["out"])
+}
