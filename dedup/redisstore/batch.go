@@ -11,13 +11,79 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// ClaimMany claims keys in one pipelined round trip; result i belongs to
-// keys[i]. It is Claim for many keys at once, for callers that handle
-// records in batches: the round trip, not Redis, bounds a single claim.
+// ClaimMany claims keys in one round trip (one script run on a single
+// server, a pipeline on a ring or cluster); result i belongs to keys[i].
+// It is Claim for many keys at once, for callers that handle records in
+// batches: the round trip, not Redis, bounds a single claim.
 // Busy results carry no Remaining. The error is that of the round trip; a
 // failed round trip may still have claimed some keys, whose leases then
 // expire on their own.
 func (s *Store) ClaimMany(ctx context.Context, keys []string, lease time.Duration) ([]dedup.Claim, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	if _, single := s.client.(*redis.Client); single {
+		out, err := s.claimScripted(ctx, keys, lease)
+		if err != nil && isNoScript(err) {
+			// Redis lost its script cache: load it and claim again. Keys
+			// claimed by the failed run cannot exist (it did not run).
+			if lerr := claimManyScript.Load(ctx, s.client).Err(); lerr != nil {
+				return nil, fmt.Errorf("redisstore: claim many: load script: %w", lerr)
+			}
+			out, err = s.claimScripted(ctx, keys, lease)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("redisstore: claim many: %w", err)
+		}
+		return out, nil
+	}
+	return s.claimPipeline(ctx, keys, lease)
+}
+
+// claimManyScript claims several keys in one script run (on a single
+// server, where all keys live together): KEYS are the keys, ARGV[1] the
+// lease in ms, ARGV[i+1] the token of KEYS[i]. Per key it returns the
+// value found ("" when the key was free and is now ours). One script run
+// per batch costs Redis and the client far less than a command per key.
+var claimManyScript = redis.NewScript(`
+local out = {}
+for i, k in ipairs(KEYS) do
+	local v = redis.call('SET', k, 'L' .. ARGV[i + 1], 'NX', 'GET', 'PX', ARGV[1])
+	if v then out[i] = v else out[i] = '' end
+end
+return out`)
+
+func (s *Store) claimScripted(ctx context.Context, keys []string, lease time.Duration) ([]dedup.Claim, error) {
+	toks := make([]dedup.Token, len(keys))
+	full := make([]string, len(keys))
+	args := make([]any, len(keys)+1)
+	args[0] = millis(lease)
+	for i, key := range keys {
+		toks[i] = newToken()
+		full[i] = s.prefix + key
+		args[i+1] = string(toks[i])
+	}
+	res, err := claimManyScript.EvalSha(ctx, s.client, full, args...).StringSlice()
+	if err != nil {
+		return nil, err
+	}
+	if len(res) != len(keys) {
+		return nil, fmt.Errorf("claim script returned %d results for %d keys", len(res), len(keys))
+	}
+	out := make([]dedup.Claim, len(keys))
+	for i, old := range res {
+		var rerr error
+		if old == "" {
+			rerr = redis.Nil
+		}
+		if out[i], err = claimResult(toks[i], old, rerr); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) claimPipeline(ctx context.Context, keys []string, lease time.Duration) ([]dedup.Claim, error) {
 	toks := make([]dedup.Token, len(keys))
 	cmds := make([]*redis.StatusCmd, len(keys))
 	args := claimArgs(lease)

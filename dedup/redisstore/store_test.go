@@ -69,8 +69,9 @@ func TestStoredLayout(t *testing.T) {
 	assert.InDelta(t, time.Hour, c.PTTL(ctx, prefix+"k").Val(), float64(time.Minute), "retention becomes the Redis expiry")
 }
 
-// ConfirmMany runs one script for the batch on a single server and a
-// pipeline of per-key scripts on a ring or cluster; both must behave alike.
+// ClaimMany and ConfirmMany run one script for the batch on a single
+// server and a pipeline of per-key commands on a ring or cluster; both
+// must behave alike.
 func TestBatchOperations(t *testing.T) {
 	addr := servicetest.RedisAddr(t)
 	clients := map[string]func() redis.UniversalClient{
