@@ -199,3 +199,55 @@ func TestEncodeErrorsArePermanent(t *testing.T) {
 	}
 	requireEncodeError(t, err)
 }
+
+// The mappings the StructSerde documents beyond the issue's list: unsigned
+// integers (range-checked), time.Duration for time-millis/time-micros, and
+// nil-able slices and maps for nullable unions (nil meaning null).
+func TestStructSerdeRoundTripsDocumentedExtras(t *testing.T) {
+	const extrasSchema = `{"type":"record","name":"Extras","namespace":"test","fields":[
+		{"name":"u8","type":"int"},
+		{"name":"u16","type":"int"},
+		{"name":"u32","type":"long"},
+		{"name":"wait","type":{"type":"int","logicalType":"time-millis"}},
+		{"name":"spent","type":{"type":"long","logicalType":"time-micros"}},
+		{"name":"maybeTags","type":["null",{"type":"array","items":"string"}],"default":null},
+		{"name":"maybeCounts","type":["null",{"type":"map","values":"int"}],"default":null}
+	]}`
+	type Extras struct {
+		U8          uint8            `avro:"u8"`
+		U16         uint16           `avro:"u16"`
+		U32         uint32           `avro:"u32"`
+		Wait        time.Duration    `avro:"wait"`
+		Spent       time.Duration    `avro:"spent"`
+		MaybeTags   []string         `avro:"maybeTags"`
+		MaybeCounts map[string]int32 `avro:"maybeCounts"`
+	}
+	_, client := newRegistry(t)
+	ctx := context.Background()
+	serde := must(schema.NewStructSerde[Extras](client, extrasSchema))
+	cases := map[string]Extras{
+		"set": {U8: 255, U16: 65535, U32: 4_294_967_295, Wait: 1500 * time.Millisecond, Spent: 2*time.Second + 250*time.Microsecond,
+			MaybeTags: []string{"a", "b"}, MaybeCounts: map[string]int32{"x": 3}},
+		"nulls": {},
+	}
+	for name, in := range cases {
+		t.Run(name, func(t *testing.T) {
+			out := must(serde.Decode(ctx, "extras", false, must(serde.Encode(ctx, "extras", false, in))))
+			if !reflect.DeepEqual(in, out) {
+				t.Fatalf("round trip\n got %+v\nwant %+v", out, in)
+			}
+		})
+	}
+	// A value an unsigned field cannot hold is an error, not a wrap-around.
+	type Narrow struct {
+		U8 uint8 `avro:"u8"`
+	}
+	narrow := must(schema.NewStructSerde[Narrow](client, `{"type":"record","name":"Narrow","namespace":"test","fields":[{"name":"u8","type":"int"}]}`))
+	wide := must(schema.NewAvroSerde(client, schema.WithSchema(`{"type":"record","name":"Narrow","namespace":"test","fields":[{"name":"u8","type":"int"}]}`)))
+	for _, v := range []int32{256, -1} {
+		data := must(wide.Serialize(ctx, "narrow", false, map[string]any{"u8": v}))
+		if got, err := narrow.Decode(ctx, "narrow", false, data); err == nil {
+			t.Fatalf("decoding %d into uint8 gave %+v, want an overflow error", v, got)
+		}
+	}
+}

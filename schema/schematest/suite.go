@@ -192,6 +192,28 @@ func RunRegistrySuite(t *testing.T, newRegistry func(t *testing.T) Registry) {
 		wantErr(t, r.SetCompatibility(ctx, "", schema.Compatibility("SIDEWAYS")), schema.ErrInvalidCompatibility)
 	})
 
+	run("GlobalCompatibility", func(t *testing.T, r Registry) {
+		mustRegister(t, r, "orders-value", suiteV1)
+		check(t, r.SetCompatibility(ctx, "", schema.CompatFull))
+		global, err := r.Compatibility(ctx, "")
+		check(t, err)
+		if global != schema.CompatFull {
+			t.Fatalf("global level after setting FULL = %q", global)
+		}
+		level, err := r.Compatibility(ctx, "orders-value")
+		check(t, err)
+		if level != schema.CompatFull {
+			t.Fatalf("subject without its own level = %q, want the global FULL", level)
+		}
+		// FULL rejects what BACKWARD alone would accept: removing a field
+		// that has no default breaks old readers (forward direction).
+		_, err = r.Register(ctx, "orders-value", avro(`{"type":"record","name":"Order","namespace":"suite","fields":[{"name":"orderId","type":"string"}]}`))
+		wantErr(t, err, schema.ErrIncompatibleSchema)
+		// A subject's own level wins over the global one.
+		check(t, r.SetCompatibility(ctx, "orders-value", schema.CompatBackward))
+		mustRegister(t, r, "orders-value", `{"type":"record","name":"Order","namespace":"suite","fields":[{"name":"orderId","type":"string"}]}`)
+	})
+
 	run("Deletes", func(t *testing.T, r Registry) {
 		mustRegister(t, r, "orders-value", suiteV1)
 		mustRegister(t, r, "orders-value", suiteV2)
