@@ -28,7 +28,11 @@
 //     memory, so "rewinding to the committed offsets" is processing them
 //     again. A commit whose outcome is unknown (EndTxn failed after it may
 //     have arrived) is aborted and checked against the stable committed
-//     offsets; it is never assumed committed.
+//     offsets; it is never assumed committed. When the broker refuses that
+//     abort because the commit did land (its answer was lost), the stable
+//     offsets show it: it counts as committed, its records are not
+//     processed again, and Run goes on with a fresh producer (sarama's is
+//     unusable after the refused abort).
 //   - A fenced producer stops [Session.Run] with a [*FencedError]; a producer
 //     in a fatal state with a [*ProducerError]. [WithAutoRestart] starts a
 //     fresh producer instead.

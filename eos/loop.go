@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/bulwarkgo/bulwark"
@@ -49,6 +50,8 @@ type txnLoop struct {
 	span     trace.Span
 	timer    *time.Timer
 	timerSet bool
+	// when the last Commit began, for the commit latency
+	commitStart time.Time
 
 	failures    map[recordKey]attempts // handler failures of uncommitted records
 	replay      []*bulwark.Message
@@ -259,13 +262,20 @@ func (l *txnLoop) commit(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return errEndGeneration
 	}
-	start := time.Now()
+	l.commitStart = time.Now()
 	if err := l.p.Commit(l.next, l.gen.Meta); err != nil {
 		return l.fail(ctx, err, reasonCommit)
 	}
+	l.committed()
+	l.txnFailures = 0
+	return nil
+}
+
+// committed records a committed transaction and clears it.
+func (l *txnLoop) committed() {
 	bg := context.Background()
 	l.s.inst.commits.Add(bg, 1, l.s.inst.groupAttr)
-	l.s.inst.latency.Record(bg, time.Since(start).Seconds(), l.s.inst.groupAttr)
+	l.s.inst.latency.Record(bg, time.Since(l.commitStart).Seconds(), l.s.inst.groupAttr)
 	l.s.inst.records.Record(bg, int64(len(l.inputs)), l.s.inst.groupAttr)
 	if l.dlInTxn > 0 {
 		l.s.inst.deadLettered.Add(bg, l.dlInTxn, l.s.inst.groupAttr)
@@ -282,8 +292,6 @@ func (l *txnLoop) commit(ctx context.Context) error {
 	clear(l.inputs)
 	l.inputs = l.inputs[:0]
 	l.resetTxn()
-	l.txnFailures = 0
-	return nil
 }
 
 func (l *txnLoop) resetTxn() {
@@ -347,6 +355,9 @@ func (l *txnLoop) fail(ctx context.Context, err error, reason string) error {
 		err = errors.New("transaction in error state")
 	}
 	unknown := reason == reasonCommit && l.p.OutcomeUnknown()
+	if unknown {
+		return l.failUnknown(ctx, err)
+	}
 	kind := l.p.Classify(err)
 	switch kind {
 	case txnsession.Fenced:
@@ -362,9 +373,6 @@ func (l *txnLoop) fail(ctx context.Context, err error, reason string) error {
 		reason = reasonGroupFenced
 		l.s.inst.fencedEvent("group")
 	}
-	if unknown {
-		reason = reasonUnknownState
-	}
 	inputs := l.takeInputs()
 	if aerr := l.abort(reason, err); aerr != nil {
 		return aerr
@@ -375,18 +383,92 @@ func (l *txnLoop) fail(ctx context.Context, err error, reason string) error {
 		// generation now. Rejoin; the new owner starts from stable offsets.
 		return errEndGeneration
 	}
-	if unknown {
-		// EndTxn may have reached the coordinator before it failed. The
-		// abort above succeeded, so the commit did not happen, but ask the
-		// only authority (the stable committed offsets) before replaying.
+	return l.retryLater(ctx, inputs)
+}
+
+func (l *txnLoop) retryLater(ctx context.Context, inputs []*bulwark.Message) error {
+	l.replay = append(inputs, l.replay...)
+	l.txnFailures++
+	return l.sleep(ctx, l.backoff(l.txnFailures-1))
+}
+
+// errProducerSpent ends runOnce after a transaction of unknown outcome
+// turned out to have committed: the abort that probed it left sarama's
+// producer unusable, so Run goes on with a fresh one. It is not a failure.
+var errProducerSpent = errors.New("eos: producer spent resolving a commit of unknown outcome")
+
+// failUnknown handles a commit whose EndTxn may have reached the
+// coordinator (its answer was lost, the retries ran out). Only the broker
+// knows the outcome; the session asks it in two ways. An abort the broker
+// accepts means the commit had not happened: replay what the stable
+// offsets say is not committed. An abort the broker refuses (the
+// transaction is no longer open) may mean the commit did happen: the
+// stable committed offsets decide; if they are at this transaction's
+// offsets it committed, and it is counted as committed, never replayed.
+func (l *txnLoop) failUnknown(ctx context.Context, err error) error {
+	next := maps.Clone(l.next)
+	inputs := l.takeInputs()
+	aerr := l.p.Abort()
+	if aerr == nil {
+		l.endSpan(reasonUnknownState, err)
+		l.resetTxn()
+		l.s.inst.abort(reasonUnknownState)
+		l.s.opts.logger.Info("eos: transaction failed", "transactional_id", l.s.txnID, "reason", reasonUnknownState, "error", err)
+		// The abort succeeded, so the commit did not happen; still ask
+		// the only authority (the stable committed offsets) before
+		// replaying.
 		var ok bool
 		if inputs, ok = l.resolve(ctx, inputs); !ok {
 			return errEndGeneration
 		}
+		return l.retryLater(ctx, inputs)
 	}
-	l.replay = append(inputs, l.replay...)
-	l.txnFailures++
-	return l.sleep(ctx, l.backoff(l.txnFailures-1))
+	if l.p.Classify(aerr) == txnsession.Fenced {
+		l.endSpan("fenced", aerr)
+		l.resetTxn()
+		l.s.inst.fencedEvent("producer")
+		return &FencedError{TransactionalID: l.s.txnID, Err: aerr}
+	}
+	if l.landed(ctx, next) {
+		l.s.opts.logger.Warn("eos: transaction of unknown outcome had committed; continuing with a fresh producer",
+			"transactional_id", l.s.txnID, "records", len(inputs), "commit_error", err, "abort_error", aerr)
+		l.inputs = inputs
+		if l.span.IsRecording() {
+			l.span.SetAttributes(attribute.String("bulwark.eos.outcome", "resolved-committed"))
+		}
+		l.committed()
+		return errProducerSpent
+	}
+	l.endSpan(reasonUnknownState, aerr)
+	l.resetTxn()
+	return &ProducerError{TransactionalID: l.s.txnID, Op: "abort (" + reasonUnknownState + ")", Err: aerr}
+}
+
+// landed reports whether the stable committed offsets show that the
+// transaction committing next did commit. It gives up (false) after
+// twice the transaction timeout: an open transaction keeps the offsets
+// unstable until the broker aborts it, which takes at most one.
+func (l *txnLoop) landed(ctx context.Context, next map[txnsession.TopicPartition]int64) bool {
+	if len(next) == 0 {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*l.s.opts.transactionTimeout)
+	defer cancel()
+	parts := make([]txnsession.TopicPartition, 0, len(next))
+	for tp := range next {
+		parts = append(parts, tp)
+	}
+	offs, err := l.gen.StableOffsets(ctx, parts)
+	if err != nil {
+		l.s.opts.logger.Warn("eos: cannot resolve a commit of unknown outcome", "transactional_id", l.s.txnID, "error", err)
+		return false
+	}
+	for tp, off := range next {
+		if offs[tp] < off {
+			return false
+		}
+	}
+	return true
 }
 
 // resolve keeps the inputs at or after the stable committed offsets.

@@ -114,6 +114,10 @@ func (s *Session) Run(ctx context.Context) error {
 	backoff := s.opts.retryBackoff
 	for {
 		err := s.runOnce(ctx)
+		if errors.Is(err, errProducerSpent) && ctx.Err() == nil {
+			s.opts.logger.Info("eos: starting a fresh producer", "transactional_id", s.txnID, "reason", err)
+			continue
+		}
 		fatal := errors.Is(err, ErrFenced) || errors.Is(err, ErrProducerFailed)
 		if !fatal && ctx.Err() != nil {
 			return nil
