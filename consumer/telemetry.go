@@ -151,10 +151,8 @@ func (t *instruments) consumed(msg *bulwark.Message) {
 }
 
 func (t *instruments) commitDone(d time.Duration, err error) {
-	t.c.counts.commits.Add(1)
-	if err != nil {
-		t.c.counts.commitFailures.Add(1)
-	}
+	// The latency first, then the count: a reader that sees the count
+	// move sees this commit's latency (or a later one's).
 	n := int64(d)
 	t.c.counts.lastCommitNanos.Store(n)
 	for {
@@ -163,6 +161,10 @@ func (t *instruments) commitDone(d time.Duration, err error) {
 			break
 		}
 	}
+	if err != nil {
+		t.c.counts.commitFailures.Add(1)
+	}
+	t.c.counts.commits.Add(1)
 	t.commitHist.Record(context.Background(), d.Seconds(), metric.WithAttributes(t.groupAttr))
 }
 
