@@ -2,11 +2,10 @@ package conn
 
 import (
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
-	"os"
 	"time"
+
+	"github.com/bulwarkgo/bulwark/internal/tlsfiles"
 )
 
 // WithTLS encrypts broker connections with cfg (nil: TLS 1.2 or newer with
@@ -49,102 +48,14 @@ func (s *Settings) loadTLSFiles() error {
 		return nil
 	}
 	s.tlsFiles = nil
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if s.TLS != nil {
-		cfg = s.TLS.Clone()
-	}
-	now := time.Now()
-	if f.ca != "" {
-		pool, err := loadCAFile(f.ca, now)
-		if err != nil {
-			return err
+	cfg, err := tlsfiles.Load(s.TLS, f.ca, f.cert, f.key, time.Now())
+	if err != nil {
+		var fe *tlsfiles.Error
+		if errors.As(err, &fe) {
+			return invalidCause(fe.Setting, fe.Err, "%s", fe.Reason)
 		}
-		cfg.RootCAs = pool
-	}
-	switch {
-	case f.cert == "" && f.key == "":
-	case f.cert == "" || f.key == "":
-		return invalid("tls.cert_file", "a client certificate needs both a certificate file and a key file (got cert %q, key %q)", f.cert, f.key)
-	default:
-		pair, err := loadKeyPair(f.cert, f.key, now)
-		if err != nil {
-			return err
-		}
-		cfg.Certificates = []tls.Certificate{pair}
+		return err
 	}
 	s.TLS = cfg
 	return nil
 }
-
-func loadCAFile(path string, now time.Time) (*x509.CertPool, error) {
-	certs, err := readCertificates("tls.ca_file", path)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	valid := 0
-	for _, c := range certs {
-		pool.AddCert(c)
-		if now.Before(c.NotAfter) {
-			valid++
-		}
-	}
-	if valid == 0 {
-		return nil, invalid("tls.ca_file", "every certificate in %s has expired (latest %s)", path, certs[len(certs)-1].NotAfter.Format(time.RFC3339))
-	}
-	return pool, nil
-}
-
-func loadKeyPair(certPath, keyPath string, now time.Time) (tls.Certificate, error) {
-	certs, err := readCertificates("tls.cert_file", certPath)
-	if err != nil {
-		return tls.Certificate{}, err
-	}
-	leaf := certs[0]
-	if now.After(leaf.NotAfter) {
-		return tls.Certificate{}, invalid("tls.cert_file", "client certificate %s (%s) expired at %s", certPath, leaf.Subject, leaf.NotAfter.Format(time.RFC3339))
-	}
-	if now.Before(leaf.NotBefore) {
-		return tls.Certificate{}, invalid("tls.cert_file", "client certificate %s (%s) is not valid before %s", certPath, leaf.Subject, leaf.NotBefore.Format(time.RFC3339))
-	}
-	certPEM, _ := os.ReadFile(certPath) // read successfully just above
-	keyPEM, err := os.ReadFile(keyPath)
-	if err != nil {
-		return tls.Certificate{}, invalidCause("tls.key_file", err, "cannot read %s", keyPath)
-	}
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return tls.Certificate{}, invalidCause("tls.key_file", err, "%s does not hold the private key of %s", keyPath, certPath)
-	}
-	return pair, nil
-}
-
-// readCertificates parses every CERTIFICATE block of a PEM file.
-func readCertificates(setting, path string) ([]*x509.Certificate, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, invalidCause(setting, err, "cannot read %s", path)
-	}
-	var certs []*x509.Certificate
-	for rest := data; ; {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, invalidCause(setting, err, "%s holds a certificate that does not parse", path)
-		}
-		certs = append(certs, c)
-	}
-	if len(certs) == 0 {
-		return nil, invalidCause(setting, errNoCertificate, "%s", path)
-	}
-	return certs, nil
-}
-
-var errNoCertificate = errors.New("no PEM CERTIFICATE block found")

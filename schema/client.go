@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bulwarkgo/bulwark/internal/tlsfiles"
 )
 
 const contentType = "application/vnd.schemaregistry.v1+json"
@@ -63,6 +65,13 @@ func NewClient(baseURL string, opts ...ClientOption) (*Client, error) {
 		if err := opt(&cfg); err != nil {
 			return nil, err
 		}
+	}
+	if f := cfg.tlsFiles; f != nil {
+		tc, err := tlsfiles.Load(cfg.tls, f[0], f[1], f[2], time.Now())
+		if err != nil {
+			return nil, fmt.Errorf("%w: WithTLSFiles: %w", ErrInvalidConfig, err)
+		}
+		cfg.tls, cfg.tlsFiles = tc, nil
 	}
 	hc := cfg.httpClient
 	if hc != nil && cfg.tls != nil {

@@ -18,6 +18,7 @@ const (
 type clientConfig struct {
 	httpClient  *http.Client
 	tls         *tls.Config
+	tlsFiles    *[3]string // CA, certificate, key: loaded by NewClient
 	user, pass  string
 	basicAuth   bool
 	tokenSource func(ctx context.Context) (string, error)
@@ -40,6 +41,21 @@ func WithTLS(cfg *tls.Config) ClientOption {
 			return invalidConfig("WithTLS: nil *tls.Config")
 		}
 		c.tls = cfg.Clone()
+		return nil
+	}
+}
+
+// WithTLSFiles trusts the CA certificates in caFile (empty: the system
+// roots) and, for mutual TLS, presents the client certificate in certFile
+// with its key in keyFile (both empty: none): PEM files, read once by
+// [NewClient], like conn.WithTLSFiles for the brokers. An unreadable file, a
+// file without a certificate, a key that does not match or an expired
+// certificate fails NewClient with an error wrapping [ErrInvalidConfig] that
+// names the file. Combined with [WithTLS], the files are added to its config
+// whatever the order of the two. Not with [WithHTTPClient].
+func WithTLSFiles(caFile, certFile, keyFile string) ClientOption {
+	return func(c *clientConfig) error {
+		c.tlsFiles = &[3]string{caFile, certFile, keyFile}
 		return nil
 	}
 }
