@@ -12,10 +12,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,17 +28,23 @@ import (
 )
 
 func main() {
-	if err := run(); err != nil {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "quickstart:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
-	brokersFlag := flag.String("brokers", os.Getenv("KAFKA_BROKERS"), "comma-separated broker addresses (default: an embedded cluster)")
-	topic := flag.String("topic", "quickstart", "topic to use (created on the embedded cluster)")
-	count := flag.Int("records", 1000, "records to send")
-	flag.Parse()
+func run(args []string, out io.Writer) error {
+	flags := flag.NewFlagSet("quickstart", flag.ContinueOnError)
+	brokersFlag := flags.String("brokers", os.Getenv("KAFKA_BROKERS"), "comma-separated broker addresses (default: an embedded cluster)")
+	topic := flags.String("topic", "quickstart", "topic to use (created on the embedded cluster)")
+	count := flags.Int("records", 1000, "records to send")
+	if err := flags.Parse(args); err != nil {
+		return err
+	}
+	if *count < 1 {
+		return fmt.Errorf("-records %d: want at least 1", *count)
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -50,7 +58,7 @@ func run() error {
 		}
 		defer cluster.Close()
 		brokers = cluster.Brokers()
-		fmt.Println("embedded cluster at", strings.Join(brokers, ","))
+		fmt.Fprintln(out, "embedded cluster at", strings.Join(brokers, ","))
 	} else {
 		brokers = strings.Split(*brokersFlag, ",")
 	}
@@ -61,15 +69,21 @@ func run() error {
 	}
 	defer p.Close()
 
+	// A run header tells this run's records from older ones on a reused
+	// topic of a real cluster.
+	runID := fmt.Sprintf("%d", time.Now().UnixNano())
 	start := time.Now()
+	var failed atomic.Int64
 	for i := 0; i < *count; i++ {
 		msg := &bulwark.Message{
-			Topic: *topic,
-			Key:   []byte(fmt.Sprintf("customer-%d", i%10)),
-			Value: []byte(fmt.Sprintf("order %d", i)),
+			Topic:   *topic,
+			Key:     []byte(fmt.Sprintf("customer-%d", i%10)),
+			Value:   []byte(fmt.Sprintf("order %d", i)),
+			Headers: []bulwark.Header{{Key: "quickstart-run", Value: []byte(runID)}},
 		}
 		p.SendAsync(ctx, msg, func(_ producer.Result, err error) {
 			if err != nil {
+				failed.Add(1)
 				logger.Error("send failed", "err", err)
 			}
 		})
@@ -77,17 +91,30 @@ func run() error {
 	if err := p.Flush(ctx); err != nil {
 		return fmt.Errorf("flush: %w", err)
 	}
-	fmt.Printf("sent %d records in %v\n", *count, time.Since(start).Round(time.Millisecond))
+	if n := failed.Load(); n > 0 {
+		return fmt.Errorf("%d of %d records were not delivered", n, *count)
+	}
+	fmt.Fprintf(out, "sent %d records in %v\n", *count, time.Since(start).Round(time.Millisecond))
 
-	var consumed atomic.Int64
+	// At least once: a record may come twice, so count each one once.
+	var mu sync.Mutex
+	seen := make(map[string]bool, *count)
 	done := make(chan struct{})
 	handler := bulwark.HandlerFunc(func(ctx context.Context, m *bulwark.Message) error {
-		if consumed.Add(1) == int64(*count) {
-			close(done)
+		if run, _ := m.Header("quickstart-run"); string(run) != runID {
+			return nil // an earlier run's record
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !seen[string(m.Value)] {
+			seen[string(m.Value)] = true
+			if len(seen) == *count {
+				close(done)
+			}
 		}
 		return nil
 	})
-	group := fmt.Sprintf("quickstart-%d", time.Now().UnixNano())
+	group := "quickstart-" + runID
 	c, err := consumer.New(brokers, group, []string{*topic}, handler, consumer.WithLogger(logger))
 	if err != nil {
 		return err
@@ -109,6 +136,9 @@ func run() error {
 	if err := <-errc; err != nil {
 		return err
 	}
-	fmt.Printf("consumed %d records (at least once; offsets committed) in %v\n", consumed.Load(), time.Since(start).Round(time.Millisecond))
+	mu.Lock()
+	n := len(seen)
+	mu.Unlock()
+	fmt.Fprintf(out, "consumed %d records (at least once; offsets committed) in %v\n", n, time.Since(start).Round(time.Millisecond))
 	return nil
 }
