@@ -14,17 +14,22 @@ const (
 	MetricConflicts   = "bulwark.dedup.conflicts"    // by dedup.conflict: busy (key leased elsewhere), lease_lost
 	MetricStoreErrors = "bulwark.dedup.store_errors" // by dedup.operation: claim, confirm, release
 	MetricUnkeyed     = "bulwark.dedup.unkeyed"      // records passed through without a key
+
+	// AttrName is the attribute every metric of a Deduplicator built
+	// with [WithName] carries.
+	AttrName = "bulwark.dedup.name"
 )
 
 type metrics struct {
 	claims, duplicates, conflicts, storeErrors, unkeyed metric.Int64Counter
 
+	plain                                    metric.AddOption // the name alone, for duplicates and unkeyed
 	claimAcquired, claimDuplicate, claimBusy metric.AddOption
 	conflictBusy, conflictLeaseLost          metric.AddOption
 	opClaim, opConfirm, opRelease            metric.AddOption
 }
 
-func newMetrics(mp metric.MeterProvider) (*metrics, error) {
+func newMetrics(mp metric.MeterProvider, name string) (*metrics, error) {
 	meter := telemetry.MeterProvider(mp).Meter(telemetry.Scope + "/dedup")
 	m := &metrics{}
 	var err error
@@ -44,9 +49,14 @@ func newMetrics(mp metric.MeterProvider) (*metrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	attr := func(k, v string) metric.AddOption {
-		return metric.WithAttributeSet(attribute.NewSet(attribute.String(k, v)))
+	var named []attribute.KeyValue
+	if name != "" {
+		named = append(named, attribute.String(AttrName, name))
 	}
+	attr := func(k, v string) metric.AddOption {
+		return metric.WithAttributeSet(attribute.NewSet(append([]attribute.KeyValue{attribute.String(k, v)}, named...)...))
+	}
+	m.plain = metric.WithAttributeSet(attribute.NewSet(named...))
 	m.claimAcquired = attr("dedup.outcome", "acquired")
 	m.claimDuplicate = attr("dedup.outcome", "duplicate")
 	m.claimBusy = attr("dedup.outcome", "busy")

@@ -74,13 +74,16 @@ func New(store Store, opts ...Option) (*Deduplicator, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	m, err := newMetrics(cfg.meters)
+	m, err := newMetrics(cfg.meters, cfg.name)
 	if err != nil {
 		return nil, fmt.Errorf("dedup: metrics: %w", err)
 	}
 	log := cfg.logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.name != "" {
+		log = log.With("dedup_name", cfg.name)
 	}
 	return &Deduplicator{store: store, cfg: cfg, m: m, log: log}, nil
 }
@@ -116,7 +119,7 @@ func (d *Deduplicator) handle(ctx context.Context, msg *bulwark.Message, next bu
 	key := d.cfg.key(msg)
 	if key == "" {
 		if d.cfg.allowUnkeyed {
-			d.m.unkeyed.Add(ctx, 1)
+			d.m.unkeyed.Add(ctx, 1, d.m.plain)
 			if d.log.Enabled(ctx, slog.LevelDebug) {
 				d.log.DebugContext(ctx, "dedup: record without key passed through", recordAttrs(msg)...)
 			}
@@ -130,7 +133,7 @@ func (d *Deduplicator) handle(ctx context.Context, msg *bulwark.Message, next bu
 		return err
 	}
 	if claim.State == Duplicate {
-		d.m.duplicates.Add(ctx, 1)
+		d.m.duplicates.Add(ctx, 1, d.m.plain)
 		if d.log.Enabled(ctx, slog.LevelDebug) {
 			d.log.DebugContext(ctx, "dedup: duplicate skipped", append(recordAttrs(msg), "key", key)...)
 		}

@@ -396,3 +396,30 @@ func TestInvalidConfig(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotNil(t, d.Middleware())
 }
+
+// Two deduplicators on one meter provider, told apart by WithName.
+func TestWithNameAttributesMetrics(t *testing.T) {
+	h := &harness{reader: sdkmetric.NewManualReader(), log: &syncBuffer{}}
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(h.reader))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	logger := slog.New(slog.NewTextHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var c counting
+	wrap := func(name string) bulwark.Handler {
+		d, err := dedup.New(memory(t), dedup.WithName(name), dedup.WithMeterProvider(mp), dedup.WithLogger(logger))
+		require.NoError(t, err)
+		return d.Wrap(&c)
+	}
+	payment, shipping := wrap("payment"), wrap("shipping")
+	for range 3 {
+		require.NoError(t, payment.Handle(context.Background(), msg("id-1")))
+	}
+	for range 2 {
+		require.NoError(t, shipping.Handle(context.Background(), msg("id-1")))
+	}
+	name := func(n string) attribute.KeyValue { return attribute.String(dedup.AttrName, n) }
+	assert.EqualValues(t, 3, h.count(t, dedup.MetricDuplicates))
+	assert.EqualValues(t, 2, h.count(t, dedup.MetricDuplicates, name("payment")))
+	assert.EqualValues(t, 1, h.count(t, dedup.MetricDuplicates, name("shipping")))
+	assert.EqualValues(t, 1, h.count(t, dedup.MetricClaims, name("shipping"), attribute.String("dedup.outcome", "acquired")))
+	assert.Contains(t, h.log.String(), "dedup_name=payment")
+}

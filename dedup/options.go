@@ -26,6 +26,7 @@ type config struct {
 	allowUnkeyed bool
 	logger       *slog.Logger
 	meters       metric.MeterProvider
+	name         string
 }
 
 // Option configures [New].
@@ -75,6 +76,11 @@ func WithAllowUnkeyed() Option { return func(c *config) { c.allowUnkeyed = true 
 // WithLogger sets the logger (default: discard). Duplicates are logged at
 // debug level, store failures and lost leases at warn.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithName names the deduplicator in its metrics (attribute
+// bulwark.dedup.name, [AttrName]) and logs, so that several services
+// sharing one meter provider can be told apart. Default: no name.
+func WithName(name string) Option { return func(c *config) { c.name = name } }
 
 // WithMeterProvider sets the meter provider (default: the otel global).
 func WithMeterProvider(mp metric.MeterProvider) Option { return func(c *config) { c.meters = mp } }

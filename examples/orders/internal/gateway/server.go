@@ -7,13 +7,18 @@
 // request with a key it has already charged is answered with the original
 // charge and not charged again. Consumer-side dedup keeps redelivered records
 // from calling it at all; the key covers the one window dedup cannot, a crash
-// after the charge and before the dedup mark is confirmed.
+// after the charge and before the dedup mark is confirmed. So that the key
+// does not hide a client that asks twice, the gateway also counts, per
+// order, every request about an order it had already charged or declined
+// (Counts.Repeats): each is the payment service processing the same
+// reservation again.
 package gateway
 
 import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"net"
 	"net/http"
 	"sync"
@@ -31,6 +36,8 @@ type Server struct {
 	outage    bool
 	latency   time.Duration
 	charges   map[string]int    // order ID -> charges made
+	declined  map[string]bool   // order ID -> declined at least once
+	repeats   map[string]int    // order ID -> requests after the order was charged or declined
 	byKey     map[string]string // idempotency key -> charge ID
 	requests  int
 	replays   int
@@ -57,7 +64,8 @@ func Start(declinePercent int) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{ln: ln, declinePercent: declinePercent, charges: map[string]int{}, byKey: map[string]string{}}
+	s := &Server{ln: ln, declinePercent: declinePercent, charges: map[string]int{}, declined: map[string]bool{},
+		repeats: map[string]int{}, byKey: map[string]string{}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /charges", s.charge)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
@@ -113,6 +121,9 @@ func (s *Server) charge(w http.ResponseWriter, r *http.Request) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.charges[c.OrderID] > 0 || s.declined[c.OrderID] {
+		s.repeats[c.OrderID]++
+	}
 	if s.outage {
 		s.unavailbl++
 		http.Error(w, "payment gateway unavailable", http.StatusServiceUnavailable)
@@ -125,6 +136,7 @@ func (s *Server) charge(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.Declines(c.OrderID) {
 		s.declines++
+		s.declined[c.OrderID] = true
 		http.Error(w, "card declined", http.StatusPaymentRequired)
 		return
 	}
@@ -147,6 +159,7 @@ type Counts struct {
 	Requests    int            // charge requests received
 	Charges     map[string]int // order ID -> charges made
 	Replays     int            // requests answered from an earlier charge with the same idempotency key
+	Repeats     map[string]int // order ID -> requests received after the order was charged or declined
 	Declines    int            // requests declined
 	Unavailable int            // requests refused during an outage
 }
@@ -156,9 +169,6 @@ func (s *Server) Counts() Counts {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := Counts{Requests: s.requests, Replays: s.replays, Declines: s.declines, Unavailable: s.unavailbl,
-		Charges: make(map[string]int, len(s.charges))}
-	for k, v := range s.charges {
-		c.Charges[k] = v
-	}
+		Charges: maps.Clone(s.charges), Repeats: maps.Clone(s.repeats)}
 	return c
 }

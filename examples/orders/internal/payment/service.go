@@ -23,7 +23,6 @@ import (
 	"github.com/bulwarkgo/bulwark/dedup"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/events"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/gateway"
-	"github.com/bulwarkgo/bulwark/examples/orders/internal/readcommitted"
 	"github.com/bulwarkgo/bulwark/producer"
 	"github.com/bulwarkgo/bulwark/resilience"
 	"go.opentelemetry.io/otel/metric"
@@ -43,6 +42,7 @@ type Config struct {
 	Gateway    Charger
 	Policies   *Policies   // shared by restarts, like a process-wide breaker
 	DedupStore dedup.Store // shared by every instance
+	Calls      *CallLog    // optional, shared by every instance: which gateway calls were cut short
 	InstanceID string      // static group member ID; default "payment-1"
 	Logger     *slog.Logger
 	Meter      metric.MeterProvider
@@ -149,9 +149,10 @@ func (s *Service) Run(ctx context.Context) error {
 		dedup.WithKeyFunc(func(m *bulwark.Message) string { return "payment/" + string(m.Key) }),
 		dedup.WithLease(10 * time.Second),
 		dedup.WithLogger(s.cfg.Logger),
+		dedup.WithName("payment"),
 	}
 	copts := []consumer.Option{
-		readcommitted.Option(),
+		consumer.WithReadCommitted(true), // the default; these topics are written in transactions
 		consumer.WithConnection(s.cfg.Conn...),
 		consumer.WithLogger(s.cfg.Logger),
 		consumer.WithKeyOrdering(8), // orders of a partition are charged in parallel
@@ -178,7 +179,8 @@ func (s *Service) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	copts = append(copts, consumer.WithMiddleware(dd.Middleware()))
+	// The call log sees the record's outcome after dedup's confirm.
+	copts = append(copts, consumer.WithMiddleware(s.cfg.Calls.middleware(), dd.Middleware()))
 	c, err := consumer.New(s.cfg.Brokers, "payment", []string{s.cfg.Topics.Reserved()}, bulwark.HandlerFunc(s.handle), copts...)
 	if err != nil {
 		return err
@@ -193,6 +195,7 @@ func (s *Service) handle(ctx context.Context, m *bulwark.Message) error {
 	}
 	pol := s.cfg.Policies
 	chargeID, err := resilience.Get(ctx, func(ctx context.Context) (string, error) {
+		s.cfg.Calls.calling(ctx, r.OrderID)
 		return s.cfg.Gateway.Charge(ctx, r.OrderID, r.AmountCents)
 	}, pol.Retry, pol.Bulkhead, pol.Breaker, pol.Timeout)
 

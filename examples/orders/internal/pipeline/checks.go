@@ -33,11 +33,13 @@ type Summary struct {
 	DeadLettered  int // records in dead-letter topics
 	ParkedOrders  int // orders whose flow stopped in a dead-letter topic
 
-	DuplicatesSkipped int // records dedup skipped
-	DuplicateEvents   int // repeated events of one order in at-least-once topics
+	DuplicatesSkipped int            // records dedup skipped, all services
+	SkippedBy         []ServiceCount // records dedup skipped, per service
+	DuplicateEvents   int            // repeated events of one order in at-least-once topics
 	BreakerOpenings   int
 	GatewayRequests   int
 	GatewayReplays    int // charges answered from the idempotency key
+	GatewayRepeats    int // requests about an order the gateway had already charged or declined
 	OrderRetries      int64
 	Outbox            bool  // orders went through the PostgreSQL outbox
 	OutboxRelayed     int64 // events the relays published
@@ -48,6 +50,22 @@ type Summary struct {
 
 	Elapsed time.Duration
 	Checks  []Check
+}
+
+// ServiceCount is a count of one service.
+type ServiceCount struct {
+	Service string
+	N       int
+}
+
+// Skipped returns how many records service's dedup skipped.
+func (s *Summary) Skipped(service string) int {
+	for _, c := range s.SkippedBy {
+		if c.Service == service {
+			return c.N
+		}
+	}
+	return 0
 }
 
 // OK reports whether every invariant holds.
@@ -71,10 +89,15 @@ func (s *Summary) Print(w io.Writer) {
 	fmt.Fprintf(w, "  shipped              %6d\n", s.Shipped)
 	fmt.Fprintf(w, "  compensated          %6d\n", s.Compensated)
 	fmt.Fprintf(w, "  dead-lettered        %6d records (%d orders parked)\n", s.DeadLettered, s.ParkedOrders)
-	fmt.Fprintf(w, "  duplicates skipped   %6d (dedup)\n", s.DuplicatesSkipped)
+	fmt.Fprintf(w, "  duplicates skipped   %6d (dedup", s.DuplicatesSkipped)
+	for _, c := range s.SkippedBy {
+		fmt.Fprintf(w, ", %s %d", c.Service, c.N)
+	}
+	fmt.Fprintln(w, ")")
 	fmt.Fprintf(w, "  duplicate events     %6d (at-least-once topics)\n", s.DuplicateEvents)
 	fmt.Fprintf(w, "  breaker openings     %6d\n", s.BreakerOpenings)
-	fmt.Fprintf(w, "  gateway requests     %6d (%d answered by idempotency key)\n", s.GatewayRequests, s.GatewayReplays)
+	fmt.Fprintf(w, "  gateway requests     %6d (%d about an order already charged or declined, %d answered by idempotency key)\n",
+		s.GatewayRequests, s.GatewayRepeats, s.GatewayReplays)
 	fmt.Fprintf(w, "  order publish retries%6d\n", s.OrderRetries)
 	if s.Outbox {
 		fmt.Fprintf(w, "  outbox relayed       %6d (%d found already published after a relay crash)\n", s.OutboxRelayed, s.OutboxReconciled)
@@ -109,14 +132,17 @@ type facts struct {
 
 // checkInputs is what check reads besides the topics.
 type checkInputs struct {
-	topics   events.Topics
-	codec    events.Codec
-	placed   []events.OrderCreated
-	initial  map[string]int64
-	poison   int
-	gateway  gateway.Counts
-	live     map[string]string // order ID -> status in the live projection
-	replayed *projection.View
+	topics  events.Topics
+	codec   events.Codec
+	placed  []events.OrderCreated
+	initial map[string]int64
+	poison  int
+	gateway gateway.Counts
+	// unfinished is, per order, the payment service's gateway calls that
+	// did not finish their record (payment.CallLog).
+	unfinished map[string]int
+	live       map[string]string // order ID -> status in the live projection
+	replayed   *projection.View
 	// duplicates is how many reservations chaos delivered twice on
 	// purpose (marked with HeaderChaosDuplicate).
 	duplicates int
@@ -284,6 +310,24 @@ func check(ctx context.Context, in checkInputs, recs map[string][]*bulwark.Messa
 	}
 	add("no payment charged twice (gateway's own count), every charge completed", payBad)
 
+	// The idempotency key keeps the money safe whatever payment does, so
+	// the charge count alone cannot show payment processing a reservation
+	// twice. The gateway's repeats can: each is legitimate only after a call
+	// that did not finish its record (a retry, a failed publish, a crash).
+	var repeatBad []string
+	repeated := make([]string, 0, len(in.gateway.Repeats))
+	for id, n := range in.gateway.Repeats {
+		s.GatewayRepeats += n
+		repeated = append(repeated, id)
+	}
+	sort.Strings(repeated)
+	for _, id := range repeated {
+		if n, allowed := in.gateway.Repeats[id], in.unfinished[id]; n > allowed {
+			repeatBad = append(repeatBad, fmt.Sprintf("%s asked again %d times after %d unfinished calls", id, n, allowed))
+		}
+	}
+	add("payment asked the gateway about an order again only after a call cut short", repeatBad)
+
 	var poisonBad []string
 	poison := 0
 	for _, m := range recs[t.DeadLetter(t.Orders())] {
@@ -298,10 +342,10 @@ func check(ctx context.Context, in checkInputs, recs map[string][]*bulwark.Messa
 
 	if in.duplicates > 0 {
 		var dupBad []string
-		if s.DuplicatesSkipped < in.duplicates {
-			dupBad = append(dupBad, fmt.Sprintf("dedup skipped %d records, %d reservations were delivered twice", s.DuplicatesSkipped, in.duplicates))
+		if n := s.Skipped("payment"); n < in.duplicates {
+			dupBad = append(dupBad, fmt.Sprintf("payment's dedup skipped %d records, %d reservations were delivered twice", n, in.duplicates))
 		}
-		add(fmt.Sprintf("%d redelivered reservations skipped by dedup", in.duplicates), dupBad)
+		add(fmt.Sprintf("%d redelivered reservations skipped by payment's dedup", in.duplicates), dupBad)
 	}
 
 	var viewBad []string

@@ -95,6 +95,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		return nil, err
 	}
 	defer policies.Breaker.Close()
+	calls := payment.NewCallLog() // outlives the payment instances, like the gateway's own records
 
 	runID := fmt.Sprintf("o%x", time.Now().Unix()%0xfffff)
 	var (
@@ -127,7 +128,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		}},
 		{name: "payment", build: func(co []conn.Option) (service, error) {
 			return payment.New(payment.Config{Brokers: brokers, Conn: co, Topics: t, Codec: codec, Gateway: gwClient,
-				Policies: policies, DedupStore: store, Logger: log, Meter: mp})
+				Policies: policies, DedupStore: store, Calls: calls, Logger: log, Meter: mp})
 		}},
 		{name: "shipping", build: func(co []conn.Option) (service, error) {
 			return shipping.New(shipping.Config{Brokers: brokers, Conn: co, Topics: t, Codec: codec, DedupStore: store,
@@ -200,14 +201,15 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	defer orders.Close()
 
 	if cfg.Listen != "" {
-		srv, err := serveHTTP(cfg.Listen, metrics, proj, orders, tc, t, brokers)
+		srv, addr, err := serveHTTP(cfg.Listen, metrics, proj, orders, tc, t, brokers)
 		if err != nil {
 			stopServices()
 			wg.Wait()
 			return nil, err
 		}
 		defer srv.Close()
-		fmt.Fprintf(cfg.Progress, "serving http://%s/metrics, /orders, /orders/{id}, /dlt\n", cfg.Listen)
+		// The listener's address, so that -listen 127.0.0.1:0 says which port.
+		fmt.Fprintf(cfg.Progress, "serving http://%s/metrics, /orders, /orders/{id}, /dlt\n", addr)
 	}
 
 	if err := sendPoison(ctx, brokers, t, cfg.Poison); err != nil {
@@ -311,8 +313,7 @@ wait:
 	s := &Summary{Placed: len(done), OrderRetries: orders.Retries()}
 	gwc := gw.Counts()
 	s.GatewayRequests, s.GatewayReplays = gwc.Requests, gwc.Replays
-	dups, _ := metrics.Sum(readCtx, "bulwark.dedup.duplicates")
-	s.DuplicatesSkipped = int(dups)
+	s.DuplicatesSkipped, s.SkippedBy = dedupSkips(readCtx, metrics)
 	opens, _ := metrics.Sum(readCtx, "bulwark.resilience.breaker.transitions",
 		attribute.String("bulwark.resilience.breaker.state", "open"))
 	s.BreakerOpenings = int(opens)
@@ -327,7 +328,7 @@ wait:
 		injected = ch.injectedDuplicates()
 	}
 	if err := check(readCtx, checkInputs{topics: t, codec: codec, placed: done, initial: initial, poison: cfg.Poison,
-		gateway: gwc, live: live, replayed: replayed, duplicates: injected}, recs, s); err != nil {
+		gateway: gwc, unfinished: calls.Unfinished(), live: live, replayed: replayed, duplicates: injected}, recs, s); err != nil {
 		return nil, err
 	}
 	if viewStore != nil {
@@ -350,6 +351,18 @@ wait:
 	}
 	s.Elapsed = time.Since(start)
 	return s, nil
+}
+
+// dedupSkips reads the records dedup skipped, in all and per service (each
+// service names its deduplicator after itself).
+func dedupSkips(ctx context.Context, m *telemetry.Metrics) (int, []ServiceCount) {
+	all, _ := m.Sum(ctx, dedup.MetricDuplicates)
+	var by []ServiceCount
+	for _, svc := range []string{"payment", "shipping"} {
+		n, _ := m.Sum(ctx, dedup.MetricDuplicates, attribute.String(dedup.AttrName, svc))
+		by = append(by, ServiceCount{Service: svc, N: int(n)})
+	}
+	return int(all), by
 }
 
 func ensureTopics(ctx context.Context, tc *topics.Client, t events.Topics, partitions int32) error {
@@ -529,10 +542,10 @@ func printProgress(w interface{ Write([]byte) (int, error) }, start time.Time, t
 }
 
 func serveHTTP(addr string, m *telemetry.Metrics, proj *projection.Projection, orders *order.Service,
-	tc *topics.Client, t events.Topics, brokers []string) (*http.Server, error) {
+	tc *topics.Client, t events.Topics, brokers []string) (*http.Server, net.Addr, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
@@ -550,7 +563,7 @@ func serveHTTP(addr string, m *telemetry.Metrics, proj *projection.Projection, o
 			_ = err
 		}
 	}()
-	return srv, nil
+	return srv, ln.Addr(), nil
 }
 
 func dltTopics(t events.Topics) []string {

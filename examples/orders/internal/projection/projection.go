@@ -19,7 +19,6 @@ import (
 	"github.com/bulwarkgo/bulwark/conn"
 	"github.com/bulwarkgo/bulwark/consumer"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/events"
-	"github.com/bulwarkgo/bulwark/examples/orders/internal/readcommitted"
 	"go.opentelemetry.io/otel/metric"
 )
 
@@ -79,7 +78,7 @@ func (p *Projection) Topics() []string {
 // needs no storage of its own.
 func (p *Projection) Run(ctx context.Context) error {
 	copts := []consumer.Option{
-		readcommitted.Option(),
+		consumer.WithReadCommitted(true), // the default; these topics are written in transactions
 		consumer.WithConnection(p.cfg.Conn...),
 		consumer.WithLogger(p.cfg.Logger),
 		consumer.WithStartFromOldest(),

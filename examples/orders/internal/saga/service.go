@@ -15,7 +15,6 @@ import (
 	"github.com/bulwarkgo/bulwark/conn"
 	"github.com/bulwarkgo/bulwark/consumer"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/events"
-	"github.com/bulwarkgo/bulwark/examples/orders/internal/readcommitted"
 	"github.com/bulwarkgo/bulwark/producer"
 	"go.opentelemetry.io/otel/metric"
 )
@@ -55,7 +54,7 @@ func New(cfg Config) (*Service, error) {
 func (s *Service) Run(ctx context.Context) error {
 	popts := []producer.Option{producer.WithConnection(s.cfg.Conn...), producer.WithLogger(s.cfg.Logger)}
 	copts := []consumer.Option{
-		readcommitted.Option(),
+		consumer.WithReadCommitted(true), // the default; these topics are written in transactions
 		consumer.WithConnection(s.cfg.Conn...),
 		consumer.WithLogger(s.cfg.Logger),
 		consumer.WithSessionTimeout(6 * time.Second),

@@ -15,7 +15,6 @@ import (
 	"github.com/bulwarkgo/bulwark/consumer"
 	"github.com/bulwarkgo/bulwark/dedup"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/events"
-	"github.com/bulwarkgo/bulwark/examples/orders/internal/readcommitted"
 	"github.com/bulwarkgo/bulwark/producer"
 	"go.opentelemetry.io/otel/metric"
 )
@@ -60,9 +59,10 @@ func (s *Service) Run(ctx context.Context) error {
 	dopts := []dedup.Option{
 		dedup.WithKeyFunc(func(m *bulwark.Message) string { return "shipping/" + string(m.Key) }),
 		dedup.WithLogger(s.cfg.Logger),
+		dedup.WithName("shipping"),
 	}
 	copts := []consumer.Option{
-		readcommitted.Option(),
+		consumer.WithReadCommitted(true), // the default; these topics are written in transactions
 		consumer.WithConnection(s.cfg.Conn...),
 		consumer.WithLogger(s.cfg.Logger),
 		consumer.WithSessionTimeout(6 * time.Second),
