@@ -93,7 +93,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		return 1, err
 	}
 	summary.Print(stdout)
-	if !summary.OK() {
+	return exitCode(summary)
+}
+
+// exitCode maps a run's summary to the command's exit code: 1 when an
+// invariant failed (or none was checked), 0 otherwise.
+func exitCode(s *pipeline.Summary) (int, error) {
+	if !s.OK() {
 		return 1, errors.New("an invariant failed")
 	}
 	return 0, nil
