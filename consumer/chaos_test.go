@@ -26,9 +26,13 @@ type firstSeen struct {
 	first  map[string]map[int]int64 // key -> seq -> clock
 	total  int
 	visits int64
+	// redelivered counts first attempts at records processed before:
+	// deliveries again after a crash, a leave or a rebalance (retries in
+	// place have a later attempt number).
+	redelivered int64
 }
 
-func (f *firstSeen) see(key string, seq int) {
+func (f *firstSeen) see(key string, seq, attempt int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.clock++
@@ -41,7 +45,15 @@ func (f *firstSeen) see(key string, seq int) {
 	if _, ok := m[seq]; !ok {
 		m[seq] = f.clock
 		f.total++
+	} else if attempt == 1 {
+		f.redelivered++
 	}
+}
+
+func (f *firstSeen) redeliveries() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.redelivered
 }
 
 func (f *firstSeen) count() int {
@@ -53,7 +65,21 @@ func (f *firstSeen) count() int {
 // Three members join, leave and crash at random while fetches and commits
 // fail now and then and the handler fails some records: every record is
 // processed at least once and, per key, record k is first processed after
-// record k-1.
+// record k-1. A crash (connections cut, no leave) always hits a member that
+// owns partitions, so that it leaves processed but uncommitted records
+// behind; the test fails unless at least one such crash happened, the
+// injected faults failed some requests and records were delivered again.
+//
+// The run is fixed by a seed (the actions and their timing; what the
+// group does in between still varies). Environment:
+//
+//	BULWARK_CHAOS_SEED=<int64>  another seed (default 20261122); the seed
+//	                            is logged, so a failing run can be replayed
+//	BULWARK_CHAOS_LARGE=1       200k records, 2000 keys, 12 partitions and
+//	                            100 actions within 15 minutes; run it with
+//	                            -timeout 30m (go test's default of 10m
+//	                            ends it first), e.g.
+//	                            BULWARK_CHAOS_LARGE=1 go test -timeout 30m -run TestChaos ./consumer
 func TestChaosNoRecordLostPerKeyOrderKept(t *testing.T) {
 	records, keys, partitions, actions := 20_000, 200, int32(6), 10
 	budget := 100 * time.Second
@@ -65,7 +91,10 @@ func TestChaosNoRecordLostPerKeyOrderKept(t *testing.T) {
 	}
 	seed := int64(20261122)
 	if s := os.Getenv("BULWARK_CHAOS_SEED"); s != "" {
-		seed, _ = strconv.ParseInt(s, 10, 64)
+		var err error
+		if seed, err = strconv.ParseInt(s, 10, 64); err != nil {
+			t.Fatalf("BULWARK_CHAOS_SEED: %v", err)
+		}
 	}
 	t.Logf("seed %d, %d records, %d keys, %d partitions", seed, records, keys, partitions)
 	rng := rand.New(rand.NewSource(seed))
@@ -87,7 +116,7 @@ func TestChaosNoRecordLostPerKeyOrderKept(t *testing.T) {
 	handler := bulwark.HandlerFunc(func(ctx context.Context, msg *bulwark.Message) error {
 		key, seqText, _ := strings.Cut(string(msg.Value), "/")
 		seq, _ := strconv.Atoi(seqText)
-		seen.see(key, seq)
+		seen.see(key, seq, msg.Attempt)
 		h := fnv.New32a()
 		_, _ = h.Write(msg.Value)
 		switch v := h.Sum32() % 1000; {
@@ -105,6 +134,7 @@ func TestChaosNoRecordLostPerKeyOrderKept(t *testing.T) {
 	})
 
 	type member struct {
+		c      *Consumer
 		dialer *kafkatest.Dialer
 		cancel context.CancelFunc
 		done   chan error
@@ -119,7 +149,7 @@ func TestChaosNoRecordLostPerKeyOrderKept(t *testing.T) {
 			t.Fatal(err)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		m := &member{dialer: d, cancel: cancel, done: make(chan error, 1)}
+		m := &member{c: c, dialer: d, cancel: cancel, done: make(chan error, 1)}
 		go func() { m.done <- c.Run(ctx) }()
 		members[slot] = m
 	}
@@ -158,13 +188,16 @@ func TestChaosNoRecordLostPerKeyOrderKept(t *testing.T) {
 	start(0)
 	start(1)
 	deadline := time.Now().Add(budget)
-	var joins, leaves, crashes, faults int
+	// owns reports whether the member in slot has partitions assigned.
+	owns := func(slot int) bool { return members[slot] != nil && len(members[slot].c.Stats().Partitions) > 0 }
+	var joins, leaves, crashes int // every crash is of a member owning partitions
+	var faults []*kafkatest.FaultHandle
 	for seen.count() < records {
 		if time.Now().After(deadline) {
 			t.Fatalf("only %d of %d records processed within %v", seen.count(), records, budget)
 		}
 		time.Sleep(time.Duration(800+rng.Intn(1500)) * time.Millisecond)
-		if joins+leaves+crashes >= actions {
+		if joins+leaves+crashes >= actions && crashes > 0 {
 			continue // calm: let the group settle and finish
 		}
 		if testing.Verbose() {
@@ -173,7 +206,10 @@ func TestChaosNoRecordLostPerKeyOrderKept(t *testing.T) {
 		if seen.count() >= records {
 			break
 		}
-		slot := rng.Intn(3)
+		slot, crash := rng.Intn(3), rng.Intn(2) == 0
+		// The run must have a crash: once half the records are done
+		// without one, every action that can be a crash is.
+		crash = crash || crashes == 0 && seen.count() >= records/2
 		alive := 0
 		for _, m := range members {
 			if m != nil {
@@ -186,8 +222,21 @@ func TestChaosNoRecordLostPerKeyOrderKept(t *testing.T) {
 			joins++
 		case alive == 1:
 			// keep someone consuming
-		case rng.Intn(2) == 0:
-			stop(slot, true)
+		case crash:
+			// Crash a member that owns partitions: crashing one that has
+			// none yet proves nothing about redelivery.
+			victim := -1
+			for i := range 3 {
+				if s := (slot + i) % 3; owns(s) {
+					victim = s
+					break
+				}
+			}
+			if victim < 0 {
+				continue // nobody owns partitions yet: no action this round
+			}
+			t.Logf("crash member %d, owning %d partitions", victim, len(members[victim].c.Stats().Partitions))
+			stop(victim, true)
 			crashes++
 		default:
 			stop(slot, false)
@@ -195,12 +244,29 @@ func TestChaosNoRecordLostPerKeyOrderKept(t *testing.T) {
 		}
 		if rng.Intn(3) != 0 {
 			req := []kafkatest.Request{kafkatest.Fetch, kafkatest.OffsetCommit}[rng.Intn(2)]
-			cl.InjectFault(kafkatest.Fault{Requests: []kafkatest.Request{req}, Err: kafkatest.NotLeaderOrFollower, Count: 1 + rng.Intn(2)})
-			faults++
+			faults = append(faults, cl.InjectFault(kafkatest.Fault{Requests: []kafkatest.Request{req},
+				Err: kafkatest.NotLeaderOrFollower, Count: 1 + rng.Intn(2)}))
 		}
 	}
-	t.Logf("processed %d distinct (%d handler calls) after %d joins, %d leaves, %d crashes, %d fault injections",
-		seen.count(), seen.visits, joins, leaves, crashes, faults)
+	hits := 0
+	for _, f := range faults {
+		hits += f.Hits()
+	}
+	seen.mu.Lock()
+	visits := seen.visits
+	seen.mu.Unlock()
+	t.Logf("records %d: processed %d distinct in %d handler calls, %d redelivered; %d joins, %d leaves, "+
+		"%d crashes of members owning partitions; %d faults injected, %d requests failed by them",
+		records, seen.count(), visits, seen.redeliveries(), joins, leaves, crashes, len(faults), hits)
+	if crashes == 0 {
+		t.Fatal("no member owning partitions crashed: the run tested no crash")
+	}
+	if hits == 0 {
+		t.Fatalf("none of the %d injected faults failed a request", len(faults))
+	}
+	if seen.redeliveries() == 0 {
+		t.Fatal("no record was delivered again after crashes and leaves: the run tested no redelivery")
+	}
 
 	// Per key, first processing follows produce order.
 	seen.mu.Lock()
