@@ -2,7 +2,10 @@ package consumer
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"slices"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -83,5 +86,68 @@ func TestSlowHandlerBoundsInFlight(t *testing.T) {
 	}
 	if st.Consumed > st.Handled+int64(limit)+int64(maxBuffered)+1 {
 		t.Fatalf("consumed %d but handled %d: records taken beyond in flight + buffered", st.Consumed, st.Handled)
+	}
+}
+
+// With a byte budget of a few records and values large against it, the
+// bytes handed to handlers never exceed the budget, although the workers
+// and the record limit would allow far more at once, and every record is
+// processed and committed.
+func TestByteBudgetBoundsInFlightBytes(t *testing.T) {
+	const n, partitions, valueSize, workers = 2000, 4, 1000, 16
+	const maxBytes = 8 * valueSize // about 7 records of key + value
+	cl := newCluster(t, map[string]int32{"in": partitions})
+	value := make([]byte, valueSize)
+	produceValues(t, cl, "in", n, func(i int) string { return fmt.Sprintf("k%d", i%100) },
+		func(i int) []byte { v := slices.Clone(value); binary.BigEndian.PutUint32(v, uint32(i)); return v })
+
+	var inHandler, peakBytes atomic.Int64
+	var handled sync.Map // record number -> struct{}
+	h := bulwark.HandlerFunc(func(ctx context.Context, msg *bulwark.Message) error {
+		size := int64(len(msg.Key) + len(msg.Value))
+		for _, hd := range msg.Headers {
+			size += int64(len(hd.Key) + len(hd.Value))
+		}
+		cur := inHandler.Add(size)
+		defer inHandler.Add(-size)
+		for p := peakBytes.Load(); cur > p && !peakBytes.CompareAndSwap(p, cur); p = peakBytes.Load() {
+		}
+		time.Sleep(2 * time.Millisecond)
+		handled.Store(binary.BigEndian.Uint32(msg.Value), struct{}{})
+		return nil
+	})
+	c, err := New(cl.Brokers(), "g-bytes", []string{"in"}, h, fastOpts(cl,
+		WithKeyOrdering(workers), WithMaxInFlight(10_000, maxBytes))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runConsumer(t, c)
+	var maxSampled int64
+	waitFor(t, 60*time.Second, "all records committed", func() bool {
+		maxSampled = max(maxSampled, c.Stats().InFlightBytes)
+		return sum(committed(t, cl, "g-bytes", "in")) == n
+	})
+	st := c.Stats()
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	distinct := 0
+	handled.Range(func(any, any) bool { distinct++; return true })
+	t.Logf("handled %d distinct of %d; peak bytes in handlers %d, sampled in-flight bytes max %d (budget %d), peak records in flight %d",
+		distinct, n, peakBytes.Load(), maxSampled, maxBytes, st.PeakInFlightRecords)
+	if distinct != n {
+		t.Fatalf("%d of %d records handled", distinct, n)
+	}
+	if peakBytes.Load() > maxBytes || maxSampled > maxBytes {
+		t.Fatalf("in-flight bytes exceeded the budget %d: %d in handlers, %d sampled", maxBytes, peakBytes.Load(), maxSampled)
+	}
+	// Without the byte budget, workers x partitions records could run at
+	// once; the budget must have been what held them back, and approached.
+	if peakBytes.Load() < maxBytes/2 {
+		t.Fatalf("peak %d bytes in handlers: the budget of %d was never approached, test proves nothing", peakBytes.Load(), maxBytes)
+	}
+	// Each record is more than valueSize bytes.
+	if st.PeakInFlightRecords*valueSize >= maxBytes {
+		t.Fatalf("%d records in flight at once, the byte budget allows fewer than %d", st.PeakInFlightRecords, maxBytes/valueSize)
 	}
 }
