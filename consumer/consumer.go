@@ -292,6 +292,9 @@ func (h groupHandler) ConsumeClaim(sess *saramagroup.Session, claim *saramagroup
 	c.log.Debug("partition assigned", "topic", tp.topic, "partition", tp.partition, "offset", claim.InitialOffset())
 
 	r.run()
+	if f := c.cfg.onDrain; f != nil {
+		f(tp.topic, tp.partition)
+	}
 	r.drain()
 	ctx, cancel := context.WithTimeout(context.Background(), finalCommitTimeout)
 	c.commitPartitions(ctx, sess, []*partitionRunner{r}, 3)

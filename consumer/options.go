@@ -57,6 +57,7 @@ type config struct {
 	meterProvider   metric.MeterProvider
 	saramaTweaks    []saramaTweak
 	onFetchPause    func(topic string, partition int32, paused bool) // test hook
+	onDrain         func(topic string, partition int32)              // test hook: a partition starts draining
 	batchHandler    BatchHandler                                     // set by NewBatch
 	batchMax        int
 	batchLinger     time.Duration

@@ -32,6 +32,43 @@ func produceToPartitions(t *testing.T, cl *kafkatest.Cluster, topic string, part
 	}
 }
 
+// firstOffsets is a handler that records the first offset it got from
+// each partition.
+type firstOffsets struct {
+	mu    sync.Mutex
+	first map[int32]int64
+}
+
+func (f *firstOffsets) Handle(_ context.Context, msg *bulwark.Message) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.first == nil {
+		f.first = map[int32]int64{}
+	}
+	if _, ok := f.first[msg.Partition]; !ok {
+		f.first[msg.Partition] = msg.Offset
+	}
+	return nil
+}
+
+// of returns the first offset seen from partition p.
+func (f *firstOffsets) of(p int32) (int64, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	off, ok := f.first[p]
+	return off, ok
+}
+
+// anyPartition returns a partition that records came from.
+func (f *firstOffsets) anyPartition() (int32, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for p := range f.first {
+		return p, true
+	}
+	return 0, false
+}
+
 // On a revoke, a record still running on the revoked partition after the
 // grace period has its context cancelled and stays uncommitted, the records
 // finished before it are committed before the partition is released (the
@@ -90,16 +127,7 @@ func TestRevokeGivesGraceThenCancelsAndCommitsFinished(t *testing.T) {
 		}
 	}
 
-	var secondMu sync.Mutex
-	firstOffset := map[int32]int64{}
-	second := newRecorder(func(_ context.Context, msg *bulwark.Message) error {
-		secondMu.Lock()
-		if _, ok := firstOffset[msg.Partition]; !ok {
-			firstOffset[msg.Partition] = msg.Offset
-		}
-		secondMu.Unlock()
-		return nil
-	})
+	second := &firstOffsets{}
 	joined := time.Now()
 	b, err := New(cl.Brokers(), "g-revoke", []string{"in"}, second, fastOpts(cl, noPeriodic)...)
 	if err != nil {
@@ -108,13 +136,9 @@ func TestRevokeGivesGraceThenCancelsAndCommitsFinished(t *testing.T) {
 	stopB := runConsumer(t, b)
 	var moved int32 = -1
 	waitFor(t, 30*time.Second, "the second member to get a partition", func() bool {
-		secondMu.Lock()
-		defer secondMu.Unlock()
-		for p := range firstOffset {
-			moved = p
-			return true
-		}
-		return false
+		var ok bool
+		moved, ok = second.anyPartition()
+		return ok
 	})
 	kept := 1 - moved
 
@@ -132,9 +156,7 @@ func TestRevokeGivesGraceThenCancelsAndCommitsFinished(t *testing.T) {
 	if keptRun.ctxErr != nil {
 		t.Fatal("the handler of the kept partition was cancelled by the revoke")
 	}
-	secondMu.Lock()
-	start := firstOffset[moved]
-	secondMu.Unlock()
+	start, _ := second.of(moved)
 	if start != slow {
 		t.Fatalf("the next owner started partition %d at %d, want %d (the first unfinished record)", moved, start, slow)
 	}
@@ -163,6 +185,142 @@ func TestRevokeGivesGraceThenCancelsAndCommitsFinished(t *testing.T) {
 	}
 	if got := committed(t, cl, "g-revoke", "in")[kept]; got != slow {
 		t.Fatalf("partition %d committed at %d after stop, want %d", kept, got, slow)
+	}
+	if err := stopB(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A record in flight when its partition is revoked, or when Run's context
+// ends, that finishes within the grace period is committed before the
+// partition is released (the periodic commit is off): the next owner
+// starts right after it, and after the stop the committed offset includes
+// it. Records behind it that had not started stay uncommitted. Neither the
+// revoke nor Run waits out the grace period once the record finished.
+func TestRevokeAndStopCommitRecordFinishedWithinGrace(t *testing.T) {
+	const slow, grace, finishAfter = 5, 3 * time.Second, 300 * time.Millisecond
+	cl := newCluster(t, map[string]int32{"in": 2})
+	produceToPartitions(t, cl, "in", 2, 10)
+
+	type slowRun struct {
+		once     sync.Once
+		release  chan struct{}
+		finished time.Time
+		ctxErr   error
+	}
+	runs := map[int32]*slowRun{0: {release: make(chan struct{})}, 1: {release: make(chan struct{})}}
+	var mu sync.Mutex
+	started := make(chan int32, 2)
+	first := newRecorder(func(ctx context.Context, msg *bulwark.Message) error {
+		r := runs[msg.Partition]
+		if msg.Offset != slow {
+			return nil
+		}
+		r.once.Do(func() { started <- msg.Partition })
+		select {
+		case <-r.release: // finishes when the test says, within the grace period
+		case <-ctx.Done():
+		}
+		mu.Lock()
+		r.finished, r.ctxErr = time.Now(), ctx.Err()
+		mu.Unlock()
+		return ctx.Err()
+	})
+	noPeriodic := WithCommitInterval(time.Hour)
+	a, err := New(cl.Brokers(), "g-revoke-finish", []string{"in"}, first, fastOpts(cl, WithGracePeriod(grace), noPeriodic)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	drains := make(chan int32, 4)
+	a.cfg.onDrain = func(_ string, p int32) { drains <- p }
+	// drained waits for a partition of a to start draining, then lets its
+	// slow record finish finishAfter later, and returns the partition and
+	// when the drain began.
+	drained := func(what string) (int32, time.Time) {
+		t.Helper()
+		select {
+		case p := <-drains:
+			began := time.Now()
+			time.Sleep(finishAfter)
+			close(runs[p].release)
+			return p, began
+		case <-time.After(30 * time.Second):
+			t.Fatalf("no partition drained on %s", what)
+			return 0, time.Time{}
+		}
+	}
+	finished := func(p int32) (time.Time, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return runs[p].finished, runs[p].ctxErr
+	}
+	ctxA, cancelA := context.WithCancel(context.Background())
+	defer cancelA()
+	doneA := make(chan error, 1)
+	go func() { doneA <- a.Run(ctxA) }()
+	for range 2 {
+		select {
+		case <-started:
+		case <-time.After(20 * time.Second):
+			t.Fatal("slow records did not start")
+		}
+	}
+
+	second := &firstOffsets{}
+	b, err := New(cl.Brokers(), "g-revoke-finish", []string{"in"}, second, fastOpts(cl, noPeriodic)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopB := runConsumer(t, b)
+	moved, began := drained("revoke")
+	kept := 1 - moved
+	waitFor(t, 30*time.Second, "the second member to start the moved partition", func() bool {
+		_, ok := second.of(moved)
+		return ok
+	})
+	at, ctxErr := finished(moved)
+	if ctxErr != nil {
+		t.Fatalf("the revoked partition's record was cancelled (%v) although it finished within the grace period", ctxErr)
+	}
+	if took := at.Sub(began); took > grace {
+		t.Fatalf("the revoked partition's record finished %v after the drain began, beyond the grace period %v", took, grace)
+	}
+	start, _ := second.of(moved)
+	if start != slow+1 {
+		t.Fatalf("the next owner started partition %d at %d, want %d (after the record finished within grace)", moved, start, slow+1)
+	}
+	if got := committed(t, cl, "g-revoke-finish", "in")[moved]; got != slow+1 {
+		t.Fatalf("partition %d committed at %d after the revoke, want %d", moved, got, slow+1)
+	}
+	if at, _ := finished(kept); !at.IsZero() {
+		t.Fatal("the kept partition's record finished although nothing released it")
+	}
+
+	// Stop the first member: the kept partition's record finishes within
+	// the grace period and is committed.
+	stopped := time.Now()
+	cancelA()
+	if p, _ := drained("stop"); p != kept {
+		t.Fatalf("partition %d drained on stop, want the kept partition %d", p, kept)
+	}
+	select {
+	case err := <-doneA:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+		if took := time.Since(stopped); took >= grace {
+			t.Fatalf("Run returned %v after cancel: it waited out the grace period %v although the record finished after %v", took, grace, finishAfter)
+		} else {
+			t.Logf("Run returned %v after cancel (record finished after %v, grace %v)", took, finishAfter, grace)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return")
+	}
+	if _, ctxErr := finished(kept); ctxErr != nil {
+		t.Fatalf("the kept partition's record was cancelled (%v) although it finished within the grace period", ctxErr)
+	}
+	if got := committed(t, cl, "g-revoke-finish", "in")[kept]; got != slow+1 {
+		t.Fatalf("partition %d committed at %d after stop, want %d", kept, got, slow+1)
 	}
 	if err := stopB(); err != nil {
 		t.Fatal(err)
