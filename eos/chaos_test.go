@@ -15,6 +15,7 @@ import (
 	"os"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,6 +62,16 @@ type chaosInstance struct {
 	dialer *kafkatest.Dialer
 	cancel context.CancelFunc
 	done   chan error
+	// lastRecord is when this instance last processed a record (Unix
+	// nanoseconds; 0: never): it owned partitions then.
+	lastRecord atomic.Int64
+}
+
+// ownsPartitions reports whether the instance processed a record within
+// the last d: it owned partitions and was working on them.
+func (in *chaosInstance) ownsPartitions(d time.Duration) bool {
+	last := in.lastRecord.Load()
+	return last != 0 && time.Since(time.Unix(0, last)) < d
 }
 
 // TestChaos is built without the race detector because of a data race
@@ -95,14 +106,21 @@ func TestChaos(t *testing.T) {
 	rng := rand.New(rand.NewSource(seed))
 
 	c := kafkatest.NewCluster(t, kafkatest.WithTopic("in", 6), kafkatest.WithTopic("out", 6), kafkatest.WithTopic("in.dlt", 1))
-	// Inputs arrive over the run, so the chaos hits sessions at work.
+	// Inputs arrive over the run, so the chaos hits sessions at work. The
+	// last chunk waits until every action was taken, so every fault meets
+	// transactions (and is hit) before the run can finish.
 	produced := make(chan error, 1)
+	actionsTaken := make(chan struct{})
 	go func() {
 		chunk := scale.records / scale.chunks
 		for i := 0; i < scale.chunks; i++ {
 			to := (i + 1) * chunk
 			if i == scale.chunks-1 {
 				to = scale.records
+				select {
+				case <-actionsTaken:
+				case <-time.After(scale.deadline):
+				}
 			}
 			if err := produceRange(c, "in", i*chunk, to, 300); err != nil {
 				produced <- err
@@ -115,7 +133,8 @@ func TestChaos(t *testing.T) {
 	defer func() { <-produced }()
 
 	m := newMetrics()
-	handler := eos.HandlerFunc(func(_ context.Context, in *bulwark.Message, out eos.Emitter) error {
+	handler := func(inst *chaosInstance, _ context.Context, in *bulwark.Message, out eos.Emitter) error {
+		inst.lastRecord.Store(time.Now().UnixNano())
 		switch {
 		case in.Offset%997 == 13:
 			return bulwark.Permanentf("poison record %s", inputID(in))
@@ -124,16 +143,20 @@ func TestChaos(t *testing.T) {
 		}
 		out.Emit(copyOutput(in, "out"))
 		return nil
-	})
+	}
 	start := func(name string) *chaosInstance {
 		d := kafkatest.NewDialer()
-		s, err := eos.New(c.Brokers(), "g", []string{"in"}, "chaos", handler, testOpts(
+		in := &chaosInstance{name: name, dialer: d, done: make(chan error, 1)}
+		h := eos.HandlerFunc(func(ctx context.Context, msg *bulwark.Message, out eos.Emitter) error {
+			return handler(in, ctx, msg, out)
+		})
+		s, err := eos.New(c.Brokers(), "g", []string{"in"}, "chaos", h, testOpts(
 			eos.WithInstanceID(name), eos.WithAutoRestart(true), eos.WithMeterProvider(m.mp), eos.WithLogger(chaosLogger(name)),
 			eos.WithConnection(conn.WithDialer(d), conn.WithMetadataRetries(1), conn.WithRetryBackoff(50*time.Millisecond)),
 		)...)
 		require.NoError(t, err)
 		ctx, cancel := context.WithCancel(context.Background())
-		in := &chaosInstance{name: name, dialer: d, cancel: cancel, done: make(chan error, 1)}
+		in.cancel = cancel
 		go func() { in.done <- s.Run(ctx) }()
 		return in
 	}
@@ -141,7 +164,7 @@ func TestChaos(t *testing.T) {
 	var retired []*chaosInstance // stopped or killed; Run still finishing
 	slots := []*chaosInstance{start("s0"), start("s1"), start("s2")}
 
-	var kills, faults, rebalances int
+	var kills, activeKills, faults, rebalances int
 	var faultHandles []*kafkatest.FaultHandle
 	began := time.Now()
 	done := func() bool { return committedSum(c, "g", "in") == int64(scale.records) }
@@ -153,6 +176,10 @@ func TestChaos(t *testing.T) {
 				scale.deadline, kills, faults, rebalances, committed, ends)
 		}
 		if kills >= scale.kills && faults >= scale.faults && rebalances >= scale.rebalances {
+			if actionsTaken != nil {
+				close(actionsTaken)
+				actionsTaken = nil
+			}
 			if done() {
 				break
 			}
@@ -163,14 +190,27 @@ func TestChaos(t *testing.T) {
 		switch a := rng.Intn(4); {
 		case a == 0 && kills < scale.kills:
 			i := rng.Intn(len(slots))
+			if activeKills == 0 && !slots[i].ownsPartitions(time.Second) {
+				// Until one kill hit an instance at work, prefer one.
+				for j, in := range slots {
+					if in.ownsPartitions(time.Second) {
+						i = j
+						break
+					}
+				}
+			}
 			victim := slots[i]
+			active := victim.ownsPartitions(time.Second)
 			victim.dialer.Kill() // no LeaveGroup, no EndTxn
 			victim.cancel()
 			mu.Lock()
 			retired = append(retired, victim)
 			mu.Unlock()
 			kills++
-			t.Logf("%6.1fs kill %s", time.Since(began).Seconds(), victim.name)
+			if active {
+				activeKills++
+			}
+			t.Logf("%6.1fs kill %s (working on partitions: %v)", time.Since(began).Seconds(), victim.name, active)
 			time.Sleep(time.Duration(rng.Int63n(int64(time.Second))))
 			slots[i] = start(victim.name)
 		case a == 1 && rebalances < scale.rebalances:
@@ -210,15 +250,28 @@ func TestChaos(t *testing.T) {
 		}
 	}
 	hits := 0
-	for _, h := range faultHandles {
-		hits += h.Hits()
+	var missed []string
+	for i, h := range faultHandles {
+		f := faultList[i%len(faultList)]
+		n := h.Hits()
+		t.Logf("fault %d %v %v x%d: hit %d", i, f.Requests, f.Err, f.Count, n)
+		if n == 0 {
+			missed = append(missed, fmt.Sprintf("%d %v %v", i, f.Requests, f.Err))
+		}
+		hits += n
 		h.Remove()
 	}
+	// The chaos must have happened: every injected fault failed a request
+	// (each was in place before the last inputs arrived), and at least one
+	// kill hit an instance while it owned partitions.
+	require.Positive(t, hits, "no injected fault failed a request")
+	require.Empty(t, missed, "injected faults that never failed a request")
+	require.Positive(t, activeKills, "no kill hit an instance while it owned partitions")
 	counts := checkExactlyOnce(t, c, "g", "in", "out", "in.dlt")
 	require.Equal(t, scale.records, counts["out"]+counts["in.dlt"])
-	t.Logf("seed %d: %d inputs -> %d outputs + %d dead letters in %v; kills %d, rebalances %d, faults %d (requests failed %d); "+
+	t.Logf("seed %d: %d inputs -> %d outputs + %d dead letters in %v; kills %d (%d working on partitions), rebalances %d, faults %d (requests failed %d); "+
 		"commits %d, aborts %d (handler-retry %d, produce %d, commit %d, group-fenced %d, revoked %d, unknown-outcome %d), fenced %d, unstable fetches %d",
-		seed, counts["in"], counts["out"], counts["in.dlt"], elapsed.Round(time.Millisecond), kills, rebalances, faults, hits,
+		seed, counts["in"], counts["out"], counts["in.dlt"], elapsed.Round(time.Millisecond), kills, activeKills, rebalances, faults, hits,
 		m.sum(t, "bulwark.eos.commits"), m.sum(t, "bulwark.eos.aborts"),
 		m.sum(t, "bulwark.eos.aborts", "reason", "handler-retry"), m.sum(t, "bulwark.eos.aborts", "reason", "produce"),
 		m.sum(t, "bulwark.eos.aborts", "reason", "commit"), m.sum(t, "bulwark.eos.aborts", "reason", "group-fenced"),
