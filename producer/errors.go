@@ -13,7 +13,8 @@ var (
 	ErrInvalidConfig = errors.New("producer: invalid configuration")
 	// ErrInvalidRecord: the record cannot be sent as given (nil, or no topic).
 	ErrInvalidRecord = errors.New("producer: invalid record")
-	// ErrDeliveryTimeout: Send gave up waiting after the delivery timeout.
+	// ErrDeliveryTimeout: the record had no outcome within the delivery
+	// timeout (Send's error, SendAsync's callback, a transaction's commit).
 	// The record may still be written; its outcome is unknown.
 	ErrDeliveryTimeout = errors.New("producer: delivery timeout")
 	// ErrTxnFinished: a Txn was used after its InTransaction call returned.

@@ -103,12 +103,13 @@ func WithConnection(opts ...conn.Option) Option {
 	}
 }
 
-// WithDeliveryTimeout bounds the time from Send to acknowledgement. Internal
-// retries are spread over it (their number is the timeout divided by the
-// retry backoff), and Send returns [ErrDeliveryTimeout] once it has passed.
-// Each retry can also take up to a request timeout (the delivery timeout,
-// at most 10s), so SendAsync's callback may come somewhat later on a
-// cluster that keeps timing out. Default [DefaultDeliveryTimeout].
+// WithDeliveryTimeout bounds the time from Send or SendAsync to a record's
+// outcome. Internal retries are spread over it (their number is the timeout
+// divided by the retry backoff); a record still without an acknowledgement
+// when it has passed (a hung broker can hold one attempt for the network
+// read timeout) fails with [ErrDeliveryTimeout], at most about a tenth of
+// the timeout late. Send, SendAsync's callback and Flush are bounded by it.
+// Default [DefaultDeliveryTimeout].
 func WithDeliveryTimeout(d time.Duration) Option {
 	return func(c *config) error { c.deliveryTimeout = d; return nil }
 }

@@ -2,6 +2,7 @@ package producer
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -35,6 +36,10 @@ type pipeline struct {
 	idleMu   sync.Mutex
 	idle     chan struct{} // closed when inFlight drops to zero; nil when nobody waits
 
+	expiry   *expiry
+	expired  atomic.Int64 // records failed by the delivery timeout so far
+	notifyMu sync.Mutex   // callbacks never run concurrently
+
 	stopOnce  sync.Once
 	closeOnce sync.Once
 	closeErr  error
@@ -51,6 +56,11 @@ type record struct {
 	span   trace.Span
 	done   func(Result, error) // SendAsync
 	wait   chan outcome        // Send
+
+	state      atomic.Uint32 // recordPending until settled, once
+	started    int64         // expiry tick at hand-off; guarded by expiry.mu
+	linked     bool          // in the expiry list; guarded by expiry.mu
+	prev, next *record
 }
 
 type outcome struct {
@@ -96,7 +106,10 @@ func newPipeline(brokers []string, cfg config, transactionalID string) (*pipelin
 	if err != nil {
 		return nil, fmt.Errorf("producer: connect to %v: %w", brokers, saramax.ExplainConnectError(err, brokers, scfg, settings))
 	}
-	return &pipeline{ap: ap, cfg: cfg, tel: tel, logger: cfg.logger, stop: make(chan struct{})}, nil
+	p := &pipeline{ap: ap, cfg: cfg, tel: tel, logger: cfg.logger, stop: make(chan struct{}), expiry: newExpiry(cfg.deliveryTimeout)}
+	// The watch ends with the client: by then every record has settled.
+	go p.expiry.run(ap.Done(), p.expire)
+	return p, nil
 }
 
 // send hands msg to sarama. On success r settles exactly once, later; on
@@ -141,14 +154,21 @@ func (p *pipeline) send(ctx context.Context, msg *bulwark.Message, r *record) er
 	}
 	p.inFlight.Add(1)
 	p.tel.inFlight.Add(ctx, 1)
-	err := p.ap.Enqueue(ctx, p.stop, &r.out, msg, added, r)
+	// The delivery timeout counts from here; waiting for room in the client
+	// is part of it.
+	stamp := p.expiry.stamp()
+	err := p.ap.EnqueueWithin(ctx, p.stop, p.cfg.deliveryTimeout, &r.out, msg, added, r)
 	p.senders.RUnlock()
 	if err != nil {
+		if errors.Is(err, saramax.ErrEnqueueTimeout) {
+			err = fmt.Errorf("producer: send to %s: %w: the client took no record for %v", msg.Topic, ErrDeliveryTimeout, p.cfg.deliveryTimeout)
+		}
 		p.tel.inFlight.Add(ctx, -1)
 		p.release()
 		p.abandon(ctx, r, err)
 		return err
 	}
+	p.expiry.add(r, stamp)
 	return nil
 }
 
@@ -161,15 +181,36 @@ func (p *pipeline) abandon(ctx context.Context, r *record, err error) {
 	r.span.End()
 }
 
-// Delivered is called by the result goroutine, once per record.
+// Delivered is called by the result goroutine, once per record. A record
+// that expired meanwhile was reported then; its late outcome is dropped.
 func (r *record) Delivered(partition int32, offset int64, err error) {
+	if !r.state.CompareAndSwap(recordPending, recordSettled) {
+		return
+	}
 	p := r.p
+	p.expiry.remove(r)
 	res := Result{Topic: r.topic.name, Partition: partition, Offset: offset}
 	if err != nil {
 		err = deliveryError(res.Topic, err)
 		p.logger.Debug("producer: record failed", slog.String("topic", res.Topic), slog.Any("error", err))
 	}
-	p.tel.settled(context.Background(), r, partition, offset, err)
+	r.settle(res, err)
+}
+
+// expire fails r, which the client has not settled within the delivery
+// timeout. The client may still write it: it keeps retrying until its own
+// retries run out.
+func (p *pipeline) expire(r *record) {
+	p.expired.Add(1)
+	res := Result{Topic: r.topic.name, Partition: -1, Offset: -1}
+	err := fmt.Errorf("producer: send to %s: %w after %v (the record may still be written)", res.Topic, ErrDeliveryTimeout, p.cfg.deliveryTimeout)
+	p.logger.Debug("producer: record timed out", slog.String("topic", res.Topic), slog.Any("error", err))
+	r.settle(res, err)
+}
+
+func (r *record) settle(res Result, err error) {
+	p := r.p
+	p.tel.settled(context.Background(), r, res.Partition, res.Offset, err)
 	r.notify(res, err)
 	p.release()
 }
@@ -179,6 +220,10 @@ func (r *record) notify(res Result, err error) {
 		r.wait <- outcome{res, err}
 		return
 	}
+	// Expiry and the result goroutine both settle records: callbacks are
+	// serialised so they still never run concurrently.
+	r.p.notifyMu.Lock()
+	defer r.p.notifyMu.Unlock()
 	// A panicking callback must not take the result goroutine down with it:
 	// every later record would hang.
 	defer func() {
@@ -231,21 +276,18 @@ func (p *pipeline) flush(ctx context.Context) error {
 	}
 }
 
-// sendSync sends msg and waits for its outcome, ctx or the delivery timeout.
+// sendSync sends msg and waits for its outcome or ctx. The outcome comes
+// by the delivery timeout at the latest (see expiry).
 func (p *pipeline) sendSync(ctx context.Context, msg *bulwark.Message) (Result, error) {
 	r := &record{wait: make(chan outcome, 1)}
 	if err := p.send(ctx, msg, r); err != nil {
 		return Result{}, err
 	}
-	timer := time.NewTimer(p.cfg.deliveryTimeout)
-	defer timer.Stop()
 	select {
 	case o := <-r.wait:
 		return o.res, o.err
 	case <-ctx.Done():
 		return Result{}, fmt.Errorf("producer: send to %s: %w (the record may still be written)", msg.Topic, ctx.Err())
-	case <-timer.C:
-		return Result{}, fmt.Errorf("producer: send to %s: %w after %v (the record may still be written)", msg.Topic, ErrDeliveryTimeout, p.cfg.deliveryTimeout)
 	}
 }
 

@@ -48,8 +48,9 @@ func New(brokers []string, opts ...Option) (*Producer, error) {
 }
 
 // Send sends msg and waits until the cluster acknowledges it, ctx ends, or
-// the delivery timeout passes. When ctx ends or the timeout passes after the
-// record was handed over, the record may still be written.
+// the delivery timeout passes ([ErrDeliveryTimeout]). When ctx ends or the
+// timeout passes after the record was handed over, the record may still be
+// written.
 //
 // Every record gets a unique message-ID header ([bulwark.HeaderMessageID])
 // unless msg already has one; it is the same on every internal retry. The
@@ -61,20 +62,26 @@ func (p *Producer) Send(ctx context.Context, msg *bulwark.Message) (Result, erro
 }
 
 // SendAsync hands msg to the producer and returns; done is called exactly
-// once with the outcome. It returns early, calling done with the error,
-// when ctx ends or the producer closes before the record could be handed
-// over (the producer only blocks when its buffers are full).
+// once with the outcome, by the delivery timeout at the latest
+// ([ErrDeliveryTimeout]). It returns early, calling done with the error,
+// when ctx ends, the producer closes or the delivery timeout passes before
+// the record could be handed over (the producer only blocks when its
+// buffers are full).
 //
-// done runs on the producer's single result goroutine: keep it short and do
-// not call Send, Flush or Close from it (they wait for that goroutine). msg
-// must not change until done is called. Records of one partition are
-// written, and their callbacks called, in the order of SendAsync calls.
+// done runs on the producer's result goroutine (or, for a record that timed
+// out, its timeout goroutine); callbacks never run concurrently. Keep done
+// short and do not call Send, Flush or Close from it (they wait for those
+// goroutines). msg must not change until done is called, nor after a
+// timeout while the producer is open: the client may still be retrying it.
+// Records of one partition are written, and their callbacks called, in the
+// order of SendAsync calls.
 func (p *Producer) SendAsync(ctx context.Context, msg *bulwark.Message, done func(Result, error)) {
 	p.pipe.sendAsync(ctx, msg, done)
 }
 
 // Flush waits until every record handed to the producer so far has an
-// outcome, or ctx ends.
+// outcome, or ctx ends. As every record has one by the delivery timeout,
+// so does Flush.
 func (p *Producer) Flush(ctx context.Context) error {
 	return p.pipe.flush(ctx)
 }

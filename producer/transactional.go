@@ -70,7 +70,11 @@ func NewTransactional(brokers []string, transactionalID string, opts ...Option) 
 //
 // ctx bounds waiting for a running transaction and is passed to fn; commit
 // and abort themselves are bounded by the client's transaction retries, not
-// by ctx.
+// by ctx. Waiting for the transaction's records before either is bounded
+// by the delivery timeout; when one timed out, the transaction is aborted
+// (an error matching [ErrAbortable] and [ErrDeliveryTimeout]), since the
+// client could not tell whether it was written. That abort still waits for
+// the client to finish with the record.
 func (t *TransactionalProducer) InTransaction(ctx context.Context, fn func(ctx context.Context, tx *Txn) error) error {
 	if fn == nil {
 		return errors.New("producer: InTransaction needs a function")
@@ -93,6 +97,7 @@ func (t *TransactionalProducer) InTransaction(ctx context.Context, fn func(ctx c
 		return err
 	}
 	start := time.Now()
+	expiredBefore := t.pipe.expired.Load()
 	tx := NewTxn(txnSender{t})
 	defer tx.Finish()
 
@@ -117,7 +122,7 @@ func (t *TransactionalProducer) InTransaction(ctx context.Context, fn func(ctx c
 	if fnErr != nil {
 		return t.abortAfter(fnErr, start)
 	}
-	return t.commit(start)
+	return t.commit(start, expiredBefore)
 }
 
 func (t *TransactionalProducer) usable() error {
@@ -160,18 +165,24 @@ func (t *TransactionalProducer) begin() error {
 }
 
 // settle waits until every record of the transaction has its outcome and
-// its callback has run, so that InTransaction returns after them. Record
-// retries are bounded by the delivery timeout, and so is this wait.
+// its callback has run, so that InTransaction returns after them. Records
+// settle by the delivery timeout (a little after, see expiry); the bound
+// here is only a backstop.
 func (t *TransactionalProducer) settle() {
-	ctx, cancel := context.WithTimeout(context.Background(), t.pipe.cfg.deliveryTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), t.pipe.cfg.deliveryTimeout+4*t.pipe.expiry.tick)
 	defer cancel()
 	if err := t.pipe.flush(ctx); err != nil {
 		t.pipe.logger.Warn("producer: records of the transaction still unsettled", slog.String("transactional_id", t.id), slog.Any("error", err))
 	}
 }
 
-func (t *TransactionalProducer) commit(start time.Time) error {
+func (t *TransactionalProducer) commit(start time.Time, expiredBefore int64) error {
 	t.settle()
+	// A record that timed out was reported failed, but the client does not
+	// know: it would commit the record if it is written after all.
+	if n := t.pipe.expired.Load() - expiredBefore; n > 0 {
+		return t.abortAfter(&TxnError{Kind: TxnAbortable, Err: fmt.Errorf("commit: %d records: %w", n, ErrDeliveryTimeout)}, start)
+	}
 	err := t.pipe.ap.CommitTxn()
 	if err == nil {
 		t.recordEnd(t.pipe.tel.txnCommits, start)

@@ -2,6 +2,7 @@ package saramax
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 	"time"
 
@@ -134,6 +135,17 @@ type Outgoing struct {
 // key, value and header bytes are shared with sarama until d is called; msg
 // itself is not modified. o must stay untouched until d is called.
 func (a *AsyncProducer) Enqueue(ctx context.Context, stop <-chan struct{}, o *Outgoing, msg *bulwark.Message, added []bulwark.Header, d Delivery) error {
+	return a.EnqueueWithin(ctx, stop, 0, o, msg, added, d)
+}
+
+// ErrEnqueueTimeout: sarama took no record within EnqueueWithin's bound
+// (its buffers stayed full).
+var ErrEnqueueTimeout = errors.New("saramax: the producer took no record within the bound")
+
+// EnqueueWithin is [AsyncProducer.Enqueue] that also gives up, with
+// [ErrEnqueueTimeout], when sarama has not accepted the record within wait
+// (zero: no bound).
+func (a *AsyncProducer) EnqueueWithin(ctx context.Context, stop <-chan struct{}, wait time.Duration, o *Outgoing, msg *bulwark.Message, added []bulwark.Header, d Delivery) error {
 	pm := &o.pm
 	pm.Topic = msg.Topic
 	pm.Partition = msg.Partition
@@ -173,6 +185,13 @@ func (a *AsyncProducer) Enqueue(ctx context.Context, stop <-chan struct{}, o *Ou
 		return nil
 	default:
 	}
+	// The timer only on the slow path: buffers are rarely full.
+	var expired <-chan time.Time
+	if wait > 0 {
+		timer := time.NewTimer(wait)
+		defer timer.Stop()
+		expired = timer.C
+	}
 	select {
 	case a.ap.Input() <- pm:
 		return nil
@@ -180,6 +199,8 @@ func (a *AsyncProducer) Enqueue(ctx context.Context, stop <-chan struct{}, o *Ou
 		return ctx.Err()
 	case <-stop:
 		return bulwark.ErrClosed
+	case <-expired:
+		return ErrEnqueueTimeout
 	}
 }
 
