@@ -142,9 +142,69 @@ func TestUnreachableRedisIsRetryable(t *testing.T) {
 	assert.False(t, ran, "handler ran without a claim")
 }
 
-// Redis goes away while the handler runs: the confirm fails, and the
-// middleware reports a retryable error instead of a silent success.
+// Redis goes away (the proxy in front of it cuts every connection and
+// refuses new ones) while the handler runs: the confirm fails, the handler's
+// caller gets a retryable error, and the record is not marked seen: once
+// the lease runs out a later delivery processes it. A record arriving while
+// Redis is gone gets a retryable error before its handler runs.
 func TestRedisGoneMidRunIsRetryable(t *testing.T) {
+	addr := servicetest.RedisAddr(t)
+	prefix := servicetest.UniqueName(t, "bulwark:test") + ":"
+	t.Cleanup(func() { dropPrefix(t, addr, prefix) })
+	proxy := servicetest.NewProxy(t, addr)
+	viaProxy := redis.NewClient(&redis.Options{Addr: proxy.Addr(), DialTimeout: time.Second, MaxRetries: 1})
+	t.Cleanup(func() { _ = viaProxy.Close() })
+	st, err := redisstore.New(viaProxy, redisstore.WithPrefix(prefix))
+	require.NoError(t, err)
+	const lease = 500 * time.Millisecond
+	d, err := dedup.New(st, dedup.WithLease(lease), dedup.WithStoreTimeout(2*time.Second))
+	require.NoError(t, err)
+
+	var runs int
+	h := d.Wrap(bulwark.HandlerFunc(func(context.Context, *bulwark.Message) error {
+		runs++
+		if runs == 2 {
+			proxy.Cut() // Redis is gone before the handler's outcome is recorded
+		}
+		return nil
+	}))
+	require.NoError(t, h.Handle(context.Background(), msg("m1")), "works while Redis is there")
+	err = h.Handle(context.Background(), msg("m2"))
+	require.Error(t, err, "a confirm that never reached Redis passed silently")
+	assert.Equal(t, bulwark.ClassRetryable, bulwark.ClassOf(err))
+	assert.Contains(t, err.Error(), "confirm")
+	assert.Equal(t, 2, runs)
+
+	err = h.Handle(context.Background(), msg("m3"))
+	require.Error(t, err)
+	assert.Equal(t, bulwark.ClassRetryable, bulwark.ClassOf(err))
+	assert.Contains(t, err.Error(), "claim")
+	assert.Equal(t, 2, runs, "handler ran without a claim")
+
+	// What Redis itself holds, read past the proxy: m1 is seen, m2 only
+	// leased (its claim reached Redis, its confirm did not) and free again
+	// once the lease is over, m3 never claimed.
+	direct, err := redisstore.New(newClient(t, addr), redisstore.WithPrefix(prefix))
+	require.NoError(t, err)
+	ctx := context.Background()
+	c, err := direct.Claim(ctx, "m1", time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, dedup.Duplicate, c.State, "m1")
+	c, err = direct.Claim(ctx, "m2", time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, dedup.Busy, c.State, "m2 while its lease lasts")
+	time.Sleep(lease + 100*time.Millisecond)
+	c, err = direct.Claim(ctx, "m2", time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, dedup.Acquired, c.State, "m2 after its lease: processed again, not marked seen")
+	c, err = direct.Claim(ctx, "m3", time.Minute)
+	require.NoError(t, err)
+	assert.Equal(t, dedup.Acquired, c.State, "m3")
+}
+
+// The client closed under the store (the process shutting down) is
+// retryable too, and no later record runs without a claim.
+func TestRedisClientClosedIsRetryable(t *testing.T) {
 	addr := servicetest.RedisAddr(t)
 	prefix := servicetest.UniqueName(t, "bulwark:test") + ":"
 	t.Cleanup(func() { dropPrefix(t, addr, prefix) })
