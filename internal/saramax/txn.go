@@ -25,7 +25,16 @@ var fencedErrors = []error{
 	sarama.ErrProducerFenced,
 	sarama.ErrInvalidProducerEpoch,
 	sarama.ErrFencedInstancedId,
+}
+
+// fatalErrors leave the producer unusable without another instance being
+// involved (the Java client treats them as fatal too): retrying, or a new
+// producer with the same settings, fails the same way until an operator
+// changes ACLs or configuration.
+var fatalErrors = []error{
 	sarama.ErrTransactionalIDAuthorizationFailed,
+	sarama.ErrClusterAuthorizationFailed,
+	sarama.ErrInvalidTransactionTimeout,
 }
 
 // ClassifyTxn decides what err (from Send, CommitTxn or AbortTxn) means for
@@ -36,13 +45,15 @@ func ClassifyTxn(p sarama.AsyncProducer, err error) TxnFailure {
 			return TxnFenced
 		}
 	}
-	status := p.TxnStatus()
-	switch {
-	case status&sarama.ProducerTxnFlagFatalError != 0:
-		return TxnFatal
-	default:
-		return TxnAbortable
+	for _, f := range fatalErrors {
+		if errors.Is(err, f) {
+			return TxnFatal
+		}
 	}
+	if p.TxnStatus()&sarama.ProducerTxnFlagFatalError != 0 {
+		return TxnFatal
+	}
+	return TxnAbortable
 }
 
 // IsGroupFencing reports whether err means the consumer-group generation
