@@ -29,10 +29,18 @@ const (
 // 1 KiB. "sarama+id" is raw sarama sending the same message-ID header this
 // package adds to every record. Each reports records/s; allocations are per
 // record. A fixed record count keeps the cluster's work per record the same
-// across rounds:
+// across rounds.
 //
-//	go test -run '^$' -bench . -benchtime 100000x -count 6 ./producer | tee bench.txt
+// Sub-benchmarks are named size=<value size>/impl=<producer>, so benchstat
+// puts the implementations side by side, one row per size:
+//
+//	go test -run '^$' -bench BenchmarkProduce -benchtime 100000x -count 6 ./producer | tee bench.txt
 //	go run golang.org/x/perf/cmd/benchstat@latest -col /impl bench.txt
+//
+// -col /impl compares each implementation with the first (bulwark). To
+// keep only two columns:
+//
+//	go run golang.org/x/perf/cmd/benchstat@latest -col /impl -filter '/impl:(bulwark OR sarama)' bench.txt
 func BenchmarkProduce(b *testing.B) {
 	for _, size := range []int{100, 1024} {
 		value := make([]byte, size)
@@ -43,10 +51,11 @@ func BenchmarkProduce(b *testing.B) {
 		for i := range keys {
 			keys[i] = []byte("key-" + strconv.Itoa(i))
 		}
-		name := strconv.Itoa(size) + "B"
-		b.Run("bulwark/"+name, func(b *testing.B) { benchBulwark(b, keys, value) })
-		b.Run("sarama/"+name, func(b *testing.B) { benchSarama(b, keys, value, false) })
-		b.Run("sarama+id/"+name, func(b *testing.B) { benchSarama(b, keys, value, true) })
+		b.Run("size="+strconv.Itoa(size)+"B", func(b *testing.B) {
+			b.Run("impl=bulwark", func(b *testing.B) { benchBulwark(b, keys, value) })
+			b.Run("impl=sarama", func(b *testing.B) { benchSarama(b, keys, value, false) })
+			b.Run("impl=sarama+id", func(b *testing.B) { benchSarama(b, keys, value, true) })
+		})
 	}
 }
 
