@@ -10,8 +10,8 @@ type saramaHook = func(*sarama.Config)
 // on the transactional producer's, after eos's settings and before
 // validation. Changes that break exactly-once (isolation level other than
 // read_committed, auto-commit, a non-transactional producer, a Kafka
-// version before 2.5.0) are rejected by New. Code using it depends on
-// sarama's API.
+// version before 2.5.0, a transaction timeout not shorter than the session
+// timeout) are rejected by New. Code using it depends on sarama's API.
 func WithSaramaConfig(fn func(*sarama.Config)) Option {
 	return func(o *options) error {
 		if fn == nil {

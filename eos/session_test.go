@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/conn"
 	"github.com/bulwarkgo/bulwark/eos"
@@ -79,6 +80,13 @@ func TestNewValidates(t *testing.T) {
 		"static without instance":       {eos.WithStaticMembership()},
 		"old kafka":                     {eos.WithConnection(conn.WithKafkaVersion("2.4.0"))},
 		"bad instance id":               {eos.WithInstanceID("a b")},
+		// The sarama escape hatch must not get round the timeout check.
+		"txn timeout not below session via sarama": {eos.WithSaramaConfig(func(c *sarama.Config) {
+			c.Producer.Transaction.Timeout = time.Minute
+		})},
+		"session not above txn timeout via sarama": {eos.WithSaramaConfig(func(c *sarama.Config) {
+			c.Consumer.Group.Session.Timeout = 5 * time.Second // default transaction timeout: 7.5s
+		})},
 	}
 	for name, opts := range cases {
 		_, err := eos.New([]string{"x:1"}, "g", []string{"in"}, "p", h, opts...)
@@ -88,6 +96,12 @@ func TestNewValidates(t *testing.T) {
 	_, err := eos.New([]string{"x:1"}, "g", []string{"in"}, "", h)
 	require.ErrorIs(t, err, eos.ErrInvalidConfig)
 	s, err := eos.New([]string{"x:1"}, "g", []string{"in"}, "p", h, eos.WithInstanceID("i-1"))
+	require.NoError(t, err)
+	// A hook that keeps the transaction timeout below the session timeout
+	// is fine.
+	_, err = eos.New([]string{"x:1"}, "g", []string{"in"}, "p", h, eos.WithSaramaConfig(func(c *sarama.Config) {
+		c.Producer.Transaction.Timeout = 9 * time.Second
+	}))
 	require.NoError(t, err)
 	require.Equal(t, "p-i-1", s.TransactionalID())
 }

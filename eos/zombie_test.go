@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/eos"
 	"github.com/bulwarkgo/bulwark/kafkatest"
@@ -18,11 +17,13 @@ import (
 // member that heartbeats from now on, while telling that member all is
 // well: to the broker it looks paused (its session expires), to itself it
 // looks healthy (it goes on and tries to commit), like a process resuming
-// after a long stop.
-func silenceHeartbeats(c *kafkatest.Cluster) {
+// after a long stop. The returned channel closes at the first silenced
+// heartbeat.
+func silenceHeartbeats(c *kafkatest.Cluster) <-chan struct{} {
 	kf := c.Kfake()
 	var mu sync.Mutex
 	silenced := ""
+	first := make(chan struct{})
 	kf.ControlKey(int16(kmsg.Heartbeat), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		kf.KeepControl()
 		hb := req.(*kmsg.HeartbeatRequest)
@@ -30,12 +31,14 @@ func silenceHeartbeats(c *kafkatest.Cluster) {
 		defer mu.Unlock()
 		if silenced == "" {
 			silenced = hb.MemberID
+			close(first)
 		}
 		if hb.MemberID != silenced {
 			return nil, nil, false
 		}
 		return hb.ResponseKind(), nil, true
 	})
+	return first
 }
 
 // A zombie, an instance whose membership expired while it was stopped in
@@ -45,25 +48,39 @@ func silenceHeartbeats(c *kafkatest.Cluster) {
 func TestZombieCannotCommit(t *testing.T) {
 	cases := map[string]struct {
 		zombieOpts []eos.Option
-		rejectedBy string
+		// silenceFirst stops the zombie's heartbeats reaching the broker
+		// (from its first one) before its transaction begins, this long
+		// before: otherwise from its pause on.
+		silenceFirst time.Duration
+		rejectedBy   string
 	}{
-		// The zombie's transaction outlives its membership, so only the
-		// group generation sent with the offsets (KIP-447) stops it.
+		// The zombie's membership expires while its transaction is still
+		// young: its heartbeats stopped reaching the broker 4s before the
+		// transaction began (its heartbeats stall first), and its session
+		// timeout (10s) is only a little above its transaction timeout
+		// (9s), as New requires. The transaction outlives the membership,
+		// so only the group generation sent with the offsets (KIP-447)
+		// stops it.
 		"group generation": {
-			zombieOpts: []eos.Option{eos.WithSaramaConfig(func(c *sarama.Config) {
-				c.Producer.Transaction.Timeout = time.Minute
-			})},
-			rejectedBy: "group",
+			zombieOpts:   []eos.Option{eos.WithSessionTimeout(10 * time.Second), eos.WithTransactionTimeout(9 * time.Second)},
+			silenceFirst: 4 * time.Second,
+			rejectedBy:   "group",
 		},
-		// Default settings: the transaction timeout is below the session
-		// timeout, so the broker has aborted the zombie's transaction and
-		// bumped its epoch before the member expired.
+		// Default settings, heartbeats silenced from the pause in the
+		// middle of the transaction: the transaction timeout is below the
+		// session timeout, so the broker has aborted the zombie's
+		// transaction and bumped its epoch before the member expired.
 		"transaction timeout": {rejectedBy: "producer"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
 			c := kafkatest.NewCluster(t, kafkatest.WithTopic("in", 1), kafkatest.WithTopic("out", 1))
-			produceInputs(t, c, "in", 20, 4)
+			var silenced <-chan struct{}
+			if tc.silenceFirst > 0 {
+				silenced = silenceHeartbeats(c)
+			} else {
+				produceInputs(t, c, "in", 20, 4)
+			}
 			paused, resume := make(chan struct{}), make(chan struct{})
 			var once sync.Once
 			mk := func(name string) eos.Handler {
@@ -83,12 +100,23 @@ func TestZombieCannotCommit(t *testing.T) {
 					eos.WithBatchInterval(4*time.Second), eos.WithMeterProvider(mz.mp))...)...)
 			require.NoError(t, err)
 			stopZ := runSession(t, zombie)
+			if tc.silenceFirst > 0 {
+				select {
+				case <-silenced: // the zombie owns the partition; the broker hears no more of it
+				case <-time.After(30 * time.Second):
+					t.Fatal("zombie never heartbeated")
+				}
+				time.Sleep(tc.silenceFirst)
+				produceInputs(t, c, "in", 20, 4)
+			}
 			select {
 			case <-paused: // outputs of 0..4 are written in its open transaction
 			case <-time.After(30 * time.Second):
 				t.Fatal("zombie never reached offset 5")
 			}
-			silenceHeartbeats(c)
+			if tc.silenceFirst == 0 {
+				silenceHeartbeats(c)
+			}
 
 			heir, err := eos.New(c.Brokers(), "g", []string{"in"}, "tx", mk("heir"), testOpts(eos.WithInstanceID("h"))...)
 			require.NoError(t, err)

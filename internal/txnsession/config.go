@@ -94,6 +94,12 @@ func Configs(cs conn.Settings, s Settings) (consumer, producer *sarama.Config, e
 		return nil, nil, fmt.Errorf("%w: exactly-once needs Consumer.Offsets.AutoCommit disabled", conn.ErrInvalidSettings)
 	case producer.Producer.Transaction.ID == "" || !producer.Producer.Idempotent:
 		return nil, nil, fmt.Errorf("%w: exactly-once needs a transactional, idempotent producer", conn.ErrInvalidSettings)
+	case producer.Producer.Transaction.Timeout >= consumer.Consumer.Group.Session.Timeout:
+		// Checked again after the hooks: a member that dies mid-transaction
+		// must have its transaction aborted by the broker before its
+		// partitions are handed on.
+		return nil, nil, fmt.Errorf("%w: exactly-once needs Producer.Transaction.Timeout (%v) shorter than Consumer.Group.Session.Timeout (%v)",
+			conn.ErrInvalidSettings, producer.Producer.Transaction.Timeout, consumer.Consumer.Group.Session.Timeout)
 	}
 	if err := saramax.Validate(consumer); err != nil {
 		return nil, nil, err
