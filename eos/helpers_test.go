@@ -173,17 +173,81 @@ func (m *metricsReader) sum(t testing.TB, name string, match ...string) int64 {
 			if !ok {
 				continue
 			}
-		points:
 			for _, dp := range s.DataPoints {
-				for i := 0; i+1 < len(match); i += 2 {
-					v, ok := dp.Attributes.Value(attribute.Key(match[i]))
-					if !ok || v.AsString() != match[i+1] {
-						continue points
-					}
+				if attrsMatch(dp.Attributes, match) {
+					total += dp.Value
 				}
-				total += dp.Value
 			}
 		}
 	}
 	return total
+}
+
+// histogram is what a histogram recorded over the matching data points.
+type histogram struct {
+	count    uint64
+	sum      float64
+	min, max float64 // valid when count > 0
+}
+
+// hist returns histogram name (int64 or float64) over data points whose
+// attributes include every key=value of match.
+func (m *metricsReader) hist(t testing.TB, name string, match ...string) histogram {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, m.r.Collect(context.Background(), &rm))
+	var h histogram
+	for _, sm := range rm.ScopeMetrics {
+		for _, mt := range sm.Metrics {
+			if mt.Name != name {
+				continue
+			}
+			switch d := mt.Data.(type) {
+			case metricdata.Histogram[int64]:
+				for _, dp := range d.DataPoints {
+					if attrsMatch(dp.Attributes, match) {
+						h.add(dp.Count, float64(dp.Sum), extrema(dp.Min), extrema(dp.Max))
+					}
+				}
+			case metricdata.Histogram[float64]:
+				for _, dp := range d.DataPoints {
+					if attrsMatch(dp.Attributes, match) {
+						h.add(dp.Count, dp.Sum, extrema(dp.Min), extrema(dp.Max))
+					}
+				}
+			default:
+				t.Fatalf("metric %s is a %T, not a histogram", name, mt.Data)
+			}
+		}
+	}
+	return h
+}
+
+func (h *histogram) add(count uint64, sum, lo, hi float64) {
+	if count == 0 {
+		return
+	}
+	if h.count == 0 || lo < h.min {
+		h.min = lo
+	}
+	if h.count == 0 || hi > h.max {
+		h.max = hi
+	}
+	h.count += count
+	h.sum += sum
+}
+
+func extrema[N int64 | float64](e metricdata.Extrema[N]) float64 {
+	v, _ := e.Value()
+	return float64(v)
+}
+
+func attrsMatch(set attribute.Set, match []string) bool {
+	for i := 0; i+1 < len(match); i += 2 {
+		v, ok := set.Value(attribute.Key(match[i]))
+		if !ok || v.AsString() != match[i+1] {
+			return false
+		}
+	}
+	return true
 }

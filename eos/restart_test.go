@@ -201,6 +201,10 @@ func TestUnknownEndTxnOutcomeThatCommittedIsNotReplayed(t *testing.T) {
 	lost.mu.Unlock()
 	require.Zero(t, m.sum(t, "bulwark.eos.aborts", "reason", "unknown-outcome"),
 		"a transaction that committed was reported as aborted")
+	// The resolved transaction counts as committed, once.
+	recs := m.hist(t, "bulwark.eos.transaction.records")
+	require.Equal(t, 2000.0, recs.sum, "inputs counted in committed transactions")
+	require.Equal(t, uint64(m.sum(t, "bulwark.eos.commits")), recs.count)
 	counts := checkExactlyOnce(t, c, "g", "in", "out")
 	require.Equal(t, 2000, counts["out"])
 	// Nothing was written twice, even in an aborted transaction: the

@@ -2,6 +2,7 @@ package eos_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -85,4 +86,48 @@ func TestTransactionSpansLinkInputs(t *testing.T) {
 			assert.True(t, parentIsTxn, "output %s is not traced under a transaction span", o.Value)
 		}
 	}
+}
+
+// The transaction histograms: one records-per-transaction and one
+// commit-latency point per committed transaction, none for aborted ones;
+// every input is counted in exactly one committed transaction.
+func TestTransactionHistograms(t *testing.T) {
+	c := kafkatest.NewCluster(t, kafkatest.WithTopic("in", 3), kafkatest.WithTopic("out", 3))
+	produceInputs(t, c, "in", 1000, 50)
+	m := newMetrics()
+	s, err := eos.New(c.Brokers(), "g", []string{"in"}, "hist", eos.HandlerFunc(
+		func(_ context.Context, in *bulwark.Message, out eos.Emitter) error {
+			if in.Offset%97 == 5 && in.Attempt == 1 {
+				return errors.New("transient") // aborts the transaction once
+			}
+			out.Emit(copyOutput(in, "out"))
+			return nil
+		}), testOpts(eos.WithMeterProvider(m.mp))...)
+	require.NoError(t, err)
+	began := time.Now()
+	stop := runSession(t, s)
+	waitFor(t, 30*time.Second, "all committed", func() bool { return committedSum(c, "g", "in") == 1000 })
+	require.NoError(t, stop())
+	elapsed := time.Since(began)
+
+	group := []string{"messaging.consumer.group.name", "g"}
+	commits := m.sum(t, "bulwark.eos.commits", group...)
+	require.Positive(t, commits)
+	require.GreaterOrEqual(t, m.sum(t, "bulwark.eos.aborts", "reason", "handler-retry"), int64(1))
+
+	recs := m.hist(t, "bulwark.eos.transaction.records", group...)
+	require.Equal(t, uint64(commits), recs.count, "one records point per committed transaction")
+	require.Equal(t, 1000.0, recs.sum, "every input counted in exactly one committed transaction")
+	require.GreaterOrEqual(t, recs.min, 1.0)
+	require.LessOrEqual(t, recs.max, 100.0, "a transaction held more than the batch size")
+
+	lat := m.hist(t, "bulwark.eos.commit.duration", group...)
+	require.Equal(t, uint64(commits), lat.count, "one latency point per committed transaction")
+	require.Positive(t, lat.min)
+	// Commits run one after another on one goroutine: together they cannot
+	// have taken longer than the run.
+	require.LessOrEqual(t, lat.sum, elapsed.Seconds())
+	t.Logf("commits %d; records per transaction min %v max %v; commit latency sum %.3fs max %.3fs over %v",
+		commits, recs.min, recs.max, lat.sum, lat.max, elapsed.Round(time.Millisecond))
+	checkExactlyOnce(t, c, "g", "in", "out")
 }
