@@ -157,26 +157,35 @@ func newMetrics() *metricsReader {
 	return &metricsReader{r: r, mp: sdkmetric.NewMeterProvider(sdkmetric.WithReader(r))}
 }
 
+// metrics collects and returns the metrics called name.
+func (m *metricsReader) metrics(t testing.TB, name string) []metricdata.Metrics {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	require.NoError(t, m.r.Collect(context.Background(), &rm))
+	var out []metricdata.Metrics
+	for _, sm := range rm.ScopeMetrics {
+		for _, mt := range sm.Metrics {
+			if mt.Name == name {
+				out = append(out, mt)
+			}
+		}
+	}
+	return out
+}
+
 // sum returns the total of counter name over data points whose attributes
 // include every key=value of match.
 func (m *metricsReader) sum(t testing.TB, name string, match ...string) int64 {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	require.NoError(t, m.r.Collect(context.Background(), &rm))
 	var total int64
-	for _, sm := range rm.ScopeMetrics {
-		for _, mt := range sm.Metrics {
-			if mt.Name != name {
-				continue
-			}
-			s, ok := mt.Data.(metricdata.Sum[int64])
-			if !ok {
-				continue
-			}
-			for _, dp := range s.DataPoints {
-				if attrsMatch(dp.Attributes, match) {
-					total += dp.Value
-				}
+	for _, mt := range m.metrics(t, name) {
+		s, ok := mt.Data.(metricdata.Sum[int64])
+		if !ok {
+			continue
+		}
+		for _, dp := range s.DataPoints {
+			if attrsMatch(dp.Attributes, match) {
+				total += dp.Value
 			}
 		}
 	}
@@ -194,30 +203,23 @@ type histogram struct {
 // attributes include every key=value of match.
 func (m *metricsReader) hist(t testing.TB, name string, match ...string) histogram {
 	t.Helper()
-	var rm metricdata.ResourceMetrics
-	require.NoError(t, m.r.Collect(context.Background(), &rm))
 	var h histogram
-	for _, sm := range rm.ScopeMetrics {
-		for _, mt := range sm.Metrics {
-			if mt.Name != name {
-				continue
-			}
-			switch d := mt.Data.(type) {
-			case metricdata.Histogram[int64]:
-				for _, dp := range d.DataPoints {
-					if attrsMatch(dp.Attributes, match) {
-						h.add(dp.Count, float64(dp.Sum), extrema(dp.Min), extrema(dp.Max))
-					}
+	for _, mt := range m.metrics(t, name) {
+		switch d := mt.Data.(type) {
+		case metricdata.Histogram[int64]:
+			for _, dp := range d.DataPoints {
+				if attrsMatch(dp.Attributes, match) {
+					h.add(dp.Count, float64(dp.Sum), extrema(dp.Min), extrema(dp.Max))
 				}
-			case metricdata.Histogram[float64]:
-				for _, dp := range d.DataPoints {
-					if attrsMatch(dp.Attributes, match) {
-						h.add(dp.Count, dp.Sum, extrema(dp.Min), extrema(dp.Max))
-					}
-				}
-			default:
-				t.Fatalf("metric %s is a %T, not a histogram", name, mt.Data)
 			}
+		case metricdata.Histogram[float64]:
+			for _, dp := range d.DataPoints {
+				if attrsMatch(dp.Attributes, match) {
+					h.add(dp.Count, dp.Sum, extrema(dp.Min), extrema(dp.Max))
+				}
+			}
+		default:
+			t.Fatalf("metric %s is a %T, not a histogram", name, mt.Data)
 		}
 	}
 	return h
