@@ -175,8 +175,17 @@ func (c *chaos) run(ctx context.Context, start time.Time) {
 	if !at(5 * time.Second) {
 		return
 	}
+	// The outage lasts until the payment service has run into it (its
+	// breaker opens after 5 failed calls in a row), at most 10s more: with
+	// the upstream services crashed, reservations may have stopped arriving
+	// for a while.
+	for end := time.Now().Add(10 * time.Second); c.gateway.Counts().Unavailable < 5 && time.Now().Before(end); {
+		if !at(time.Since(start) + 100*time.Millisecond) {
+			return
+		}
+	}
 	c.gateway.SetOutage(false)
-	c.note("gateway outage ends")
+	c.note("gateway outage ends (%d calls refused)", c.gateway.Counts().Unavailable)
 }
 
 // HeaderChaosDuplicate marks the copies redeliver sends, so that the checks
