@@ -2,8 +2,11 @@ package kafkatest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/bulwarkgo/bulwark"
@@ -117,7 +120,6 @@ func (c *Cluster) EndOffsets(ctx context.Context, topic string, readCommitted bo
 
 type readConfig struct {
 	committed bool
-	idle      time.Duration
 }
 
 // ReadOption configures [Cluster.ReadTopic].
@@ -127,24 +129,39 @@ type ReadOption func(*readConfig)
 // aborted or still-open transactions are not returned.
 func ReadCommitted() ReadOption { return func(r *readConfig) { r.committed = true } }
 
-// ReadIdle sets how long ReadTopic waits for more records, once it has
-// none left to expect, before it decides the rest are transaction markers
-// or aborted records (default 500ms).
-func ReadIdle(d time.Duration) ReadOption { return func(r *readConfig) { r.idle = d } }
+// ReadIdle is ignored.
+//
+// Deprecated: ReadTopic used to stop after d without new records; it now
+// reads every partition to its end, bounded by its context.
+func ReadIdle(d time.Duration) ReadOption { return func(*readConfig) {} }
 
-// ReadTopic returns every record of topic up to its current end, ordered by
+// ReadTopic returns every record of topic up to its current end (the high
+// watermark, or with [ReadCommitted] the last stable offset), ordered by
 // partition then offset, with headers. It reads with its own client, so what
-// it returns does not depend on the code under test.
+// it returns does not depend on the code under test. When ctx ends (by
+// default after 60s) before every partition has been read to its end, it
+// returns an error naming the partitions still pending.
 func (c *Cluster) ReadTopic(ctx context.Context, topic string, opts ...ReadOption) ([]*bulwark.Message, error) {
-	rc := readConfig{idle: 500 * time.Millisecond}
+	var rc readConfig
 	for _, o := range opts {
 		o(&rc)
 	}
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
-	ends, err := c.EndOffsets(ctx, topic, rc.committed)
+	// Read uncommitted, control records included, to the high watermark:
+	// every offset below it is then a record the reader sees, so reaching
+	// the end is certain. read_committed is applied here (see
+	// committedRecords), as a read_committed fetch skips markers and
+	// aborted records without saying how far it got.
+	ends, err := c.EndOffsets(ctx, topic, false)
 	if err != nil {
 		return nil, err
+	}
+	var stable map[int32]int64
+	if rc.committed {
+		if stable, err = c.EndOffsets(ctx, topic, true); err != nil {
+			return nil, err
+		}
 	}
 	pending := map[int32]int64{} // partition -> end offset not yet reached
 	assign := map[int32]kgo.Offset{}
@@ -157,13 +174,10 @@ func (c *Cluster) ReadTopic(ctx context.Context, topic string, opts ...ReadOptio
 	if len(pending) == 0 {
 		return nil, nil
 	}
-	level := kgo.ReadUncommitted()
-	if rc.committed {
-		level = kgo.ReadCommitted()
-	}
 	cl, err := kgo.NewClient(c.kgoOpts(
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: assign}),
-		kgo.FetchIsolationLevel(level),
+		kgo.FetchIsolationLevel(kgo.ReadUncommitted()),
+		kgo.KeepControlRecords(),
 		kgo.FetchMaxWait(100*time.Millisecond),
 	)...)
 	if err != nil {
@@ -171,17 +185,14 @@ func (c *Cluster) ReadTopic(ctx context.Context, topic string, opts ...ReadOptio
 	}
 	defer cl.Close()
 
-	var out []*bulwark.Message
+	byPartition := map[int32][]*kgo.Record{}
 	for len(pending) > 0 {
-		pollCtx, pollCancel := context.WithTimeout(ctx, rc.idle)
-		fetches := cl.PollFetches(pollCtx)
-		pollCancel()
+		fetches := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("kafkatest: read %s: %w (still waiting for %v)", topic, ctx.Err(), pending)
+			return nil, fmt.Errorf("kafkatest: read %s: %w before reaching the end of %s", topic, ctx.Err(), pendingText(pending, byPartition))
 		}
-		got := 0
 		fetches.EachError(func(_ string, _ int32, ferr error) {
-			if ferr != context.DeadlineExceeded && err == nil {
+			if !errors.Is(ferr, context.DeadlineExceeded) && err == nil {
 				err = ferr
 			}
 		})
@@ -189,16 +200,25 @@ func (c *Cluster) ReadTopic(ctx context.Context, topic string, opts ...ReadOptio
 			return nil, fmt.Errorf("kafkatest: read %s: %w", topic, err)
 		}
 		fetches.EachRecord(func(r *kgo.Record) {
-			got++
-			out = append(out, fromRecord(r))
-			if end, ok := pending[r.Partition]; ok && r.Offset >= end-1 {
+			end, ok := pending[r.Partition]
+			if !ok || r.Offset >= end {
+				return // written after ReadTopic started
+			}
+			byPartition[r.Partition] = append(byPartition[r.Partition], r)
+			if r.Offset >= end-1 {
 				delete(pending, r.Partition)
 			}
 		})
-		// Nothing new within the idle time: what is left before the end
-		// offsets is transaction markers or aborted records.
-		if got == 0 {
-			break
+	}
+	var out []*bulwark.Message
+	for p, recs := range byPartition {
+		if rc.committed {
+			recs = committedRecords(recs, stable[p])
+		}
+		for _, r := range recs {
+			if !r.Attrs.IsControl() {
+				out = append(out, fromRecord(r))
+			}
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool {
@@ -208,6 +228,60 @@ func (c *Cluster) ReadTopic(ctx context.Context, topic string, opts ...ReadOptio
 		return out[i].Offset < out[j].Offset
 	})
 	return out, nil
+}
+
+// committedRecords is what a read_committed reader sees of one partition's
+// records (in offset order): those below the last stable offset that are
+// not transactional or whose transaction committed. A transaction's records
+// are decided by the next marker of their producer; records below the last
+// stable offset all have one, as their transactions have ended.
+func committedRecords(recs []*kgo.Record, lastStable int64) []*kgo.Record {
+	var out []*kgo.Record
+	open := map[int64][]*kgo.Record{} // producer ID -> records awaiting its marker
+	for _, r := range recs {
+		switch {
+		case r.Attrs.IsControl():
+			var key kmsg.ControlRecordKey
+			if key.ReadFrom(r.Key) == nil && key.Type == kmsg.ControlRecordKeyTypeCommit {
+				out = append(out, open[r.ProducerID]...)
+			}
+			delete(open, r.ProducerID)
+		case r.Attrs.IsTransactional():
+			open[r.ProducerID] = append(open[r.ProducerID], r)
+		default:
+			out = append(out, r)
+		}
+	}
+	kept := out[:0]
+	for _, r := range out {
+		if r.Offset < lastStable {
+			kept = append(kept, r)
+		}
+	}
+	return kept
+}
+
+// pendingText names the partitions not read to their end, with how far
+// the read got: "partitions 0 (at 10 of 12), 3 (at -1 of 5)".
+func pendingText(pending map[int32]int64, read map[int32][]*kgo.Record) string {
+	parts := make([]int32, 0, len(pending))
+	for p := range pending {
+		parts = append(parts, p)
+	}
+	slices.Sort(parts)
+	var b strings.Builder
+	b.WriteString("partitions ")
+	for i, p := range parts {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		at := int64(-1)
+		if recs := read[p]; len(recs) > 0 {
+			at = recs[len(recs)-1].Offset
+		}
+		fmt.Fprintf(&b, "%d (at %d of %d)", p, at, pending[p])
+	}
+	return b.String()
 }
 
 func fromRecord(r *kgo.Record) *bulwark.Message {
