@@ -2,10 +2,12 @@ package producer_test
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/kafkatest"
 	"github.com/bulwarkgo/bulwark/producer"
@@ -165,4 +167,63 @@ func TestTransactionWithATimedOutRecordIsAborted(t *testing.T) {
 		return sendAll(ctx, tx, topic, "next")
 	}), "the producer stays usable")
 	assert.Equal(t, []string{"next"}, values(readTopic(t, c, topic, kafkatest.ReadCommitted())))
+}
+
+// With the broker hung and the client's buffers full, a sender waiting for
+// room gives up by the delivery timeout too, also once every record inside
+// the client has already expired (nothing left to watch but the waiting
+// sender itself).
+func TestWaitForRoomIsBoundedByTheDeliveryTimeout(t *testing.T) {
+	const timeout = 500 * time.Millisecond
+	c := kafkatest.NewCluster(t, kafkatest.WithTopic("t", 1))
+	p, err := producer.New(c.Brokers(), producer.WithDeliveryTimeout(timeout), producer.WithMaxBatchRecords(1),
+		producer.WithSaramaConfig(func(cfg *sarama.Config) { cfg.ChannelBufferSize = 1 }))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	_, err = p.Send(ctxFor(t, 10*time.Second), &bulwark.Message{Topic: "t", Value: []byte("warm-up")})
+	require.NoError(t, err)
+
+	arrived, release := c.HoldNext(kafkatest.Produce)
+	defer release()
+	o := newOutcomes()
+	// SendAsync returns once the client took the record; with one record
+	// per request, one request held and one-slot channels, the client is
+	// full after a handful. Fill it from a goroutine: the sends that wait
+	// for room must come back by themselves.
+	const n = 16
+	filled := make(chan struct{})
+	go func() {
+		defer close(filled)
+		for i := range n {
+			v := strconv.Itoa(i)
+			p.SendAsync(context.Background(), &bulwark.Message{Topic: "t", Value: []byte(v)}, o.callback(v))
+		}
+	}()
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the produce request never reached the broker")
+	}
+	select {
+	case <-filled:
+	case <-time.After(n * hungBound(timeout)):
+		t.Fatal("senders waiting for room in the client were not released by the delivery timeout")
+	}
+	require.NoError(t, p.Flush(ctxFor(t, 20*time.Second)))
+
+	calls, errs, at := o.snapshot()
+	waited := 0
+	for i := range n {
+		v := strconv.Itoa(i)
+		require.Equal(t, 1, calls[v], "record %s reported once", v)
+		require.ErrorIs(t, errs[v], producer.ErrDeliveryTimeout, "record %s", v)
+		if at[v] >= 2*timeout {
+			waited++ // handed over only after earlier ones expired
+		}
+	}
+	// The client is full after a few records: most of the rest waited for
+	// room, some past the point where all records inside had expired.
+	assert.GreaterOrEqual(t, waited, n/4, "records that waited for room (else the test did not fill the client)")
+	assert.Less(t, time.Since(o.start), n*hungBound(timeout))
+	release()
 }

@@ -20,10 +20,17 @@ type expiry struct {
 	mu         sync.Mutex
 	head, tail *record
 
-	now   atomic.Int64  // ticks so far; frozen while the list is empty
+	now   atomic.Int64  // ticks so far; frozen while nothing is watched
 	tick  time.Duration // about a twentieth of the delivery timeout
 	ticks int64         // ticks from a record's start to its expiry
-	wake  chan struct{} // the list stopped being empty
+	wake  chan struct{} // the list stopped being empty, or a sender waits
+
+	// Senders waiting for room in the client watch the clock too: beat
+	// closes at every tick (and is replaced), and while waiting > 0 the
+	// clock runs even with the list empty (the records filling the client
+	// may all have expired already).
+	beat    atomic.Pointer[chan struct{}]
+	waiting atomic.Int32
 }
 
 // Record states: a record settles once, by the client or by expiry,
@@ -37,7 +44,41 @@ func newExpiry(timeout time.Duration) *expiry {
 	tick := min(max(timeout/20, time.Millisecond), 500*time.Millisecond)
 	// +1 as a record's start may be up to a tick later than its stamp.
 	ticks := int64((timeout+tick-1)/tick) + 1
-	return &expiry{tick: tick, ticks: ticks, wake: make(chan struct{}, 1)}
+	e := &expiry{tick: tick, ticks: ticks, wake: make(chan struct{}, 1)}
+	beat := make(chan struct{})
+	e.beat.Store(&beat)
+	return e
+}
+
+// nudge starts the clock if it is stopped.
+func (e *expiry) nudge() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}
+
+// pulse wakes the senders waiting for the clock.
+func (e *expiry) pulse() {
+	next := make(chan struct{})
+	close(*e.beat.Swap(&next))
+}
+
+// waitingSender counts a sender waiting for room in the client.
+func (e *expiry) waitingSender(on bool) {
+	if on {
+		e.waiting.Add(1)
+		e.nudge()
+		return
+	}
+	e.waiting.Add(-1)
+}
+
+// passed reports whether a record stamped stamp is due; if not, the
+// channel closes at the next tick.
+func (e *expiry) passed(stamp int64) (bool, <-chan struct{}) {
+	beat := *e.beat.Load()
+	return stamp+e.ticks <= e.now.Load(), beat
 }
 
 // stamp is what a record starting now records as its start.
@@ -74,10 +115,7 @@ func (e *expiry) add(r *record, stamp int64) {
 	wasEmpty := e.head == r && r.next == nil
 	e.mu.Unlock()
 	if wasEmpty {
-		select {
-		case e.wake <- struct{}{}:
-		default:
-		}
+		e.nudge()
 	}
 }
 
@@ -120,7 +158,7 @@ func (e *expiry) due(now int64, into []*record) (expired []*record, empty bool) 
 }
 
 // run expires records until done closes; the clock only ticks while
-// records are watched, so an idle producer costs nothing.
+// records are watched or senders wait, so an idle producer costs nothing.
 func (e *expiry) run(done <-chan struct{}, expire func(*record)) {
 	ticker := time.NewTicker(e.tick)
 	ticker.Stop()
@@ -132,18 +170,21 @@ func (e *expiry) run(done <-chan struct{}, expire func(*record)) {
 		case <-done:
 			return
 		}
-		for empty := false; !empty; {
+		for active := true; active; {
 			select {
 			case <-ticker.C:
 			case <-done:
 				ticker.Stop()
 				return
 			}
+			var empty bool
 			batch, empty = e.due(e.now.Add(1), batch[:0])
+			e.pulse()
 			for i, r := range batch {
 				expire(r)
 				batch[i] = nil
 			}
+			active = !empty || e.waiting.Load() > 0
 		}
 		ticker.Stop()
 	}

@@ -58,7 +58,7 @@ type record struct {
 	wait   chan outcome        // Send
 
 	state      atomic.Uint32 // recordPending until settled, once
-	started    int64         // expiry tick at hand-off; guarded by expiry.mu
+	started    int64         // expiry tick at hand-off; set before it, then guarded by expiry.mu
 	linked     bool          // in the expiry list; guarded by expiry.mu
 	prev, next *record
 }
@@ -157,7 +157,8 @@ func (p *pipeline) send(ctx context.Context, msg *bulwark.Message, r *record) er
 	// The delivery timeout counts from here; waiting for room in the client
 	// is part of it.
 	stamp := p.expiry.stamp()
-	err := p.ap.EnqueueWithin(ctx, p.stop, p.cfg.deliveryTimeout, &r.out, msg, added, r)
+	r.started = stamp
+	err := p.ap.EnqueueWithin(ctx, p.stop, r, &r.out, msg, added, r)
 	p.senders.RUnlock()
 	if err != nil {
 		if errors.Is(err, saramax.ErrEnqueueTimeout) {
@@ -171,6 +172,10 @@ func (p *pipeline) send(ctx context.Context, msg *bulwark.Message, r *record) er
 	p.expiry.add(r, stamp)
 	return nil
 }
+
+// Waiting and Expired make r the saramax.Deadline of its own hand-off.
+func (r *record) Waiting(on bool)                  { r.p.expiry.waitingSender(on) }
+func (r *record) Expired() (bool, <-chan struct{}) { return r.p.expiry.passed(r.started) }
 
 // abandon ends the telemetry of a record that never reached sarama.
 func (p *pipeline) abandon(ctx context.Context, r *record, err error) {

@@ -135,17 +135,28 @@ type Outgoing struct {
 // key, value and header bytes are shared with sarama until d is called; msg
 // itself is not modified. o must stay untouched until d is called.
 func (a *AsyncProducer) Enqueue(ctx context.Context, stop <-chan struct{}, o *Outgoing, msg *bulwark.Message, added []bulwark.Header, d Delivery) error {
-	return a.EnqueueWithin(ctx, stop, 0, o, msg, added, d)
+	return a.EnqueueWithin(ctx, stop, nil, o, msg, added, d)
 }
 
-// ErrEnqueueTimeout: sarama took no record within EnqueueWithin's bound
+// ErrEnqueueTimeout: sarama took no record before EnqueueWithin's deadline
 // (its buffers stayed full).
 var ErrEnqueueTimeout = errors.New("saramax: the producer took no record within the bound")
 
+// Deadline bounds EnqueueWithin's wait for room in sarama without a timer
+// per record: a timer costs more than the rest of a hand-off, and a
+// producer at full speed waits for room on most records.
+type Deadline interface {
+	// Waiting says a wait starts (true) or ends (false), so whatever
+	// drives the deadline's clock keeps it running meanwhile.
+	Waiting(bool)
+	// Expired reports whether the deadline has passed; if not, recheck
+	// closes when it is worth asking again.
+	Expired() (passed bool, recheck <-chan struct{})
+}
+
 // EnqueueWithin is [AsyncProducer.Enqueue] that also gives up, with
-// [ErrEnqueueTimeout], when sarama has not accepted the record within wait
-// (zero: no bound).
-func (a *AsyncProducer) EnqueueWithin(ctx context.Context, stop <-chan struct{}, wait time.Duration, o *Outgoing, msg *bulwark.Message, added []bulwark.Header, d Delivery) error {
+// [ErrEnqueueTimeout], once dl has expired (nil: no bound).
+func (a *AsyncProducer) EnqueueWithin(ctx context.Context, stop <-chan struct{}, dl Deadline, o *Outgoing, msg *bulwark.Message, added []bulwark.Header, d Delivery) error {
 	pm := &o.pm
 	pm.Topic = msg.Topic
 	pm.Partition = msg.Partition
@@ -179,28 +190,38 @@ func (a *AsyncProducer) EnqueueWithin(ctx context.Context, stop <-chan struct{},
 		}
 	}
 	// Fast path: sarama's dispatcher is usually waiting for input, and a
-	// plain send is cheaper than a three-way select.
+	// plain send is cheaper than a select.
 	select {
 	case a.ap.Input() <- pm:
 		return nil
 	default:
 	}
-	// The timer only on the slow path: buffers are rarely full.
-	var expired <-chan time.Time
-	if wait > 0 {
-		timer := time.NewTimer(wait)
-		defer timer.Stop()
-		expired = timer.C
+	if dl == nil {
+		select {
+		case a.ap.Input() <- pm:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-stop:
+			return bulwark.ErrClosed
+		}
 	}
-	select {
-	case a.ap.Input() <- pm:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-stop:
-		return bulwark.ErrClosed
-	case <-expired:
-		return ErrEnqueueTimeout
+	dl.Waiting(true)
+	defer dl.Waiting(false)
+	for {
+		passed, recheck := dl.Expired()
+		if passed {
+			return ErrEnqueueTimeout
+		}
+		select {
+		case a.ap.Input() <- pm:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-stop:
+			return bulwark.ErrClosed
+		case <-recheck:
+		}
 	}
 }
 

@@ -1,7 +1,6 @@
 package txnsession
 
 import (
-	"errors"
 	"sync"
 
 	"github.com/IBM/sarama"
@@ -160,17 +159,18 @@ func (p *Producer) OutcomeUnknown() bool {
 
 // Classify says what err, returned by Commit or Abort, means.
 func (p *Producer) Classify(err error) Failure {
-	switch {
-	case errors.Is(err, sarama.ErrProducerFenced), errors.Is(err, sarama.ErrInvalidProducerEpoch),
-		errors.Is(err, sarama.ErrTransactionalIDAuthorizationFailed):
+	// The producer package's classification, so an authorization failure
+	// is fatal here too and never reported as another instance's takeover.
+	switch saramax.ClassifyTxn(p.ap, err) {
+	case saramax.TxnFenced:
 		return Fenced
-	case p.ap.TxnStatus()&sarama.ProducerTxnFlagFatalError != 0:
+	case saramax.TxnFatal:
 		return Fatal
-	case saramax.IsGroupFencing(err):
-		return GroupFenced
-	default:
-		return Abortable
 	}
+	if saramax.IsGroupFencing(err) {
+		return GroupFenced
+	}
+	return Abortable
 }
 
 // Close shuts the producer down.
