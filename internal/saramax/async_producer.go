@@ -196,22 +196,17 @@ func (a *AsyncProducer) EnqueueWithin(ctx context.Context, stop <-chan struct{},
 		return nil
 	default:
 	}
-	if dl == nil {
-		select {
-		case a.ap.Input() <- pm:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-stop:
-			return bulwark.ErrClosed
-		}
+	if dl != nil {
+		dl.Waiting(true)
+		defer dl.Waiting(false)
 	}
-	dl.Waiting(true)
-	defer dl.Waiting(false)
 	for {
-		passed, recheck := dl.Expired()
-		if passed {
-			return ErrEnqueueTimeout
+		var recheck <-chan struct{} // nil without a deadline: never ready
+		if dl != nil {
+			var passed bool
+			if passed, recheck = dl.Expired(); passed {
+				return ErrEnqueueTimeout
+			}
 		}
 		select {
 		case a.ap.Input() <- pm:
