@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"sort"
@@ -30,6 +31,7 @@ import (
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/topics"
 	"github.com/bulwarkgo/bulwark/kafkatest"
 	"github.com/bulwarkgo/bulwark/producer"
+	"github.com/bulwarkgo/bulwark/provision"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx" for -dedup postgres
 	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/attribute"
@@ -67,7 +69,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		return nil, err
 	}
 	t := events.Topics{Prefix: cfg.TopicPrefix}
-	if err := ensureTopics(ctx, tc, t, cfg.Partitions); err != nil {
+	if err := ensureTopics(ctx, brokers, log, t, cfg.Partitions); err != nil {
 		return nil, err
 	}
 
@@ -365,15 +367,20 @@ func dedupSkips(ctx context.Context, m *telemetry.Metrics) (int, []ServiceCount)
 	return int(all), by
 }
 
-func ensureTopics(ctx context.Context, tc *topics.Client, t events.Topics, partitions int32) error {
-	specs := []topics.Spec{{Name: t.Stock(), Partitions: partitions, Compacted: true}}
+// ensureTopics creates the pipeline's topics with bulwark's provision
+// package: missing ones are created, existing ones checked (a topic with
+// another partition count or cleanup policy than declared is reported as
+// drift and logged, never changed).
+func ensureTopics(ctx context.Context, brokers []string, log *slog.Logger, t events.Topics, partitions int32) error {
+	want := []provision.Topic{{Name: t.Stock(), Partitions: partitions, Configs: map[string]string{"cleanup.policy": "compact"}}}
 	for _, name := range t.Events() {
-		specs = append(specs, topics.Spec{Name: name, Partitions: partitions})
+		want = append(want, provision.Topic{Name: name, Partitions: partitions})
 	}
 	for _, in := range t.Inputs() {
-		specs = append(specs, topics.Spec{Name: t.DeadLetter(in), Partitions: 1})
+		want = append(want, provision.Topic{Name: t.DeadLetter(in), Partitions: 1})
 	}
-	return tc.Ensure(ctx, specs...)
+	_, err := provision.Ensure(ctx, brokers, want, provision.WithDriftAsWarning(), provision.WithLogger(log))
+	return err
 }
 
 // openOutbox opens the order and outbox tables of this run (dropped when

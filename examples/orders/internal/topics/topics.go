@@ -1,11 +1,12 @@
-// Package topics creates the pipeline's topics and reads topics from the
-// beginning to their current end: what a service needs to restore state or
-// rebuild a view, and what the pipeline's checks read.
+// Package topics reads topics from the beginning to their current end: what
+// a service needs to restore state or rebuild a view, and what the
+// pipeline's checks read. (The pipeline creates its topics with bulwark's
+// provision package.)
 //
-// The bulwark packages deliberately hide the Kafka client. Topic
-// administration and "read everything up to now" are outside what they do,
-// so this package talks to the cluster through sarama directly (plaintext or
-// TLS; add SASL the same way if your cluster needs it).
+// The bulwark packages deliberately hide the Kafka client, and "read
+// everything up to now" is outside what they do, so this package talks to
+// the cluster through sarama directly (plaintext or TLS; add SASL the same
+// way if your cluster needs it).
 package topics
 
 import (
@@ -50,38 +51,6 @@ func New(brokers []string, tlsConfig *tls.Config, dialer conn.Dialer) (*Client, 
 		cfg.Net.Proxy.Dialer = dialer
 	}
 	return &Client{brokers: brokers, cfg: cfg}, nil
-}
-
-// Spec describes a topic to create.
-type Spec struct {
-	Name       string
-	Partitions int32
-	Compacted  bool
-}
-
-// Ensure creates the topics that do not exist yet. Replication factor: the
-// cluster's default.
-func (c *Client) Ensure(ctx context.Context, specs ...Spec) error {
-	admin, err := sarama.NewClusterAdmin(c.brokers, c.cfg)
-	if err != nil {
-		return fmt.Errorf("topics: connect: %w", err)
-	}
-	defer admin.Close()
-	for _, s := range specs {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		detail := &sarama.TopicDetail{NumPartitions: s.Partitions, ReplicationFactor: -1}
-		if s.Compacted {
-			policy := "compact"
-			detail.ConfigEntries = map[string]*string{"cleanup.policy": &policy}
-		}
-		err := admin.CreateTopic(s.Name, detail, false)
-		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
-			return fmt.Errorf("topics: create %s: %w", s.Name, err)
-		}
-	}
-	return nil
 }
 
 // ReadIdle is how long Read waits for more records of a partition before it
