@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -71,16 +70,6 @@ func (d *flakyDownstream) call(ctx context.Context, key []byte) error {
 		return bulwark.Permanentf("downstream: %s", resp.Status)
 	}
 	return nil
-}
-
-// cpuTime is the CPU time (user + system) this process has used.
-func cpuTime(t *testing.T) time.Duration {
-	t.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		t.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func produceOrders(t *testing.T, c *kafkatest.Cluster, topic string, n int) {
