@@ -20,9 +20,15 @@ import (
 //	redis-benchmark -t set -c 50 -P 1 -n 1000000 -q    (BenchmarkClaimConfirm)
 //	redis-benchmark -t set -c 50 -P 16 -n 4000000 -q   (BenchmarkClaimConfirmPipelined/depth=16)
 //
-// A claim+confirm pair is two Redis commands (SET NX PX GET, then EVALSHA of
-// the confirm script). Keys are fresh each time and expire after the
-// benchmark's short retention, so nothing is left behind for long.
+// One claim+confirm pair is two Redis round trips in BenchmarkClaimConfirm
+// (SET NX PX GET, then EVALSHA of the confirm script): what the dedup
+// middleware does per record. In the pipelined benchmark, on a single
+// server, a batch of depth keys is one EVALSHA that claims them all and one
+// that confirms them all (ClaimMany, ConfirmMany); redis-benchmark -P depth
+// sends depth plain SETs per round trip, so it runs depth commands where
+// the store runs one script doing depth operations. Keys are fresh each
+// time and expire after the benchmark's short retention, so nothing is left
+// behind for long.
 const benchClients = 50
 
 func benchStore(b *testing.B) (*redisstore.Store, string) {
