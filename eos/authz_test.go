@@ -14,7 +14,9 @@ import (
 // When the cluster stops authorising the transactional ID, no other
 // instance took it over: the session stops with a producer error, not with
 // ErrFenced (whose advice, "another instance runs", would mislead), and
-// nothing it wrote becomes visible.
+// nothing it wrote becomes visible. The denial comes on EndTxn: on
+// AddPartitionsToTxn it would run into sarama's own data race
+// (IBM/sarama#2913) under -race.
 func TestTransactionalIDNotAuthorisedStopsWithProducerError(t *testing.T) {
 	const transactionalIDAuthorizationFailed kafkatest.KafkaError = 53
 	c := kafkatest.NewCluster(t, kafkatest.WithTopic("in", 2), kafkatest.WithTopic("out", 2))
@@ -25,7 +27,7 @@ func TestTransactionalIDNotAuthorisedStopsWithProducerError(t *testing.T) {
 			return nil
 		}), testOpts(eos.WithInstanceID("authz"))...)
 	require.NoError(t, err)
-	h := c.InjectFault(kafkatest.Fault{Requests: []kafkatest.Request{kafkatest.AddPartitionsToTxn}, TxnID: s.TransactionalID(),
+	h := c.InjectFault(kafkatest.Fault{Requests: []kafkatest.Request{kafkatest.EndTxn}, TxnID: s.TransactionalID(),
 		Err: transactionalIDAuthorizationFailed, Count: -1})
 	defer h.Remove()
 
