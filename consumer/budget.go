@@ -25,27 +25,38 @@ func newBudget(maxRecords int, maxBytes int64) *budget {
 		lowRecords: maxRecords - maxRecords/4, lowBytes: maxBytes - maxBytes/4}
 }
 
-// tryAcquire takes room for one record of size bytes. A record larger than
-// the byte limit gets through when nothing else is in flight, so it cannot
-// block its partition forever.
-func (b *budget) tryAcquire(size int) bool {
+// acquireRun takes budget for the longest prefix of recs that fits, under
+// one lock (the budget is shared by every partition), and returns its
+// length. A record larger than the byte limit gets through when nothing
+// else is in flight, so it cannot block its partition forever.
+func (b *budget) acquireRun(recs []record) int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.records >= b.maxRecords || (b.records > 0 && b.bytes+int64(size) > b.maxBytes) {
-		return false
+	n := 0
+	for _, rec := range recs {
+		if b.records >= b.maxRecords || (b.records > 0 && b.bytes+int64(rec.size) > b.maxBytes) {
+			break
+		}
+		b.records++
+		b.bytes += int64(rec.size)
+		n++
 	}
-	b.records++
-	b.bytes += int64(size)
 	if b.records > b.peak {
 		b.peak = b.records
 	}
-	return true
+	return n
 }
 
-func (b *budget) release(size int) {
+func (b *budget) release(size int) { b.releaseN(1, int64(size)) }
+
+// releaseN returns the budget of n records of bytes in total.
+func (b *budget) releaseN(n int, bytes int64) {
+	if n == 0 {
+		return
+	}
 	b.mu.Lock()
-	b.records--
-	b.bytes -= int64(size)
+	b.records -= n
+	b.bytes -= bytes
 	if b.records > 0 && (b.records > b.lowRecords || b.bytes > b.lowBytes) {
 		b.mu.Unlock()
 		return

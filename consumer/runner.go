@@ -23,36 +23,52 @@ type record struct {
 // earlier record with the same key: a free worker takes the oldest record
 // whose key is not busy, so a slow key does not hold up other keys.
 type scheduler struct {
-	mu     sync.Mutex
-	cond   *sync.Cond
-	keyed  bool
-	ready  []record
-	busy   map[string][]record // key -> records waiting behind the running one
-	closed bool
+	mu      sync.Mutex
+	cond    *sync.Cond
+	keyed   bool
+	workers int
+	ready   []record
+	busy    map[string][]record // key -> records waiting behind the running one
+	closed  bool
 	// pushed is signalled when a record becomes ready or the scheduler
 	// closes: a batch worker lingering for more records waits on it.
 	pushed chan struct{}
 }
 
-func newScheduler(keyed bool) *scheduler {
-	s := &scheduler{keyed: keyed, busy: map[string][]record{}, pushed: make(chan struct{}, 1)}
+func newScheduler(workers int) *scheduler {
+	s := &scheduler{keyed: workers > 1, workers: workers, busy: map[string][]record{}, pushed: make(chan struct{}, 1)}
 	s.cond = sync.NewCond(&s.mu)
 	return s
 }
 
-func (s *scheduler) push(rec record) {
+// pushAll hands over a run of records (in partition order) under one lock
+// and with one wake-up per record that became ready, at most one per
+// worker: a wake-up per record would cost more than a no-op handler.
+func (s *scheduler) pushAll(recs []record) {
 	s.mu.Lock()
-	if s.keyed && rec.msg.Key != nil {
-		if waiting, ok := s.busy[string(rec.msg.Key)]; ok {
-			s.busy[string(rec.msg.Key)] = append(waiting, rec)
-			s.mu.Unlock()
-			return
+	ready := 0
+	for _, rec := range recs {
+		if s.keyed && rec.msg.Key != nil {
+			if waiting, ok := s.busy[string(rec.msg.Key)]; ok {
+				s.busy[string(rec.msg.Key)] = append(waiting, rec)
+				continue
+			}
+			s.busy[string(rec.msg.Key)] = nil
 		}
-		s.busy[string(rec.msg.Key)] = nil
+		s.ready = append(s.ready, rec)
+		ready++
 	}
-	s.ready = append(s.ready, rec)
 	s.mu.Unlock()
-	s.cond.Signal()
+	if ready == 0 {
+		return
+	}
+	if ready >= s.workers {
+		s.cond.Broadcast()
+	} else {
+		for range ready {
+			s.cond.Signal()
+		}
+	}
 	s.signalPushed()
 }
 
@@ -75,6 +91,24 @@ func (s *scheduler) tryNext() (rec record, ok, closed bool) {
 	s.ready[0] = record{}
 	s.ready = s.ready[1:]
 	return rec, true, false
+}
+
+// nextRun blocks until records are ready and takes them all, in order,
+// into buf (for a single worker: partition order is the order taken). ok
+// is false once the scheduler is closed and nothing is ready.
+func (s *scheduler) nextRun(buf []record) (run []record, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.ready) == 0 && !s.closed {
+		s.cond.Wait()
+	}
+	if len(s.ready) == 0 {
+		return buf[:0], false
+	}
+	run = append(buf[:0], s.ready...)
+	clear(s.ready)
+	s.ready = s.ready[:0]
+	return run, true
 }
 
 // next blocks for a record to run; ok is false once the scheduler is
@@ -148,16 +182,20 @@ type partitionRunner struct {
 	hcancel  context.CancelFunc
 	stopping atomic.Bool
 	// draining stops records from starting; running counts handlers busy.
-	startMu  sync.Mutex
-	draining bool
-	running  int
+	// Atomics, not a lock: begin and end run for every record. begin adds
+	// to running before it reads draining and drain sets draining before
+	// it reads running, so a record either starts and is waited for, or
+	// does not start.
+	draining atomic.Bool
+	running  atomic.Int32
 	workers  sync.WaitGroup
 	progress chan struct{}
 
 	pmu         sync.Mutex
-	holding     bool          // records wait for budget
-	pauses      int           // lanes inside a pause-class delay
-	gate        chan struct{} // non-nil while paused by a handler; closed on lift
+	holding     bool                          // records wait for budget
+	pauses      int                           // lanes inside a pause-class delay
+	gate        chan struct{}                 // non-nil while paused by a handler; closed on lift
+	gateNow     atomic.Pointer[chan struct{}] // gate, for waitGate without pmu
 	fetchPaused bool
 
 	// committed is guarded by Consumer.commitSem; committedPub mirrors it
@@ -193,7 +231,7 @@ func newPartitionRunner(c *Consumer, sess *saramagroup.Session, claim *saramagro
 	// sarama remembers a pause across reassignment; this member's runner
 	// starts unpaused, so must the fetcher.
 	c.g.Resume(r.topic, r.partition)
-	r.sched = newScheduler(c.cfg.workers > 1)
+	r.sched = newScheduler(c.cfg.workers)
 	if c.cfg.batchHandler != nil {
 		r.workers.Go(r.workBatches)
 	} else {
@@ -203,6 +241,10 @@ func newPartitionRunner(c *Consumer, sess *saramagroup.Session, claim *saramagro
 	}
 	return r
 }
+
+// releaseChunk is how many finished records a worker returns to the
+// budget at once.
+const releaseChunk = 32
 
 // drainMax bounds the records run takes from the claim in one go.
 const drainMax = 256
@@ -216,12 +258,15 @@ func (r *partitionRunner) run() {
 	defer r.c.budget.unwait(wake)
 	var held []record
 	holding := false
+	var offsets []int64 // reused by dispatch
 	admit := func() {
-		for len(held) > 0 && r.c.budget.tryAcquire(held[0].size) {
-			r.dispatch(held[0])
-			held[0] = record{}
-			held = held[1:]
+		n := r.c.budget.acquireRun(held)
+		if n == 0 {
+			return
 		}
+		offsets = r.dispatch(held[:n], offsets)
+		clear(held[:n])
+		held = held[n:]
 	}
 	for {
 		if len(held) > 0 {
@@ -268,18 +313,52 @@ func (r *partitionRunner) run() {
 	}
 }
 
-func (r *partitionRunner) dispatch(rec record) {
-	r.tracker.Add(rec.msg.Offset)
-	r.sched.push(rec)
+// dispatch tracks a run of records admitted to the budget and hands it to
+// the workers; offsets is scratch space, returned for reuse.
+func (r *partitionRunner) dispatch(run []record, offsets []int64) []int64 {
+	offsets = offsets[:0]
+	for _, rec := range run {
+		offsets = append(offsets, rec.msg.Offset)
+	}
+	r.tracker.AddAll(offsets)
+	r.sched.pushAll(run)
+	return offsets
 }
 
 func (r *partitionRunner) work() {
+	if !r.sched.keyed {
+		// One worker: take every ready record at once, in order.
+		var run []record
+		for {
+			var ok bool
+			if run, ok = r.sched.nextRun(run); !ok {
+				return
+			}
+			// Budget goes back in chunks: one lock on the shared budget per
+			// releaseChunk records, not per record, while a slow run still
+			// returns what it finished as it goes.
+			var n int
+			var bytes int64
+			for i := range run {
+				r.process(run[i])
+				n++
+				bytes += int64(run[i].size)
+				run[i] = record{}
+				if n == releaseChunk {
+					r.c.budget.releaseN(n, bytes)
+					n, bytes = 0, 0
+				}
+			}
+			r.c.budget.releaseN(n, bytes)
+		}
+	}
 	for {
 		rec, ok := r.sched.next()
 		if !ok {
 			return
 		}
 		r.process(rec)
+		r.c.budget.release(rec.size)
 		r.sched.finished(rec)
 	}
 }
@@ -321,9 +400,11 @@ func (r *partitionRunner) workBatches() {
 
 func (r *partitionRunner) processBatch(batch []record) {
 	defer func() {
+		var bytes int64
 		for _, rec := range batch {
-			r.c.budget.release(rec.size)
+			bytes += int64(rec.size)
 		}
+		r.c.budget.releaseN(len(batch), bytes)
 	}()
 	if r.waitGate() != nil || !r.begin() {
 		return // not started: stays uncommitted, delivered again
@@ -340,8 +421,8 @@ func (r *partitionRunner) processBatch(batch []record) {
 	r.end()
 }
 
+// process runs one record; its caller returns its budget.
 func (r *partitionRunner) process(rec record) {
-	defer r.c.budget.release(rec.size)
 	if r.waitGate() != nil || !r.begin() {
 		return // not started: stays uncommitted, delivered again
 	}
@@ -353,39 +434,32 @@ func (r *partitionRunner) process(rec record) {
 }
 
 func (r *partitionRunner) begin() bool {
-	r.startMu.Lock()
-	defer r.startMu.Unlock()
-	if r.draining {
+	r.running.Add(1)
+	if r.draining.Load() {
+		r.end()
 		return false
 	}
-	r.running++
 	return true
 }
 
 func (r *partitionRunner) end() {
-	r.startMu.Lock()
-	r.running--
-	r.startMu.Unlock()
-	select {
-	case r.progress <- struct{}{}:
-	default:
+	// Only drain waits for progress, and only for running to reach zero.
+	if r.running.Add(-1) == 0 && r.draining.Load() {
+		select {
+		case r.progress <- struct{}{}:
+		default:
+		}
 	}
 }
 
-func (r *partitionRunner) busy() int {
-	r.startMu.Lock()
-	defer r.startMu.Unlock()
-	return r.running
-}
+func (r *partitionRunner) busy() int { return int(r.running.Load()) }
 
 // drain stops records from starting (those not started stay uncommitted
 // and go to the partition's next owner) and gives the ones running the
 // grace period; after it their contexts are cancelled and what did not
 // finish stays uncommitted.
 func (r *partitionRunner) drain() {
-	r.startMu.Lock()
-	r.draining = true
-	r.startMu.Unlock()
+	r.draining.Store(true)
 	grace := time.NewTimer(r.c.cfg.grace)
 	defer grace.Stop()
 wait:
@@ -429,6 +503,7 @@ func (r *partitionRunner) pauseBegin() {
 	r.pauses++
 	if r.pauses == 1 {
 		r.gate = make(chan struct{})
+		r.gateNow.Store(&r.gate)
 	}
 	r.updateFetchLocked()
 }
@@ -439,6 +514,7 @@ func (r *partitionRunner) pauseEnd() {
 	r.pauses--
 	if r.pauses == 0 {
 		close(r.gate)
+		r.gateNow.Store(nil)
 		r.gate = nil
 	}
 	r.updateFetchLocked()
@@ -462,8 +538,12 @@ func (r *partitionRunner) updateFetchLocked() {
 
 // waitGate blocks while a handler has paused the partition.
 func (r *partitionRunner) waitGate() error {
+	gp := r.gateNow.Load()
+	if gp == nil {
+		return nil
+	}
 	r.pmu.Lock()
-	g := r.gate
+	g := r.gate // the pointer is to the field: read it under its lock
 	r.pmu.Unlock()
 	if g == nil {
 		return nil

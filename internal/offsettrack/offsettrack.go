@@ -36,6 +36,21 @@ func (p *Partition) Add(offset int64) {
 	p.mu.Unlock()
 }
 
+// AddAll is Add for several offsets, in increasing order, under one lock.
+func (p *Partition) AddAll(offsets []int64) {
+	if len(offsets) == 0 {
+		return
+	}
+	p.mu.Lock()
+	p.offsets = append(p.offsets, offsets...)
+	for range offsets {
+		p.done = append(p.done, false)
+	}
+	p.next = offsets[len(offsets)-1] + 1
+	p.pending += len(offsets)
+	p.mu.Unlock()
+}
+
 // Done marks offset finished. It reports false if offset is not in flight
 // (never added, or already done).
 func (p *Partition) Done(offset int64) bool {
