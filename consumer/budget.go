@@ -47,15 +47,17 @@ func (b *budget) acquireRun(recs []record) int {
 	return n
 }
 
-func (b *budget) release(size int) { b.releaseN(1, int64(size)) }
-
-// releaseN returns the budget of n records of bytes in total.
-func (b *budget) releaseN(n int, bytes int64) {
-	if n == 0 {
+// releaseAll returns the budget of recs.
+func (b *budget) releaseAll(recs []record) {
+	if len(recs) == 0 {
 		return
 	}
+	var bytes int64
+	for _, rec := range recs {
+		bytes += int64(rec.size)
+	}
 	b.mu.Lock()
-	b.records -= n
+	b.records -= len(recs)
 	b.bytes -= bytes
 	if b.records > 0 && (b.records > b.lowRecords || b.bytes > b.lowBytes) {
 		b.mu.Unlock()

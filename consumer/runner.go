@@ -25,7 +25,6 @@ type record struct {
 type scheduler struct {
 	mu      sync.Mutex
 	cond    *sync.Cond
-	keyed   bool
 	workers int
 	ready   []record
 	busy    map[string][]record // key -> records waiting behind the running one
@@ -36,7 +35,7 @@ type scheduler struct {
 }
 
 func newScheduler(workers int) *scheduler {
-	s := &scheduler{keyed: workers > 1, workers: workers, busy: map[string][]record{}, pushed: make(chan struct{}, 1)}
+	s := &scheduler{workers: workers, busy: map[string][]record{}, pushed: make(chan struct{}, 1)}
 	s.cond = sync.NewCond(&s.mu)
 	return s
 }
@@ -44,11 +43,14 @@ func newScheduler(workers int) *scheduler {
 // pushAll hands over a run of records (in partition order) under one lock
 // and with one wake-up per record that became ready, at most one per
 // worker: a wake-up per record would cost more than a no-op handler.
+// keyed: with several workers, records of one key wait for each other.
+func (s *scheduler) keyed() bool { return s.workers > 1 }
+
 func (s *scheduler) pushAll(recs []record) {
 	s.mu.Lock()
 	ready := 0
 	for _, rec := range recs {
-		if s.keyed && rec.msg.Key != nil {
+		if s.keyed() && rec.msg.Key != nil {
 			if waiting, ok := s.busy[string(rec.msg.Key)]; ok {
 				s.busy[string(rec.msg.Key)] = append(waiting, rec)
 				continue
@@ -131,7 +133,7 @@ func (s *scheduler) next() (rec record, ok bool) {
 // finished releases rec's key: the next record with that key becomes
 // ready.
 func (s *scheduler) finished(rec record) {
-	if !s.keyed || rec.msg.Key == nil {
+	if !s.keyed() || rec.msg.Key == nil {
 		return
 	}
 	s.mu.Lock()
@@ -175,6 +177,7 @@ type partitionRunner struct {
 	tracker   *offsettrack.Partition
 	sched     *scheduler
 	env       delivery.Env
+	offsets   []int64 // dispatch's scratch space (run's goroutine only)
 
 	// hctx is the handlers' context: it outlives the session so records in
 	// flight can finish within the grace period, then it is cancelled.
@@ -191,11 +194,13 @@ type partitionRunner struct {
 	workers  sync.WaitGroup
 	progress chan struct{}
 
-	pmu         sync.Mutex
-	holding     bool                          // records wait for budget
-	pauses      int                           // lanes inside a pause-class delay
-	gate        chan struct{}                 // non-nil while paused by a handler; closed on lift
-	gateNow     atomic.Pointer[chan struct{}] // gate, for waitGate without pmu
+	pmu     sync.Mutex
+	holding bool // records wait for budget
+	pauses  int  // lanes inside a pause-class delay
+	// gate is non-nil while a handler has paused the partition, and closed
+	// on lift. Changed under pmu; atomic so that waitGate, run for every
+	// record, takes no lock.
+	gate        atomic.Pointer[chan struct{}]
 	fetchPaused bool
 
 	// committed is guarded by Consumer.commitSem; committedPub mirrors it
@@ -258,13 +263,12 @@ func (r *partitionRunner) run() {
 	defer r.c.budget.unwait(wake)
 	var held []record
 	holding := false
-	var offsets []int64 // reused by dispatch
 	admit := func() {
 		n := r.c.budget.acquireRun(held)
 		if n == 0 {
 			return
 		}
-		offsets = r.dispatch(held[:n], offsets)
+		r.dispatch(held[:n])
 		clear(held[:n])
 		held = held[n:]
 	}
@@ -314,19 +318,18 @@ func (r *partitionRunner) run() {
 }
 
 // dispatch tracks a run of records admitted to the budget and hands it to
-// the workers; offsets is scratch space, returned for reuse.
-func (r *partitionRunner) dispatch(run []record, offsets []int64) []int64 {
-	offsets = offsets[:0]
+// the workers.
+func (r *partitionRunner) dispatch(run []record) {
+	r.offsets = r.offsets[:0]
 	for _, rec := range run {
-		offsets = append(offsets, rec.msg.Offset)
+		r.offsets = append(r.offsets, rec.msg.Offset)
 	}
-	r.tracker.AddAll(offsets)
+	r.tracker.AddAll(r.offsets)
 	r.sched.pushAll(run)
-	return offsets
 }
 
 func (r *partitionRunner) work() {
-	if !r.sched.keyed {
+	if !r.sched.keyed() {
 		// One worker: take every ready record at once, in order.
 		var run []record
 		for {
@@ -337,19 +340,14 @@ func (r *partitionRunner) work() {
 			// Budget goes back in chunks: one lock on the shared budget per
 			// releaseChunk records, not per record, while a slow run still
 			// returns what it finished as it goes.
-			var n int
-			var bytes int64
-			for i := range run {
-				r.process(run[i])
-				n++
-				bytes += int64(run[i].size)
-				run[i] = record{}
-				if n == releaseChunk {
-					r.c.budget.releaseN(n, bytes)
-					n, bytes = 0, 0
+			for start := 0; start < len(run); start += releaseChunk {
+				chunk := run[start:min(start+releaseChunk, len(run))]
+				for _, rec := range chunk {
+					r.process(rec)
 				}
+				r.c.budget.releaseAll(chunk)
 			}
-			r.c.budget.releaseN(n, bytes)
+			clear(run)
 		}
 	}
 	for {
@@ -358,7 +356,7 @@ func (r *partitionRunner) work() {
 			return
 		}
 		r.process(rec)
-		r.c.budget.release(rec.size)
+		r.c.budget.releaseAll([]record{rec})
 		r.sched.finished(rec)
 	}
 }
@@ -399,13 +397,7 @@ func (r *partitionRunner) workBatches() {
 }
 
 func (r *partitionRunner) processBatch(batch []record) {
-	defer func() {
-		var bytes int64
-		for _, rec := range batch {
-			bytes += int64(rec.size)
-		}
-		r.c.budget.releaseN(len(batch), bytes)
-	}()
+	defer r.c.budget.releaseAll(batch)
 	if r.waitGate() != nil || !r.begin() {
 		return // not started: stays uncommitted, delivered again
 	}
@@ -502,8 +494,8 @@ func (r *partitionRunner) pauseBegin() {
 	defer r.pmu.Unlock()
 	r.pauses++
 	if r.pauses == 1 {
-		r.gate = make(chan struct{})
-		r.gateNow.Store(&r.gate)
+		g := make(chan struct{})
+		r.gate.Store(&g)
 	}
 	r.updateFetchLocked()
 }
@@ -513,9 +505,7 @@ func (r *partitionRunner) pauseEnd() {
 	defer r.pmu.Unlock()
 	r.pauses--
 	if r.pauses == 0 {
-		close(r.gate)
-		r.gateNow.Store(nil)
-		r.gate = nil
+		close(*r.gate.Swap(nil))
 	}
 	r.updateFetchLocked()
 }
@@ -538,18 +528,12 @@ func (r *partitionRunner) updateFetchLocked() {
 
 // waitGate blocks while a handler has paused the partition.
 func (r *partitionRunner) waitGate() error {
-	gp := r.gateNow.Load()
-	if gp == nil {
-		return nil
-	}
-	r.pmu.Lock()
-	g := r.gate // the pointer is to the field: read it under its lock
-	r.pmu.Unlock()
+	g := r.gate.Load()
 	if g == nil {
 		return nil
 	}
 	select {
-	case <-g:
+	case <-*g:
 		return nil
 	case <-r.hctx.Done():
 		return r.hctx.Err()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/bulwarkgo/bulwark"
@@ -205,11 +206,16 @@ func (l *txnLoop) checkOutputs() error {
 	return nil
 }
 
+// fenced counts a fencing of this session's producer and says so.
+func (l *txnLoop) fenced(err error) error {
+	l.s.inst.fencedEvent("producer")
+	return &FencedError{TransactionalID: l.s.txnID, Err: err}
+}
+
 func (l *txnLoop) begin() error {
 	if err := l.p.Begin(); err != nil {
 		if l.p.Classify(err) == txnsession.Fenced {
-			l.s.inst.fencedEvent("producer")
-			return &FencedError{TransactionalID: l.s.txnID, Err: err}
+			return l.fenced(err)
 		}
 		return &ProducerError{TransactionalID: l.s.txnID, Op: reasonBegin, Err: err}
 	}
@@ -308,8 +314,7 @@ func (l *txnLoop) abort(reason string, cause error) error {
 	l.resetTxn()
 	if err != nil {
 		if l.p.Classify(err) == txnsession.Fenced {
-			l.s.inst.fencedEvent("producer")
-			return &FencedError{TransactionalID: l.s.txnID, Err: err}
+			return l.fenced(err)
 		}
 		return &ProducerError{TransactionalID: l.s.txnID, Op: "abort (" + reason + ")", Err: err}
 	}
@@ -361,10 +366,9 @@ func (l *txnLoop) fail(ctx context.Context, err error, reason string) error {
 	kind := l.p.Classify(err)
 	switch kind {
 	case txnsession.Fenced:
-		l.s.inst.fencedEvent("producer")
 		l.endSpan("fenced", err)
 		l.resetTxn()
-		return &FencedError{TransactionalID: l.s.txnID, Err: err}
+		return l.fenced(err)
 	case txnsession.Fatal:
 		l.endSpan("fatal", err)
 		l.resetTxn()
@@ -426,8 +430,7 @@ func (l *txnLoop) failUnknown(ctx context.Context, err error) error {
 	if l.p.Classify(aerr) == txnsession.Fenced {
 		l.endSpan("fenced", aerr)
 		l.resetTxn()
-		l.s.inst.fencedEvent("producer")
-		return &FencedError{TransactionalID: l.s.txnID, Err: aerr}
+		return l.fenced(aerr)
 	}
 	if l.landed(ctx, next) {
 		l.s.opts.logger.Warn("eos: transaction of unknown outcome had committed; continuing with a fresh producer",
@@ -454,11 +457,7 @@ func (l *txnLoop) landed(ctx context.Context, next map[txnsession.TopicPartition
 	}
 	ctx, cancel := context.WithTimeout(ctx, 2*l.s.opts.transactionTimeout)
 	defer cancel()
-	parts := make([]txnsession.TopicPartition, 0, len(next))
-	for tp := range next {
-		parts = append(parts, tp)
-	}
-	offs, err := l.gen.StableOffsets(ctx, parts)
+	offs, err := l.gen.StableOffsets(ctx, slices.Collect(maps.Keys(next)))
 	if err != nil {
 		l.s.opts.logger.Warn("eos: cannot resolve a commit of unknown outcome", "transactional_id", l.s.txnID, "error", err)
 		return false
