@@ -17,7 +17,7 @@ import (
 // connections (-c) and pipelining depth (-P):
 //
 //	go test -run '^$' -bench . -count 6 ./dedup/redisstore/
-//	redis-benchmark -t set -c 50 -P 1 -n 1000000 -q    (BenchmarkClaimConfirm)
+//	redis-benchmark -t set -c 50 -P 1 -n 1000000 -q    (BenchmarkClaimConfirm/*)
 //	redis-benchmark -t set -c 50 -P 16 -n 4000000 -q   (BenchmarkClaimConfirmPipelined/depth=16)
 //
 // One claim+confirm pair is two Redis round trips in BenchmarkClaimConfirm
@@ -31,12 +31,20 @@ import (
 // behind for long.
 const benchClients = 50
 
-func benchStore(b *testing.B) (*redisstore.Store, string) {
+func benchStore(b *testing.B, autoPipeline bool) (*redisstore.Store, string) {
 	addr := servicetest.RedisAddr(b)
 	c := redis.NewClient(&redis.Options{Addr: addr, PoolSize: benchClients})
 	b.Cleanup(func() { _ = c.Close() })
 	prefix := servicetest.UniqueName(b, "bulwark:bench") + ":"
-	st, err := redisstore.New(c, redisstore.WithPrefix(prefix))
+	var cl redis.Cmdable = c
+	if autoPipeline {
+		ap, err := c.AutoPipeline()
+		if err != nil {
+			b.Fatal(err)
+		}
+		cl = ap
+	}
+	st, err := redisstore.New(cl, redisstore.WithPrefix(prefix))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -44,9 +52,16 @@ func benchStore(b *testing.B) (*redisstore.Store, string) {
 }
 
 // BenchmarkClaimConfirm: 50 goroutines, one command in flight each
-// (redis-benchmark -c 50 -P 1).
+// (redis-benchmark -c 50 -P 1), through a plain client (a connection per
+// goroutine) and through its autopipeliner (the commands of all waiting
+// goroutines share a write and a read).
 func BenchmarkClaimConfirm(b *testing.B) {
-	st, _ := benchStore(b)
+	b.Run("client=plain", func(b *testing.B) { benchClaimConfirm(b, false) })
+	b.Run("client=autopipeline", func(b *testing.B) { benchClaimConfirm(b, true) })
+}
+
+func benchClaimConfirm(b *testing.B, autoPipeline bool) {
+	st, _ := benchStore(b, autoPipeline)
 	ctx := context.Background()
 	var n atomic.Uint64
 	b.SetParallelism((benchClients + 1) / 2) // x GOMAXPROCS (2) = 50 goroutines
@@ -71,7 +86,7 @@ func BenchmarkClaimConfirm(b *testing.B) {
 func BenchmarkClaimConfirmPipelined(b *testing.B) {
 	for _, depth := range []int{16} {
 		b.Run("depth="+strconv.Itoa(depth), func(b *testing.B) {
-			st, _ := benchStore(b)
+			st, _ := benchStore(b, false)
 			ctx := context.Background()
 			var n atomic.Uint64
 			b.SetParallelism((benchClients + 1) / 2)

@@ -25,3 +25,20 @@ func Example() {
 	var handler bulwark.Handler // the side effect to run once per message ID
 	_ = d.Wrap(handler)         // hand this to the consumer
 }
+
+// Many workers in one process share the client's autopipeliner, which
+// batches their commands into one round trip.
+func Example_autoPipeline() {
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
+	defer client.Close() // stops the autopipeliner too
+
+	ap, err := client.AutoPipeline()
+	if err != nil {
+		log.Fatal(err)
+	}
+	store, err := redisstore.New(ap, redisstore.WithPrefix("orders:dedup:"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	_ = store
+}

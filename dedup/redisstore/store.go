@@ -34,8 +34,23 @@ const DefaultPrefix = "bulwark:dedup:"
 //
 // The Store does not own the client: closing the client is the caller's
 // job.
+//
+// Many concurrent workers (a consumer with key-ordered concurrency, several
+// consumers in one process) do best with the client's autopipeliner, which
+// sends the commands of every waiting worker in one write and reads their
+// replies in one read. With 50 workers it about doubles the claim+confirm
+// rate (see bench_test.go):
+//
+//	ap, err := client.AutoPipeline()
+//	...
+//	store, err := redisstore.New(ap)
+//
+// go-redis runs autopipelined commands on its own context, so a deadline on
+// the context passed to the store (dedup.WithStoreTimeout) does not cut a
+// command short once it is queued; the client's ReadTimeout and WriteTimeout
+// still do, and a command that times out is an error like any other.
 type Store struct {
-	client redis.UniversalClient
+	client redis.Cmdable
 	prefix string
 }
 
@@ -49,9 +64,9 @@ type Option func(*config)
 // deduplication domains use different ones.
 func WithPrefix(p string) Option { return func(c *config) { c.prefix = p } }
 
-// New returns a store using client (a *redis.Client, *redis.ClusterClient or
-// *redis.Ring).
-func New(client redis.UniversalClient, opts ...Option) (*Store, error) {
+// New returns a store using client: a *redis.Client, *redis.ClusterClient,
+// *redis.Ring, or an *redis.AutoPipeliner.
+func New(client redis.Cmdable, opts ...Option) (*Store, error) {
 	if client == nil {
 		return nil, fmt.Errorf("%w: nil redis client", dedup.ErrInvalidConfig)
 	}

@@ -25,6 +25,20 @@ func newClient(t testing.TB, addr string) *redis.Client {
 	return c
 }
 
+// autoPipelined returns c's autopipeliner, which the store must serve as
+// well as a plain client.
+func autoPipelined(t testing.TB, c *redis.Client) redis.Cmdable {
+	ap, err := c.AutoPipeline()
+	require.NoError(t, err)
+	return ap
+}
+
+// clientKinds are the ways a store reaches one Redis server.
+var clientKinds = map[string]func(testing.TB, *redis.Client) redis.Cmdable{
+	"client":       func(_ testing.TB, c *redis.Client) redis.Cmdable { return c },
+	"autopipeline": autoPipelined,
+}
+
 // dropPrefix deletes every key under prefix.
 func dropPrefix(t testing.TB, addr, prefix string) {
 	c := redis.NewClient(&redis.Options{Addr: addr})
@@ -41,13 +55,17 @@ func dropPrefix(t testing.TB, addr, prefix string) {
 
 func TestConformance(t *testing.T) {
 	addr := servicetest.RedisAddr(t)
-	deduptest.Run(t, func(t *testing.T, ns string) dedup.Store {
-		prefix := "bulwark:test:" + ns + ":"
-		t.Cleanup(func() { dropPrefix(t, addr, prefix) })
-		st, err := redisstore.New(newClient(t, addr), redisstore.WithPrefix(prefix))
-		require.NoError(t, err)
-		return st
-	}, deduptest.Durable())
+	for name, kind := range clientKinds {
+		t.Run(name, func(t *testing.T) {
+			deduptest.Run(t, func(t *testing.T, ns string) dedup.Store {
+				prefix := "bulwark:test:" + name + ":" + ns + ":"
+				t.Cleanup(func() { dropPrefix(t, addr, prefix) })
+				st, err := redisstore.New(kind(t, newClient(t, addr)), redisstore.WithPrefix(prefix))
+				require.NoError(t, err)
+				return st
+			}, deduptest.Durable())
+		})
+	}
 }
 
 func TestStoredLayout(t *testing.T) {
@@ -74,9 +92,10 @@ func TestStoredLayout(t *testing.T) {
 // must behave alike.
 func TestBatchOperations(t *testing.T) {
 	addr := servicetest.RedisAddr(t)
-	clients := map[string]func() redis.UniversalClient{
-		"client": func() redis.UniversalClient { return newClient(t, addr) },
-		"ring": func() redis.UniversalClient {
+	clients := map[string]func() redis.Cmdable{
+		"client":       func() redis.Cmdable { return newClient(t, addr) },
+		"autopipeline": func() redis.Cmdable { return autoPipelined(t, newClient(t, addr)) },
+		"ring": func() redis.Cmdable {
 			r := redis.NewRing(&redis.RingOptions{Addrs: map[string]string{"only": addr}})
 			t.Cleanup(func() { _ = r.Close() })
 			return r
@@ -87,7 +106,7 @@ func TestBatchOperations(t *testing.T) {
 	}
 }
 
-func testBatch(t *testing.T, addr string, client redis.UniversalClient) {
+func testBatch(t *testing.T, addr string, client redis.Cmdable) {
 	prefix := servicetest.UniqueName(t, "bulwark:test") + ":"
 	t.Cleanup(func() { dropPrefix(t, addr, prefix) })
 	st, err := redisstore.New(client, redisstore.WithPrefix(prefix))
@@ -127,9 +146,15 @@ func testBatch(t *testing.T, addr string, client redis.UniversalClient) {
 // A Redis that is unreachable from the start: the handler must not run and
 // the error must be retryable.
 func TestUnreachableRedisIsRetryable(t *testing.T) {
+	for name, kind := range clientKinds {
+		t.Run(name, func(t *testing.T) { testUnreachableRedis(t, kind) })
+	}
+}
+
+func testUnreachableRedis(t *testing.T, kind func(testing.TB, *redis.Client) redis.Cmdable) {
 	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	defer c.Close()
-	st, err := redisstore.New(c)
+	st, err := redisstore.New(kind(t, c))
 	require.NoError(t, err)
 	d, err := dedup.New(st)
 	require.NoError(t, err)
@@ -148,13 +173,19 @@ func TestUnreachableRedisIsRetryable(t *testing.T) {
 // the lease runs out a later delivery processes it. A record arriving while
 // Redis is gone gets a retryable error before its handler runs.
 func TestRedisGoneMidRunIsRetryable(t *testing.T) {
+	for name, kind := range clientKinds {
+		t.Run(name, func(t *testing.T) { testRedisGoneMidRun(t, kind) })
+	}
+}
+
+func testRedisGoneMidRun(t *testing.T, kind func(testing.TB, *redis.Client) redis.Cmdable) {
 	addr := servicetest.RedisAddr(t)
 	prefix := servicetest.UniqueName(t, "bulwark:test") + ":"
 	t.Cleanup(func() { dropPrefix(t, addr, prefix) })
 	proxy := servicetest.NewProxy(t, addr)
 	viaProxy := redis.NewClient(&redis.Options{Addr: proxy.Addr(), DialTimeout: time.Second, MaxRetries: 1})
 	t.Cleanup(func() { _ = viaProxy.Close() })
-	st, err := redisstore.New(viaProxy, redisstore.WithPrefix(prefix))
+	st, err := redisstore.New(kind(t, viaProxy), redisstore.WithPrefix(prefix))
 	require.NoError(t, err)
 	const lease = 500 * time.Millisecond
 	d, err := dedup.New(st, dedup.WithLease(lease), dedup.WithStoreTimeout(2*time.Second))
@@ -205,11 +236,17 @@ func TestRedisGoneMidRunIsRetryable(t *testing.T) {
 // The client closed under the store (the process shutting down) is
 // retryable too, and no later record runs without a claim.
 func TestRedisClientClosedIsRetryable(t *testing.T) {
+	for name, kind := range clientKinds {
+		t.Run(name, func(t *testing.T) { testRedisClientClosed(t, kind) })
+	}
+}
+
+func testRedisClientClosed(t *testing.T, kind func(testing.TB, *redis.Client) redis.Cmdable) {
 	addr := servicetest.RedisAddr(t)
 	prefix := servicetest.UniqueName(t, "bulwark:test") + ":"
 	t.Cleanup(func() { dropPrefix(t, addr, prefix) })
 	c := redis.NewClient(&redis.Options{Addr: addr})
-	st, err := redisstore.New(c, redisstore.WithPrefix(prefix))
+	st, err := redisstore.New(kind(t, c), redisstore.WithPrefix(prefix))
 	require.NoError(t, err)
 	d, err := dedup.New(st)
 	require.NoError(t, err)
