@@ -105,7 +105,7 @@ func (c *config) validateBatch() {
 
 // deliverBatch handles a batch inside one consumer span linked to the
 // producers' spans of its records.
-func (c *Consumer) deliverBatch(ctx context.Context, msgs []*bulwark.Message, env delivery.Env) []delivery.Outcome {
+func (c *Consumer) deliverBatch(ctx context.Context, msgs []*bulwark.Message, env *delivery.Env) []delivery.Outcome {
 	first := msgs[0]
 	links := make([]trace.Link, 0, len(msgs))
 	for _, m := range msgs {
@@ -132,7 +132,7 @@ func (c *Consumer) deliverBatch(ctx context.Context, msgs []*bulwark.Message, en
 		c.tel.handlerHist.Record(ctx, time.Since(start).Seconds(), c.tel.topicAttrs(first.Topic))
 		return err
 	}
-	outs := delivery.DeliverBatch(ctx, batch, c.handler, msgs, c.policy, env)
+	outs := delivery.DeliverBatch(ctx, batch, c.handler, msgs, &c.policy, env)
 	for i, out := range outs {
 		switch out.Result {
 		case delivery.Handled:

@@ -148,8 +148,9 @@ func WithRetry(maxAttempts int, initial, max time.Duration) Option {
 	}
 }
 
-// WithRetryMaxElapsed bounds the time spent retrying one record since it
-// started or since its last pause (time paused does not count); a retry
+// WithRetryMaxElapsed bounds the time spent retrying one record, counted
+// from its first failure or its first failure after a pause (time paused
+// does not count); a retry
 // that would end past it dead-letters the record instead. Default: no bound
 // beyond the attempts.
 func WithRetryMaxElapsed(d time.Duration) Option {

@@ -176,7 +176,7 @@ type partitionRunner struct {
 	partition int32
 	tracker   *offsettrack.Partition
 	sched     *scheduler
-	env       delivery.Env
+	env       *delivery.Env
 	offsets   []int64 // dispatch's scratch space (run's goroutine only)
 
 	// hctx is the handlers' context: it outlives the session so records in
@@ -298,18 +298,20 @@ func (r *partitionRunner) run() {
 		case saramagroup.Received:
 			// Take what else is buffered too, so that the workers get
 			// records in runs and do not sleep and wake for each one.
-			for n := 0; ; n++ {
-				r.nextOffset.Store(msg.Offset + 1)
-				r.c.tel.consumed(msg)
+			n := 0
+			for {
 				held = append(held, record{msg: msg, size: size})
+				n++
 				var ok bool
-				if n == drainMax {
+				if n > drainMax {
 					break
 				}
 				if msg, size, ok = r.claim.TryNext(); !ok {
 					break
 				}
 			}
+			r.nextOffset.Store(held[len(held)-1].msg.Offset + 1)
+			r.c.tel.consumed(r.topic, n)
 		case saramagroup.Closed:
 			r.buffered.Store(0)
 			return
@@ -342,9 +344,7 @@ func (r *partitionRunner) work() {
 			// returns what it finished as it goes.
 			for start := 0; start < len(run); start += releaseChunk {
 				chunk := run[start:min(start+releaseChunk, len(run))]
-				for _, rec := range chunk {
-					r.process(rec)
-				}
+				r.processChunk(chunk)
 				r.c.budget.releaseAll(chunk)
 			}
 			clear(run)
@@ -411,6 +411,37 @@ func (r *partitionRunner) processBatch(batch []record) {
 		}
 	}
 	r.end()
+}
+
+// processChunk runs records in order, counted as running once for the
+// chunk rather than per record (begin and end are atomic writes, which
+// cost about as much as a no-op handler). Draining still stops the records
+// not yet started, and a record waiting at the pause gate does not count
+// as running, so drain does not wait for it. Its caller returns the
+// chunk's budget.
+func (r *partitionRunner) processChunk(chunk []record) {
+	running := false
+	for _, rec := range chunk {
+		if running && r.gate.Load() != nil {
+			r.end()
+			running = false
+		}
+		if !running {
+			if r.waitGate() != nil || !r.begin() {
+				return // not started: stays uncommitted, delivered again
+			}
+			running = true
+		} else if r.draining.Load() {
+			break
+		}
+		out := r.c.deliver(r.hctx, rec.msg, r.env)
+		if out.Finished() {
+			r.tracker.Done(rec.msg.Offset)
+		}
+	}
+	if running {
+		r.end()
+	}
 }
 
 // process runs one record; its caller returns its budget.

@@ -136,18 +136,19 @@ func (t *instruments) topicAttrs(topic string) metric.MeasurementOption {
 	return t.topic(topic).measure
 }
 
-// untraced reports whether a span started now would be a no-op with
-// nothing to propagate (see telemetry.UnsetGlobal): then the consumer
-// skips it, saving its allocations per record.
-func (t *instruments) untraced(ctx context.Context) bool {
-	return t.unsetGlobal != nil &&
-		telemetry.TracerProvider(nil) == t.unsetGlobal &&
-		!trace.SpanContextFromContext(ctx).IsValid()
+// noTracer reports whether no tracer provider was given and none was set
+// globally (see telemetry.UnsetGlobal): a span started then, without a
+// parent to propagate, would be a no-op, so the consumer skips it and its
+// allocations per record.
+func (t *instruments) noTracer() bool {
+	return t.unsetGlobal != nil && telemetry.TracerProvider(nil) == t.unsetGlobal
 }
 
-func (t *instruments) consumed(msg *bulwark.Message) {
-	t.c.counts.consumed.Add(1)
-	t.consumedCtr.Add(context.Background(), 1, t.topic(msg.Topic).addOpts...)
+// consumed counts n records taken from topic: once per run, not per
+// record, since a metric update costs about as much as a no-op handler.
+func (t *instruments) consumed(topic string, n int) {
+	t.c.counts.consumed.Add(int64(n))
+	t.consumedCtr.Add(context.Background(), int64(n), t.topic(topic).addOpts...)
 }
 
 func (t *instruments) commitDone(d time.Duration, err error) {
@@ -184,10 +185,16 @@ func (t *instruments) timed(h bulwark.Handler) bulwark.Handler {
 
 // deliver handles one record inside a consumer span that continues the
 // producer's trace found in the headers.
-func (c *Consumer) deliver(ctx context.Context, msg *bulwark.Message, env delivery.Env) delivery.Outcome {
-	ctx = telemetry.Extract(ctx, msg)
-	if c.tel.untraced(ctx) {
-		out := delivery.Deliver(ctx, c.handler, msg, c.policy, env)
+func (c *Consumer) deliver(ctx context.Context, msg *bulwark.Message, env *delivery.Env) delivery.Outcome {
+	// No headers: no trace context or baggage to extract, and ctx (the
+	// handlers' context) carries no span, so there is nothing to look up.
+	parented := false
+	if len(msg.Headers) > 0 {
+		ctx = telemetry.Extract(ctx, msg)
+		parented = trace.SpanContextFromContext(ctx).IsValid()
+	}
+	if !parented && c.tel.noTracer() {
+		out := delivery.Deliver(ctx, c.handler, msg, &c.policy, env)
 		c.countOutcome(ctx, msg, out, nil)
 		return out
 	}
@@ -207,7 +214,7 @@ func (c *Consumer) deliver(ctx context.Context, msg *bulwark.Message, env delive
 			span.SetAttributes(telemetry.MessagingMessageID.String(id))
 		}
 	}
-	out := delivery.Deliver(ctx, c.handler, msg, c.policy, env)
+	out := delivery.Deliver(ctx, c.handler, msg, &c.policy, env)
 	c.countOutcome(ctx, msg, out, span)
 	span.End()
 	return out
@@ -233,8 +240,8 @@ func (c *Consumer) countOutcome(ctx context.Context, msg *bulwark.Message, out d
 }
 
 // envFor connects deliveries of r's records to the consumer.
-func (c *Consumer) envFor(r *partitionRunner) delivery.Env {
-	return delivery.Env{
+func (c *Consumer) envFor(r *partitionRunner) *delivery.Env {
+	return &delivery.Env{
 		Sleep:      sleep,
 		DeadLetter: c.dlt.write,
 		OnFailure: func(msg *bulwark.Message, err error) {

@@ -161,15 +161,15 @@ func (h *Harness) Deliver(ctx context.Context, msg *bulwark.Message) Result {
 
 	var res Result
 	env := h.env(&res)
-	out := delivery.Deliver(ctx, h.handler, msg, h.cfg.policy, env)
+	out := delivery.Deliver(ctx, h.handler, msg, &h.cfg.policy, env)
 	h.settle(&res, out, tr, msg)
 	return res
 }
 
 // env is the consumer's delivery environment, with sleeps recorded in res
 // instead of slept.
-func (h *Harness) env(res *Result) delivery.Env {
-	return delivery.Env{
+func (h *Harness) env(res *Result) *delivery.Env {
+	return &delivery.Env{
 		Sleep: func(ctx context.Context, d time.Duration) error {
 			res.Waits = append(res.Waits, d)
 			return ctx.Err()
@@ -248,7 +248,7 @@ func (h *Harness) DeliverBatch(ctx context.Context, msgs []*bulwark.Message) []R
 		tr.Add(m.Offset)
 	}
 	var shared Result
-	outs := delivery.DeliverBatch(ctx, h.batch.HandleBatch, h.handler, msgs, h.cfg.policy, h.env(&shared))
+	outs := delivery.DeliverBatch(ctx, h.batch.HandleBatch, h.handler, msgs, &h.cfg.policy, h.env(&shared))
 	results := make([]Result, len(msgs))
 	for i, out := range outs {
 		results[i] = Result{Waits: shared.Waits, Paused: shared.Paused}

@@ -165,6 +165,7 @@ func (s *Session) Context() context.Context { return s.s.Context() }
 type Claim struct {
 	c    sarama.ConsumerGroupClaim
 	done <-chan struct{}
+	slab saramax.MessageSlab // Next and TryNext run on one goroutine
 }
 
 // Topic of the claimed partition.
@@ -207,7 +208,7 @@ func (c *Claim) Next(wake <-chan struct{}) (*bulwark.Message, int, Event) {
 		if !ok {
 			return nil, 0, Closed
 		}
-		return saramax.FromConsumerMessage(cm), recordSize(cm), Received
+		return c.slab.FromConsumerMessage(cm), recordSize(cm), Received
 	case <-wake:
 		return nil, 0, Woken
 	case <-c.done:
@@ -216,19 +217,17 @@ func (c *Claim) Next(wake <-chan struct{}) (*bulwark.Message, int, Event) {
 }
 
 // TryNext returns a record already buffered, without waiting; ok is false
-// when none is (or the claim ended: Next then reports it).
+// when none is (or the claim ended: Next then reports it). Unlike Next it
+// does not look at the session first: it runs for every record of a run
+// and the caller calls Next between runs, while a record taken after the
+// session ended is not started anyway (the runner drains first).
 func (c *Claim) TryNext() (msg *bulwark.Message, size int, ok bool) {
-	select {
-	case <-c.done:
-		return nil, 0, false
-	default:
-	}
 	select {
 	case cm, open := <-c.c.Messages():
 		if !open {
 			return nil, 0, false
 		}
-		return saramax.FromConsumerMessage(cm), recordSize(cm), true
+		return c.slab.FromConsumerMessage(cm), recordSize(cm), true
 	default:
 		return nil, 0, false
 	}

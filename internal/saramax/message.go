@@ -8,7 +8,34 @@ import (
 // FromConsumerMessage converts a consumed record. Byte slices are shared,
 // not copied: sarama does not reuse them.
 func FromConsumerMessage(cm *sarama.ConsumerMessage) *bulwark.Message {
-	m := &bulwark.Message{
+	m := new(bulwark.Message)
+	FillFromConsumerMessage(m, cm)
+	return m
+}
+
+// MessageSlab hands out records from blocks allocated together: one
+// allocation per block instead of one per record, which at millions of
+// records/s is a measurable share of the CPU. A record kept by a handler
+// keeps its block (a few KiB) alive, no more. Not safe for concurrent use.
+type MessageSlab struct{ free []bulwark.Message }
+
+const slabRecords = 32
+
+// FromConsumerMessage is the package function taking the record from the
+// slab.
+func (s *MessageSlab) FromConsumerMessage(cm *sarama.ConsumerMessage) *bulwark.Message {
+	if len(s.free) == 0 {
+		s.free = make([]bulwark.Message, slabRecords)
+	}
+	m := &s.free[0]
+	s.free = s.free[1:]
+	FillFromConsumerMessage(m, cm)
+	return m
+}
+
+// FillFromConsumerMessage sets the zero record m from cm.
+func FillFromConsumerMessage(m *bulwark.Message, cm *sarama.ConsumerMessage) {
+	*m = bulwark.Message{
 		Topic:     cm.Topic,
 		Partition: cm.Partition,
 		Offset:    cm.Offset,
@@ -25,7 +52,6 @@ func FromConsumerMessage(cm *sarama.ConsumerMessage) *bulwark.Message {
 			m.Headers = append(m.Headers, bulwark.Header{Key: string(h.Key), Value: h.Value})
 		}
 	}
-	return m
 }
 
 // ToProducerMessage converts a record to produce. Partition is copied;

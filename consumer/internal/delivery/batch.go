@@ -40,7 +40,7 @@ type BatchFunc func(ctx context.Context, batch []*bulwark.Message) error
 //     one record) and only those that fail alone are dead-lettered.
 //
 // It returns one outcome per record.
-func DeliverBatch(ctx context.Context, h BatchFunc, single bulwark.Handler, msgs []*bulwark.Message, p Policy, env Env) []Outcome {
+func DeliverBatch(ctx context.Context, h BatchFunc, single bulwark.Handler, msgs []*bulwark.Message, p *Policy, env *Env) []Outcome {
 	out := make([]Outcome, len(msgs))
 	for len(msgs) > 0 {
 		n := deliverBatchOnce(ctx, h, single, msgs, out[len(out)-len(msgs):], p, env)
@@ -51,13 +51,15 @@ func DeliverBatch(ctx context.Context, h BatchFunc, single bulwark.Handler, msgs
 
 // deliverBatchOnce fills outcomes for a prefix of msgs and returns its
 // length; the caller delivers the rest as a new batch.
-func deliverBatchOnce(ctx context.Context, h BatchFunc, single bulwark.Handler, msgs []*bulwark.Message, out []Outcome, p Policy, env Env) int {
+func deliverBatchOnce(ctx context.Context, h BatchFunc, single bulwark.Handler, msgs []*bulwark.Message, out []Outcome, p *Policy, env *Env) int {
 	now := env.Now
 	if now == nil {
 		now = time.Now
 	}
 	first := msgs[0]
-	start := now()
+	// start is when retrying began (the first failure, or the first after
+	// a pause); zero until then, so a record handled at once reads no clock.
+	var start time.Time
 	attempts, retries := 0, 0
 	paused := false
 	defer func() {
@@ -115,12 +117,19 @@ func deliverBatchOnce(ctx context.Context, h BatchFunc, single bulwark.Handler, 
 			if env.Sleep(ctx, d) != nil {
 				return all(Abandoned, err)
 			}
-			retries, start = 0, now()
+			retries, start = 0, time.Time{}
 			continue
 		case bulwark.ClassRetryable:
 			retries++
 			delay := p.Backoff.Delay(retries)
-			withinTime := p.MaxElapsed <= 0 || now().Add(delay).Sub(start) < p.MaxElapsed
+			withinTime := true
+			if p.MaxElapsed > 0 {
+				t := now()
+				if start.IsZero() {
+					start = t
+				}
+				withinTime = t.Add(delay).Sub(start) < p.MaxElapsed
+			}
 			if retries < p.MaxAttempts && withinTime {
 				if env.OnRetry != nil {
 					env.OnRetry(first, err, delay)

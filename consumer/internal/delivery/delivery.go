@@ -26,9 +26,9 @@ type Policy struct {
 	MaxAttempts int
 	// Backoff spaces retries.
 	Backoff backoff.Policy
-	// MaxElapsed bounds the time spent retrying one record since it
-	// started or since its last pause (0: no bound); time paused does not
-	// count, for the same reason.
+	// MaxElapsed bounds the time spent retrying one record since its first
+	// failure, or its first failure after a pause (0: no bound); time
+	// paused does not count, for the same reason.
 	MaxElapsed time.Duration
 	// PauseDelay is the pause used when a pause-class error has none.
 	PauseDelay time.Duration
@@ -85,12 +85,14 @@ func (o Outcome) Finished() bool { return o.Result != Abandoned }
 // Deliver runs h on msg until the record is handled, dead-lettered or ctx
 // ends. msg.Attempt is set before each call and counts every call,
 // pause-class ones included.
-func Deliver(ctx context.Context, h bulwark.Handler, msg *bulwark.Message, p Policy, env Env) Outcome {
+func Deliver(ctx context.Context, h bulwark.Handler, msg *bulwark.Message, p *Policy, env *Env) Outcome {
 	now := env.Now
 	if now == nil {
 		now = time.Now
 	}
-	start := now()
+	// start is when retrying began (the first failure, or the first after
+	// a pause); zero until then, so a record handled at once reads no clock.
+	var start time.Time
 	attempts, retries := 0, 0
 	paused := false
 	defer func() {
@@ -131,12 +133,19 @@ func Deliver(ctx context.Context, h bulwark.Handler, msg *bulwark.Message, p Pol
 			if env.Sleep(ctx, d) != nil {
 				return Outcome{Result: Abandoned, Attempts: attempts, Err: err}
 			}
-			retries, start = 0, now()
+			retries, start = 0, time.Time{}
 			continue
 		case bulwark.ClassRetryable:
 			retries++
 			delay := p.Backoff.Delay(retries)
-			withinTime := p.MaxElapsed <= 0 || now().Add(delay).Sub(start) < p.MaxElapsed
+			withinTime := true
+			if p.MaxElapsed > 0 {
+				t := now()
+				if start.IsZero() {
+					start = t
+				}
+				withinTime = t.Add(delay).Sub(start) < p.MaxElapsed
+			}
 			if retries < p.MaxAttempts && withinTime {
 				if env.OnRetry != nil {
 					env.OnRetry(msg, err, delay)
@@ -153,7 +162,7 @@ func Deliver(ctx context.Context, h bulwark.Handler, msg *bulwark.Message, p Pol
 
 // deadLetter writes the dead letter, retrying until it is acknowledged or
 // ctx ends: a record whose dead letter was not written is not finished.
-func deadLetter(ctx context.Context, msg *bulwark.Message, cause error, attempts int, p Policy, env Env) Outcome {
+func deadLetter(ctx context.Context, msg *bulwark.Message, cause error, attempts int, p *Policy, env *Env) Outcome {
 	dl := deadletter.Record(p.DeadLetterTopic(msg.Topic), msg, cause, attempts)
 	for try := 1; ; try++ {
 		err := env.DeadLetter(ctx, dl)

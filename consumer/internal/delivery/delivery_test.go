@@ -33,8 +33,8 @@ type fakeEnv struct {
 	dltErrs     []error
 }
 
-func (f *fakeEnv) env() Env {
-	return Env{
+func (f *fakeEnv) env() *Env {
+	return &Env{
 		Sleep: func(ctx context.Context, d time.Duration) error {
 			f.now = f.now.Add(d)
 			return ctx.Err()
@@ -54,8 +54,8 @@ func (f *fakeEnv) env() Env {
 	}
 }
 
-func policy(maxAttempts int) Policy {
-	return Policy{
+func policy(maxAttempts int) *Policy {
+	return &Policy{
 		MaxAttempts:     maxAttempts,
 		Backoff:         backoff.Policy{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond},
 		PauseDelay:      time.Second,
@@ -165,6 +165,25 @@ func TestPauseResetsElapsedBudget(t *testing.T) {
 	out = Deliver(context.Background(), h, msg(), p, f.env())
 	if out.Result != DeadLettered {
 		t.Fatalf("result %v after %d attempts, want dead-lettered by MaxElapsed", out.Result, out.Attempts)
+	}
+}
+
+// MaxElapsed counts from the first failure: a slow first attempt does not
+// use up the retry time.
+func TestElapsedBudgetStartsAtFirstFailure(t *testing.T) {
+	p := policy(100)
+	p.MaxElapsed = time.Second
+	f := &fakeEnv{now: time.Unix(0, 0)}
+	slowThenFlaky := bulwark.HandlerFunc(func(context.Context, *bulwark.Message) error {
+		if f.now.Equal(time.Unix(0, 0)) {
+			f.now = f.now.Add(time.Minute) // the first attempt runs a minute, then fails
+			return errFlaky
+		}
+		return nil
+	})
+	out := Deliver(context.Background(), slowThenFlaky, msg(), p, f.env())
+	if out.Result != Handled || out.Attempts != 2 {
+		t.Fatalf("result %v after %d attempts, want handled on the retry", out.Result, out.Attempts)
 	}
 }
 
