@@ -122,15 +122,7 @@ func deliverBatchOnce(ctx context.Context, h BatchFunc, single bulwark.Handler, 
 		case bulwark.ClassRetryable:
 			retries++
 			delay := p.Backoff.Delay(retries)
-			withinTime := true
-			if p.MaxElapsed > 0 {
-				t := now()
-				if start.IsZero() {
-					start = t
-				}
-				withinTime = t.Add(delay).Sub(start) < p.MaxElapsed
-			}
-			if retries < p.MaxAttempts && withinTime {
+			if retries < p.MaxAttempts && p.retryEndsInTime(now, &start, delay) {
 				if env.OnRetry != nil {
 					env.OnRetry(first, err, delay)
 				}

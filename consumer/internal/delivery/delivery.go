@@ -36,6 +36,19 @@ type Policy struct {
 	DeadLetterTopic func(topic string) string
 }
 
+// retryEndsInTime reports whether a retry after delay ends within
+// MaxElapsed of *start, the first failure, which it sets when zero.
+func (p *Policy) retryEndsInTime(now func() time.Time, start *time.Time, delay time.Duration) bool {
+	if p.MaxElapsed <= 0 {
+		return true
+	}
+	t := now()
+	if start.IsZero() {
+		*start = t
+	}
+	return t.Add(delay).Sub(*start) < p.MaxElapsed
+}
+
 // Env connects Deliver to its surroundings. Sleep and DeadLetter are
 // required; the On* hooks are optional.
 type Env struct {
@@ -138,15 +151,7 @@ func Deliver(ctx context.Context, h bulwark.Handler, msg *bulwark.Message, p *Po
 		case bulwark.ClassRetryable:
 			retries++
 			delay := p.Backoff.Delay(retries)
-			withinTime := true
-			if p.MaxElapsed > 0 {
-				t := now()
-				if start.IsZero() {
-					start = t
-				}
-				withinTime = t.Add(delay).Sub(start) < p.MaxElapsed
-			}
-			if retries < p.MaxAttempts && withinTime {
+			if retries < p.MaxAttempts && p.retryEndsInTime(now, &start, delay) {
 				if env.OnRetry != nil {
 					env.OnRetry(msg, err, delay)
 				}
