@@ -421,6 +421,8 @@ func (r *partitionRunner) processBatch(batch []record) {
 // chunk's budget.
 func (r *partitionRunner) processChunk(chunk []record) {
 	running := false
+	handled := 0
+	defer func() { r.c.counts.handled.Add(int64(handled)) }()
 	for _, rec := range chunk {
 		if running && r.gate.Load() != nil {
 			r.end()
@@ -438,6 +440,9 @@ func (r *partitionRunner) processChunk(chunk []record) {
 		if out.Finished() {
 			r.tracker.Done(rec.msg.Offset)
 		}
+		if out.Result == delivery.Handled {
+			handled++
+		}
 	}
 	if running {
 		r.end()
@@ -452,6 +457,9 @@ func (r *partitionRunner) process(rec record) {
 	out := r.c.deliver(r.hctx, rec.msg, r.env)
 	if out.Finished() {
 		r.tracker.Done(rec.msg.Offset)
+	}
+	if out.Result == delivery.Handled {
+		r.c.counts.handled.Add(1)
 	}
 	r.end()
 }

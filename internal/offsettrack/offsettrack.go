@@ -56,7 +56,10 @@ func (p *Partition) AddAll(offsets []int64) {
 func (p *Partition) Done(offset int64) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	i := p.find(offset)
+	i := p.head // records mostly finish in order: try the oldest first
+	if i >= len(p.offsets) || p.offsets[i] != offset {
+		i = p.find(offset)
+	}
 	if i < 0 || p.done[i] {
 		return false
 	}
