@@ -226,6 +226,7 @@ func (c *Consumer) runGroup(ctx, cutOff context.Context, g *saramagroup.Group) e
 	commitsCtx, stopCommits := context.WithCancel(context.Background())
 	var commits sync.WaitGroup
 	commits.Go(func() { c.commitLoop(commitsCtx) })
+	commits.Go(func() { c.watchStuck(commitsCtx) })
 
 	runErr := c.consumeLoop(ctx, g)
 
@@ -292,9 +293,6 @@ func (h groupHandler) ConsumeClaim(sess *saramagroup.Session, claim *saramagroup
 	c.log.Debug("partition assigned", "topic", tp.topic, "partition", tp.partition, "offset", claim.InitialOffset())
 
 	r.run()
-	if f := c.cfg.onDrain; f != nil {
-		f(tp.topic, tp.partition)
-	}
 	r.drain()
 	ctx, cancel := context.WithTimeout(context.Background(), finalCommitTimeout)
 	c.commitPartitions(ctx, sess, []*partitionRunner{r}, 3)

@@ -58,6 +58,7 @@ type config struct {
 	saramaTweaks    []saramaTweak
 	onFetchPause    func(topic string, partition int32, paused bool) // test hook
 	onDrain         func(topic string, partition int32)              // test hook: a partition starts draining
+	onWatch         func(topic string, partition int32)              // test hook: a watcher starts (inline.go)
 	batchHandler    BatchHandler                                     // set by NewBatch
 	batchMax        int
 	batchLinger     time.Duration

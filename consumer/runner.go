@@ -95,24 +95,6 @@ func (s *scheduler) tryNext() (rec record, ok, closed bool) {
 	return rec, true, false
 }
 
-// nextRun blocks until records are ready and takes them all, in order,
-// into buf (for a single worker: partition order is the order taken). ok
-// is false once the scheduler is closed and nothing is ready.
-func (s *scheduler) nextRun(buf []record) (run []record, ok bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for len(s.ready) == 0 && !s.closed {
-		s.cond.Wait()
-	}
-	if len(s.ready) == 0 {
-		return buf[:0], false
-	}
-	run = append(buf[:0], s.ready...)
-	clear(s.ready)
-	s.ready = s.ready[:0]
-	return run, true
-}
-
 // next blocks for a record to run; ok is false once the scheduler is
 // closed and nothing is ready.
 func (s *scheduler) next() (rec record, ok bool) {
@@ -193,6 +175,15 @@ type partitionRunner struct {
 	running  atomic.Int32
 	workers  sync.WaitGroup
 	progress chan struct{}
+	// drainOnce starts the drain (by run's goroutine, or by a watcher that
+	// saw the claim close while run's goroutine was in a handler);
+	// graceOver closes when the grace period ends.
+	drainOnce  sync.Once
+	graceTimer *time.Timer
+	graceOver  chan struct{}
+	graceOnce  sync.Once
+
+	inlineState // inline.go
 
 	pmu     sync.Mutex
 	holding bool // records wait for budget
@@ -237,9 +228,14 @@ func newPartitionRunner(c *Consumer, sess *saramagroup.Session, claim *saramagro
 	// starts unpaused, so must the fetcher.
 	c.g.Resume(r.topic, r.partition)
 	r.sched = newScheduler(c.cfg.workers)
-	if c.cfg.batchHandler != nil {
+	r.graceOver = make(chan struct{})
+	r.reclaim = make(chan struct{}, 1)
+	switch {
+	case c.cfg.batchHandler != nil:
 		r.workers.Go(r.workBatches)
-	} else {
+	case c.cfg.workers == 1:
+		r.inline = true // run's goroutine handles the records (inline.go)
+	default:
 		for range c.cfg.workers {
 			r.workers.Go(r.work)
 		}
@@ -287,36 +283,60 @@ func (r *partitionRunner) run() {
 			if len(held) == 0 {
 				held = held[:0]
 			}
-			r.buffered.Store(int64(len(held)))
-			if h := len(held) > 0; h != holding {
-				holding = h
-				r.setHolding(h)
-			}
 		}
-		msg, size, ev := r.claim.Next(wake)
-		switch ev {
-		case saramagroup.Received:
-			// Take what else is buffered too, so that the workers get
-			// records in runs and do not sleep and wake for each one.
-			n := 0
-			for {
-				held = append(held, record{msg: msg, size: size})
-				n++
-				var ok bool
-				if n > drainMax {
-					break
-				}
-				if msg, size, ok = r.claim.TryNext(); !ok {
-					break
-				}
-			}
-			r.nextOffset.Store(held[len(held)-1].msg.Offset + 1)
-			r.c.tel.consumed(r.topic, n)
-		case saramagroup.Closed:
+		r.buffered.Store(int64(len(held)))
+		if h := len(held) > 0; h != holding {
+			holding = h
+			r.setHolding(h)
+		}
+		var closed bool
+		if held, closed = r.read(held, wake, &holding); closed {
 			r.buffered.Store(0)
 			return
 		}
 	}
+}
+
+// read waits for records (or a wake-up on wake) and appends them, with
+// whatever else is buffered, to held; closed reports the end of the
+// claim. Records a watcher took meanwhile come first. holding is set when
+// the watcher paused fetching, so run lifts the pause once held drains.
+func (r *partitionRunner) read(held []record, wake <-chan struct{}, holding *bool) (_ []record, closed bool) {
+	r.takeReading()
+	defer r.readMu.Unlock()
+	if len(r.stash) > 0 || r.stashClosed {
+		held = append(held, r.stash...)
+		clear(r.stash)
+		r.stash = r.stash[:0]
+		if r.stashPaused {
+			r.stashPaused = false
+			*holding = true
+		}
+		return held, r.stashClosed
+	}
+	msg, size, ev := r.claim.Next(wake)
+	switch ev {
+	case saramagroup.Received:
+		// Take what else is buffered too, so that the records are handled
+		// in runs, without a sleep and wake-up for each one.
+		n := 0
+		for {
+			held = append(held, record{msg: msg, size: size})
+			n++
+			var ok bool
+			if n > drainMax {
+				break
+			}
+			if msg, size, ok = r.claim.TryNext(); !ok {
+				break
+			}
+		}
+		r.nextOffset.Store(held[len(held)-1].msg.Offset + 1)
+		r.c.tel.consumed(r.topic, n)
+	case saramagroup.Closed:
+		return held, true
+	}
+	return held, false
 }
 
 // dispatch tracks a run of records admitted to the budget and hands it to
@@ -327,29 +347,16 @@ func (r *partitionRunner) dispatch(run []record) {
 		r.offsets = append(r.offsets, rec.msg.Offset)
 	}
 	r.tracker.AddAll(r.offsets)
+	if r.inline {
+		r.handleInline(run)
+		return
+	}
 	r.sched.pushAll(run)
 }
 
+// work runs records for key-ordered concurrency (one worker handles its
+// records inline, see inline.go).
 func (r *partitionRunner) work() {
-	if !r.sched.keyed() {
-		// One worker: take every ready record at once, in order.
-		var run []record
-		for {
-			var ok bool
-			if run, ok = r.sched.nextRun(run); !ok {
-				return
-			}
-			// Budget goes back in chunks: one lock on the shared budget per
-			// releaseChunk records, not per record, while a slow run still
-			// returns what it finished as it goes.
-			for start := 0; start < len(run); start += releaseChunk {
-				chunk := run[start:min(start+releaseChunk, len(run))]
-				r.processChunk(chunk)
-				r.c.budget.releaseAll(chunk)
-			}
-			clear(run)
-		}
-	}
 	for {
 		rec, ok := r.sched.next()
 		if !ok {
@@ -423,6 +430,7 @@ func (r *partitionRunner) processChunk(chunk []record) {
 	running := false
 	handled := 0
 	defer func() { r.c.counts.handled.Add(int64(handled)) }()
+	r.chunks.Add(1) // progress, for the watchdog (inline.go)
 	for _, rec := range chunk {
 		if running && r.gate.Load() != nil {
 			r.end()
@@ -485,24 +493,44 @@ func (r *partitionRunner) end() {
 
 func (r *partitionRunner) busy() int { return int(r.running.Load()) }
 
-// drain stops records from starting (those not started stay uncommitted
-// and go to the partition's next owner) and gives the ones running the
-// grace period; after it their contexts are cancelled and what did not
-// finish stays uncommitted.
+// beginDrain stops records from starting (those not started stay
+// uncommitted and go to the partition's next owner) and starts the grace
+// period of the ones running; after it their contexts are cancelled. It
+// runs once, from drain or from a watcher that saw the claim close.
+func (r *partitionRunner) beginDrain() {
+	r.drainOnce.Do(func() {
+		if f := r.c.cfg.onDrain; f != nil {
+			f(r.topic, r.partition)
+		}
+		r.draining.Store(true)
+		r.graceTimer = time.AfterFunc(r.c.cfg.grace, r.endGrace)
+	})
+}
+
+// endGrace ends the grace period: handlers still running have their
+// context cancelled, and what did not finish stays uncommitted.
+func (r *partitionRunner) endGrace() {
+	r.graceOnce.Do(func() {
+		r.stopping.Store(true)
+		r.hcancel()
+		close(r.graceOver)
+	})
+}
+
+// drain waits, within the grace period, for the records running to
+// finish, then for the workers to exit.
 func (r *partitionRunner) drain() {
-	r.draining.Store(true)
-	grace := time.NewTimer(r.c.cfg.grace)
-	defer grace.Stop()
+	r.beginDrain()
 wait:
 	for r.busy() > 0 {
 		select {
 		case <-r.progress:
-		case <-grace.C:
+		case <-r.graceOver:
 			break wait
 		}
 	}
-	r.stopping.Store(true)
-	r.hcancel()
+	r.graceTimer.Stop()
+	r.endGrace()
 	r.sched.close()
 	done := make(chan struct{})
 	go func() { r.workers.Wait(); close(done) }()
