@@ -5,14 +5,6 @@ import (
 	"github.com/bulwarkgo/bulwark"
 )
 
-// FromConsumerMessage converts a consumed record. Byte slices are shared,
-// not copied: sarama does not reuse them.
-func FromConsumerMessage(cm *sarama.ConsumerMessage) *bulwark.Message {
-	m := new(bulwark.Message)
-	FillFromConsumerMessage(m, cm)
-	return m
-}
-
 // MessageSlab hands out records from blocks allocated together: one
 // allocation per block instead of one per record, which at millions of
 // records/s is a measurable share of the CPU. A record kept by a handler
@@ -21,20 +13,20 @@ type MessageSlab struct{ free []bulwark.Message }
 
 const slabRecords = 32
 
-// FromConsumerMessage is the package function taking the record from the
-// slab.
+// FromConsumerMessage converts a consumed record, taking it from the
+// slab. Byte slices are shared, not copied: sarama does not reuse them.
 func (s *MessageSlab) FromConsumerMessage(cm *sarama.ConsumerMessage) *bulwark.Message {
 	if len(s.free) == 0 {
 		s.free = make([]bulwark.Message, slabRecords)
 	}
 	m := &s.free[0]
 	s.free = s.free[1:]
-	FillFromConsumerMessage(m, cm)
+	fillFromConsumerMessage(m, cm)
 	return m
 }
 
-// FillFromConsumerMessage sets the zero record m from cm.
-func FillFromConsumerMessage(m *bulwark.Message, cm *sarama.ConsumerMessage) {
+// fillFromConsumerMessage sets m from cm.
+func fillFromConsumerMessage(m *bulwark.Message, cm *sarama.ConsumerMessage) {
 	*m = bulwark.Message{
 		Topic:     cm.Topic,
 		Partition: cm.Partition,

@@ -224,13 +224,14 @@ func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
 
 func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	records, done, ctxDone := h.records, h.done, sess.Context().Done()
+	var slab saramax.MessageSlab
 	for {
 		select {
 		case cm, ok := <-claim.Messages():
 			if !ok {
 				return nil
 			}
-			msg := saramax.FromConsumerMessage(cm)
+			msg := slab.FromConsumerMessage(cm)
 			select {
 			case records <- msg:
 			case <-done:
