@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -25,6 +26,7 @@ type Cluster struct {
 	kf      *kfake.Cluster
 	cfg     config
 	roots   *x509.CertPool
+	caPEM   []byte
 	nodes   map[int32]string // node ID -> address, kept across StopBroker
 	mu      sync.Mutex
 	admin   *kgo.Client
@@ -57,6 +59,7 @@ func Start(opts ...Option) (*Cluster, error) {
 			return nil, fmt.Errorf("kafkatest: certificate: %w", err)
 		}
 		c.roots = roots
+		c.caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Leaf.Raw})
 		kopts = append(kopts, kfake.TLS(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}))
 	}
 	if cfg.minSessionTimeout > 0 {
@@ -103,6 +106,11 @@ func (c *Cluster) ConnOptions() []conn.Option {
 	}
 	return opts
 }
+
+// CACertPEM returns the cluster's self-signed certificate in PEM, for a
+// client that takes a CA file (a program's -tls-ca flag, say), or nil when
+// the cluster does not serve TLS.
+func (c *Cluster) CACertPEM() []byte { return c.caPEM }
 
 // ClientTLS returns a client TLS config trusting the cluster's certificate,
 // or nil when the cluster does not serve TLS.

@@ -2,6 +2,7 @@ package kafkatest_test
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"testing"
@@ -156,6 +157,11 @@ func TestTLSAndSASL(t *testing.T) {
 		kafkatest.WithTopic("t", 1))
 	require.NotNil(t, c.ClientTLS())
 	require.Len(t, c.ConnOptions(), 2)
+	// The PEM certificate is what a CA file would hold: it alone is trusted.
+	pool := x509.NewCertPool()
+	require.True(t, pool.AppendCertsFromPEM(c.CACertPEM()))
+	assert.True(t, pool.Equal(c.ClientTLS().RootCAs))
+	assert.Nil(t, kafkatest.NewCluster(t).CACertPEM(), "plaintext cluster")
 	// The cluster's own helpers log in with the first user over TLS.
 	n, err := c.Partitions(context.Background(), "t")
 	require.NoError(t, err)

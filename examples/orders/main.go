@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/conn"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/deadletters"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/events"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/pipeline"
@@ -47,6 +48,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		brokers   = fs.String("brokers", os.Getenv("KAFKA_BROKERS"), "comma-separated brokers of a real cluster (default: $KAFKA_BROKERS, else an embedded cluster)")
 		logLevel  = fs.String("log", "error", "log level: debug, info, warn, error")
 		replayDLT = fs.String("replay-dlt", "", "inspect the dead-letter topics and replay this one (\"list\" to only inspect), then exit; needs -brokers")
+	)
+	var (
+		useTLS       = fs.Bool("tls", false, "connect to -brokers over TLS (trusting the system roots unless -tls-ca)")
+		tlsCA        = fs.String("tls-ca", "", "PEM file of the CA certificates to trust (implies -tls)")
+		tlsCert      = fs.String("tls-cert", "", "PEM file of the client certificate, for mutual TLS (with -tls-key)")
+		tlsKey       = fs.String("tls-key", "", "PEM file of the client certificate's private key")
+		saslMech     = fs.String("sasl-mechanism", "", "SASL mechanism for -brokers: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (default: no SASL)")
+		saslUser     = fs.String("sasl-user", os.Getenv("KAFKA_SASL_USER"), "SASL user (default: $KAFKA_SASL_USER)")
+		saslPassword = fs.String("sasl-password", "", "SASL password (default: $KAFKA_SASL_PASSWORD; prefer the variable, flags show in ps)")
 	)
 	fs.StringVar(&cfg.Registry, "registry", os.Getenv("SCHEMA_REGISTRY_URL"), "schema registry URL (default: $SCHEMA_REGISTRY_URL, else an in-memory registry)")
 	fs.IntVar(&cfg.Orders, "orders", 200, "orders to place")
@@ -73,6 +83,28 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	cfg.Progress = stdout
+	if *tlsCA != "" || *tlsCert != "" || *tlsKey != "" {
+		cfg.Conn = append(cfg.Conn, conn.WithTLSFiles(*tlsCA, *tlsCert, *tlsKey))
+	} else if *useTLS {
+		cfg.Conn = append(cfg.Conn, conn.WithTLS(nil))
+	}
+	if *saslMech != "" {
+		password := *saslPassword
+		if password == "" {
+			password = os.Getenv("KAFKA_SASL_PASSWORD")
+		}
+		cfg.Conn = append(cfg.Conn, conn.WithSASL(*saslMech, *saslUser, password))
+	}
+	if len(cfg.Conn) > 0 {
+		if *brokers == "" {
+			return 2, errors.New("the TLS and SASL flags are for a real cluster: they need -brokers")
+		}
+		// Bad files or credentials are reported now, not as a refused
+		// connection later.
+		if _, err := conn.Build(cfg.Conn...); err != nil {
+			return 2, err
+		}
+	}
 	if *brokers != "" {
 		cfg.Brokers = strings.Split(*brokers, ",")
 		if cfg.TopicPrefix == "" && *replayDLT == "" {
@@ -111,7 +143,7 @@ func replay(ctx context.Context, cfg pipeline.Config, topic string, out io.Write
 	if len(cfg.Brokers) == 0 {
 		return 2, errors.New("-replay-dlt needs -brokers (the embedded cluster is gone when a run ends; use the /dlt endpoint of a running pipeline instead)")
 	}
-	tc, err := topics.New(cfg.Brokers, nil, nil)
+	tc, err := topics.New(cfg.Brokers, cfg.Conn...)
 	if err != nil {
 		return 1, err
 	}
@@ -138,7 +170,7 @@ func replay(ctx context.Context, cfg pipeline.Config, topic string, out io.Write
 			chosen = append(chosen, r)
 		}
 	}
-	p, err := producer.New(cfg.Brokers)
+	p, err := producer.New(cfg.Brokers, producer.WithConnection(cfg.Conn...))
 	if err != nil {
 		return 1, err
 	}

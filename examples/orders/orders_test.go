@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -416,5 +418,47 @@ func TestReplayDeadLetters(t *testing.T) {
 	}
 	if _, ok := back[0].Header(bulwark.HeaderDLTError); ok {
 		t.Fatal("replayed record still carries the dead-letter headers")
+	}
+}
+
+// Against a real cluster that wants TLS and SCRAM, the command connects
+// with its -tls-ca and -sasl-* flags: every service, the topic setup and
+// the checks. A wrong password is refused with an error naming SASL, and
+// the security flags without -brokers are a usage error.
+func TestPipelineOverTLSAndSASL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end run")
+	}
+	c := kafkatest.NewCluster(t, kafkatest.WithBrokers(3), kafkatest.WithTLS(),
+		kafkatest.WithSASLUser("SCRAM-SHA-256", "orders", "s3cret"))
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, c.CACertPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"-brokers", strings.Join(c.Brokers(), ","), "-tls-ca", ca,
+		"-sasl-mechanism", "SCRAM-SHA-256", "-sasl-user", "orders"}
+	t.Setenv("KAFKA_SASL_PASSWORD", "s3cret")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	args := append(slices.Clone(base), "-orders", "30", "-rate", "0", "-poison", "1", "-timeout", "60s")
+	if code, err := run(ctx, args, &stdout, &stderr); code != 0 || err != nil {
+		t.Fatalf("exit %d, %v\n%s\n%s", code, err, stdout.String(), stderr.String())
+	}
+	if !regexp.MustCompile(`orders placed\s+30\n`).MatchString(stdout.String()) {
+		t.Fatalf("summary does not show the 30 orders:\n%s", stdout.String())
+	}
+
+	stdout.Reset()
+	stderr.Reset()
+	wrong := append(slices.Clone(base), "-sasl-password", "wrong", "-orders", "1", "-timeout", "10s")
+	code, err := run(ctx, wrong, &stdout, &stderr)
+	if code == 0 || err == nil || !strings.Contains(strings.ToLower(err.Error()), "sasl") {
+		t.Fatalf("wrong password: exit %d, %v, want an error about SASL", code, err)
+	}
+
+	code, err = run(ctx, []string{"-sasl-mechanism", "PLAIN", "-sasl-user", "u"}, &stdout, &stderr)
+	if code != 2 || err == nil || !strings.Contains(err.Error(), "-brokers") {
+		t.Fatalf("security flags without -brokers: exit %d, %v", code, err)
 	}
 }

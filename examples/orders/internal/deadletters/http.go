@@ -7,13 +7,14 @@ import (
 	"slices"
 
 	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/conn"
 	"github.com/bulwarkgo/bulwark/producer"
 )
 
 // Handler serves GET /dlt (every dead-letter record, with where it came
 // from and why it failed) and POST /dlt/replay?topic=<dead-letter topic>
 // (send that topic's records back to their source topics).
-func Handler(r Reader, brokers []string, dlts []string) http.Handler {
+func Handler(r Reader, brokers []string, connOpts []conn.Option, dlts []string) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /dlt", func(w http.ResponseWriter, req *http.Request) {
 		recs, err := List(req.Context(), r, dlts...)
@@ -37,7 +38,7 @@ func Handler(r Reader, brokers []string, dlts []string) http.Handler {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
 		}
-		p, err := producer.New(brokers)
+		p, err := producer.New(brokers, producer.WithConnection(connOpts...))
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return

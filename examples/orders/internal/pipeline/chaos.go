@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/conn"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/events"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/gateway"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/topics"
@@ -26,6 +27,7 @@ type chaos struct {
 	out     io.Writer
 	log     *slog.Logger
 	brokers []string
+	conn    []conn.Option
 	reader  *topics.Client
 	topics  events.Topics
 
@@ -200,7 +202,7 @@ func (c *chaos) redeliver(ctx context.Context, n int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	p, err := producer.New(c.brokers)
+	p, err := producer.New(c.brokers, producer.WithConnection(c.conn...))
 	if err != nil {
 		return 0, err
 	}

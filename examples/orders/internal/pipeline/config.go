@@ -5,6 +5,7 @@
 package pipeline
 
 import (
+	"github.com/bulwarkgo/bulwark/conn"
 	"io"
 	"log/slog"
 	"sync"
@@ -24,10 +25,11 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 
 // Config is what the command's flags set.
 type Config struct {
-	Brokers     []string // empty: start an embedded cluster
-	Registry    string   // schema registry URL; empty: an in-memory one
-	TopicPrefix string   // prefix of every topic name
-	Partitions  int32    // partitions of the topics it creates
+	Brokers     []string      // empty: start an embedded cluster
+	Conn        []conn.Option // how to connect to Brokers (TLS, SASL)
+	Registry    string        // schema registry URL; empty: an in-memory one
+	TopicPrefix string        // prefix of every topic name
+	Partitions  int32         // partitions of the topics it creates
 
 	Orders         int     // orders to place
 	Rate           float64 // orders per second; 0: as fast as possible

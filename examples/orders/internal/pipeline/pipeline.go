@@ -64,12 +64,17 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	defer metrics.Shutdown(context.Background())
 	mp := metrics.Provider()
 
-	tc, err := topics.New(brokers, nil, nil)
+	// The embedded cluster is plaintext; cfg.Conn is for a real one.
+	base := cfg.Conn
+	if cluster != nil {
+		base = cluster.ConnOptions()
+	}
+	tc, err := topics.New(brokers, base...)
 	if err != nil {
 		return nil, err
 	}
 	t := events.Topics{Prefix: cfg.TopicPrefix}
-	if err := ensureTopics(ctx, brokers, log, t, cfg.Partitions); err != nil {
+	if err := ensureTopics(ctx, brokers, base, log, t, cfg.Partitions); err != nil {
 		return nil, err
 	}
 
@@ -121,7 +126,6 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		initial[sku] = cfg.StockPerSKU
 	}
 
-	var base []conn.Option
 	killable := cluster != nil
 	sups := []*supervisor{
 		{name: "inventory", build: func(co []conn.Option) (service, error) {
@@ -164,7 +168,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	default:
 		return nil, fmt.Errorf("unknown view store %q (memory or postgres)", cfg.View)
 	}
-	proj, err := projection.New(projection.Config{Brokers: brokers, Topics: t, Codec: codec, Reader: tc, Store: viewStore, Logger: log, Meter: mp})
+	proj, err := projection.New(projection.Config{Brokers: brokers, Conn: base, Topics: t, Codec: codec, Reader: tc, Store: viewStore, Logger: log, Meter: mp})
 	if err != nil {
 		return nil, err
 	}
@@ -189,7 +193,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		placedMu sync.Mutex
 		placed   []events.OrderCreated // by the generator and POST /orders
 	)
-	orders, err := order.New(order.Config{Brokers: brokers, Topics: t, Codec: codec, Logger: log, Meter: mp, Outbox: ob,
+	orders, err := order.New(order.Config{Brokers: brokers, Conn: base, Topics: t, Codec: codec, Logger: log, Meter: mp, Outbox: ob,
 		OnPlaced: func(o events.OrderCreated) {
 			placedMu.Lock()
 			placed = append(placed, o)
@@ -203,7 +207,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	defer orders.Close()
 
 	if cfg.Listen != "" {
-		srv, addr, err := serveHTTP(cfg.Listen, metrics, proj, orders, tc, t, brokers)
+		srv, addr, err := serveHTTP(cfg.Listen, metrics, proj, orders, tc, t, brokers, base)
 		if err != nil {
 			stopServices()
 			wg.Wait()
@@ -214,7 +218,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 		fmt.Fprintf(cfg.Progress, "serving http://%s/metrics, /orders, /orders/{id}, /dlt\n", addr)
 	}
 
-	if err := sendPoison(ctx, brokers, t, cfg.Poison); err != nil {
+	if err := sendPoison(ctx, brokers, base, t, cfg.Poison); err != nil {
 		log.Warn("poison records not sent", "error", err)
 	}
 
@@ -224,7 +228,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 
 	var ch *chaos
 	if cfg.Chaos {
-		ch = &chaos{cluster: cluster, gateway: gw, sups: sups, out: cfg.Progress, log: log, brokers: brokers, reader: tc, topics: t}
+		ch = &chaos{cluster: cluster, gateway: gw, sups: sups, out: cfg.Progress, log: log, brokers: brokers, conn: base, reader: tc, topics: t}
 		wg.Add(1)
 		go func() { defer wg.Done(); ch.run(svcCtx, start) }()
 	}
@@ -308,7 +312,7 @@ wait:
 	if err != nil {
 		return nil, fmt.Errorf("read topics for the checks: %w", err)
 	}
-	replayed, err := projection.Replay(readCtx, projection.Config{Brokers: brokers, Topics: t, Codec: codec, Reader: tc})
+	replayed, err := projection.Replay(readCtx, projection.Config{Brokers: brokers, Conn: base, Topics: t, Codec: codec, Reader: tc})
 	if err != nil {
 		return nil, fmt.Errorf("replay projection: %w", err)
 	}
@@ -371,7 +375,7 @@ func dedupSkips(ctx context.Context, m *telemetry.Metrics) (int, []ServiceCount)
 // package: missing ones are created, existing ones checked (a topic with
 // another partition count or cleanup policy than declared is reported as
 // drift and logged, never changed).
-func ensureTopics(ctx context.Context, brokers []string, log *slog.Logger, t events.Topics, partitions int32) error {
+func ensureTopics(ctx context.Context, brokers []string, connOpts []conn.Option, log *slog.Logger, t events.Topics, partitions int32) error {
 	want := []provision.Topic{{Name: t.Stock(), Partitions: partitions, Configs: map[string]string{"cleanup.policy": "compact"}}}
 	for _, name := range t.Events() {
 		want = append(want, provision.Topic{Name: name, Partitions: partitions})
@@ -379,7 +383,7 @@ func ensureTopics(ctx context.Context, brokers []string, log *slog.Logger, t eve
 	for _, in := range t.Inputs() {
 		want = append(want, provision.Topic{Name: t.DeadLetter(in), Partitions: 1})
 	}
-	_, err := provision.Ensure(ctx, brokers, want, provision.WithDriftAsWarning(), provision.WithLogger(log))
+	_, err := provision.Ensure(ctx, brokers, want, provision.WithConnection(connOpts...), provision.WithDriftAsWarning(), provision.WithLogger(log))
 	return err
 }
 
@@ -517,11 +521,11 @@ func dedupStore(ctx context.Context, cfg Config) (dedup.Store, func(), error) {
 
 // sendPoison writes n records no service can decode to the orders topic,
 // to show the dead-letter path.
-func sendPoison(ctx context.Context, brokers []string, t events.Topics, n int) error {
+func sendPoison(ctx context.Context, brokers []string, connOpts []conn.Option, t events.Topics, n int) error {
 	if n <= 0 {
 		return nil
 	}
-	p, err := producer.New(brokers)
+	p, err := producer.New(brokers, producer.WithConnection(connOpts...))
 	if err != nil {
 		return err
 	}
@@ -549,7 +553,7 @@ func printProgress(w interface{ Write([]byte) (int, error) }, start time.Time, t
 }
 
 func serveHTTP(addr string, m *telemetry.Metrics, proj *projection.Projection, orders *order.Service,
-	tc *topics.Client, t events.Topics, brokers []string) (*http.Server, net.Addr, error) {
+	tc *topics.Client, t events.Topics, brokers []string, connOpts []conn.Option) (*http.Server, net.Addr, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, nil, err
@@ -561,7 +565,7 @@ func serveHTTP(addr string, m *telemetry.Metrics, proj *projection.Projection, o
 	mux.Handle("/orders/", ph)
 	mux.Handle("/projection/", ph)
 	mux.Handle("POST /orders", orders.Handler())
-	dh := deadletters.Handler(tc, brokers, dltTopics(t))
+	dh := deadletters.Handler(tc, brokers, connOpts, dltTopics(t))
 	mux.Handle("/dlt", dh)
 	mux.Handle("/dlt/", dh)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}

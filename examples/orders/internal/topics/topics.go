@@ -5,13 +5,14 @@
 //
 // The bulwark packages deliberately hide the Kafka client, and "read
 // everything up to now" is outside what they do, so this package talks to
-// the cluster through sarama directly (plaintext or TLS; add SASL the same
-// way if your cluster needs it).
+// the cluster through sarama directly. It builds its sarama configuration
+// with the module's internal saramax, so that TLS and SASL work exactly as
+// in the bulwark packages; a copy outside this module sets up sarama's
+// Net.TLS and Net.SASL itself.
 package topics
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"sort"
@@ -21,6 +22,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/conn"
+	"github.com/bulwarkgo/bulwark/internal/saramax"
 )
 
 // Client reaches the cluster for administration and reads.
@@ -29,27 +31,25 @@ type Client struct {
 	cfg     *sarama.Config
 }
 
-// New returns a client for brokers. tlsConfig may be nil (plaintext);
-// dialer may be nil (the default dialer).
-func New(brokers []string, tlsConfig *tls.Config, dialer conn.Dialer) (*Client, error) {
+// New returns a client for brokers, connecting as opts say (TLS, SASL):
+// the same options the bulwark packages take, turned into a sarama
+// configuration the way they do it.
+func New(brokers []string, opts ...conn.Option) (*Client, error) {
 	if len(brokers) == 0 {
 		return nil, errors.New("topics: no brokers")
 	}
-	cfg := sarama.NewConfig()
-	cfg.Version = sarama.V3_6_0_0
-	cfg.ClientID = "orders-admin"
+	settings, err := conn.Build(append([]conn.Option{conn.WithClientID("orders-admin")}, opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("topics: %w", err)
+	}
+	cfg, err := saramax.NewConfig(settings)
+	if err != nil {
+		return nil, fmt.Errorf("topics: %w", err)
+	}
 	cfg.Consumer.IsolationLevel = sarama.ReadCommitted
 	cfg.Consumer.Return.Errors = true
 	cfg.Consumer.Fetch.Default = 1 << 20
 	cfg.Consumer.MaxWaitTime = 100 * time.Millisecond
-	if tlsConfig != nil {
-		cfg.Net.TLS.Enable = true
-		cfg.Net.TLS.Config = tlsConfig
-	}
-	if dialer != nil {
-		cfg.Net.Proxy.Enable = true
-		cfg.Net.Proxy.Dialer = dialer
-	}
 	return &Client{brokers: brokers, cfg: cfg}, nil
 }
 
