@@ -106,7 +106,8 @@ func WithMiddleware(mws ...bulwark.Middleware) Option {
 // WithKeyOrdering handles records of one partition on workers goroutines:
 // records with the same key stay in order, records with different keys run
 // in parallel. The committed offset never passes the oldest unfinished
-// record. Default 1 (strict partition order).
+// record. Default 1: strict partition order, with the records handled on the
+// goroutine that takes them from Kafka (no hand-off per record).
 func WithKeyOrdering(workers int) Option {
 	return func(c *config) {
 		if workers < 1 {
