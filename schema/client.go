@@ -324,8 +324,13 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		if err == nil {
 			return nil
 		}
-		if attempt >= c.cfg.retries || !retryable(ctx, err) {
+		if attempt >= c.cfg.retries || !retryable(err) {
 			return err
+		}
+		if ctx.Err() != nil {
+			// The caller's context ended during the attempt: that, not the
+			// attempt's (retryable) failure, is why this call gives up.
+			return fmt.Errorf("%w (while retrying after: %v)", ctx.Err(), err)
 		}
 		// Full jitter keeps many clients from retrying in step.
 		sleep := time.Duration(rand.Int64N(int64(backoff)) + 1)
@@ -346,10 +351,7 @@ type tokenError struct{ err error }
 func (e *tokenError) Error() string { return "schema registry: bearer token: " + e.err.Error() }
 func (e *tokenError) Unwrap() error { return e.err }
 
-func retryable(ctx context.Context, err error) bool {
-	if ctx.Err() != nil {
-		return false
-	}
+func retryable(err error) bool {
 	var te *tokenError
 	if errors.As(err, &te) {
 		return false
