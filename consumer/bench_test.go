@@ -30,8 +30,9 @@ const benchRecords = 100_000
 
 // noopRecords is the no-op benchmark's backlog: at millions of records/s a
 // 100k backlog is gone in tens of milliseconds, too short a window for a
-// steady rate.
-const noopRecords = 500_000
+// steady rate; with 500k the spread between runs was still 10-30%, with
+// 1.5M (about half a second) it is 2-9%.
+const noopRecords = 1_500_000
 
 var benchGroups atomic.Int64
 

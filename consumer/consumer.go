@@ -36,7 +36,8 @@ type Consumer struct {
 	cfg        config
 	conn       conn.Settings
 	gcfg       *saramagroup.Config
-	handler    bulwark.Handler
+	handler    bulwark.Handler // untimed, with the handler-duration metric
+	untimed    bulwark.Handler // with middleware, without the handler-duration metric
 	policy     delivery.Policy
 	log        *slog.Logger
 	tel        *instruments
@@ -132,6 +133,7 @@ func New(brokers []string, group string, topics []string, handler bulwark.Handle
 		c.subscribed = append(append([]string(nil), c.topics...), retryTopics(c.topics, cfg.retryDelays)...)
 		inner = c.retryTopicHandler(inner)
 	}
+	c.untimed = inner
 	c.handler = c.tel.timed(inner)
 	c.dlt = newDeadLetterWriter(c.brokers, cs)
 	return c, nil

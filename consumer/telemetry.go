@@ -185,7 +185,9 @@ func (t *instruments) timed(h bulwark.Handler) bulwark.Handler {
 
 // deliver handles one record inside a consumer span that continues the
 // producer's trace found in the headers.
-func (c *Consumer) deliver(ctx context.Context, msg *bulwark.Message, env *delivery.Env) delivery.Outcome {
+// h is c.handler, or c.untimed when the handler-duration histogram is known
+// to be disabled. It returns how the delivery ended.
+func (c *Consumer) deliver(ctx context.Context, h bulwark.Handler, msg *bulwark.Message, env *delivery.Env) delivery.Result {
 	// No headers: no trace context or baggage to extract, and ctx (the
 	// handlers' context) carries no span, so there is nothing to look up.
 	parented := false
@@ -194,9 +196,9 @@ func (c *Consumer) deliver(ctx context.Context, msg *bulwark.Message, env *deliv
 		parented = trace.SpanContextFromContext(ctx).IsValid()
 	}
 	if !parented && c.tel.noTracer() {
-		out := delivery.Deliver(ctx, c.handler, msg, &c.policy, env)
+		out := delivery.Deliver(ctx, h, msg, &c.policy, env)
 		c.countOutcome(ctx, msg, out, nil)
-		return out
+		return out.Result
 	}
 	tt := c.tel.topic(msg.Topic)
 	ctx, span := c.tel.tracer.Start(ctx, tt.spanName, c.tel.startOpts...)
@@ -214,10 +216,10 @@ func (c *Consumer) deliver(ctx context.Context, msg *bulwark.Message, env *deliv
 			span.SetAttributes(telemetry.MessagingMessageID.String(id))
 		}
 	}
-	out := delivery.Deliver(ctx, c.handler, msg, &c.policy, env)
+	out := delivery.Deliver(ctx, h, msg, &c.policy, env)
 	c.countOutcome(ctx, msg, out, span)
 	span.End()
-	return out
+	return out.Result
 }
 
 // countOutcome counts a finished delivery and marks span (if any) with it.
