@@ -362,8 +362,9 @@ func (r *partitionRunner) work() {
 		if !ok {
 			return
 		}
-		r.process(rec)
-		r.c.budget.releaseAll([]record{rec})
+		one := []record{rec}
+		r.processChunk(one)
+		r.c.budget.releaseAll(one)
 		r.sched.finished(rec)
 	}
 }
@@ -420,8 +421,8 @@ func (r *partitionRunner) processBatch(batch []record) {
 	r.end()
 }
 
-// processChunk runs records in order, counted as running once for the
-// chunk rather than per record (begin and end are atomic writes, which
+// processChunk runs records in order (a key-ordered worker passes one at a
+// time), counted as running once for the chunk rather than per record (begin and end are atomic writes, which
 // cost about as much as a no-op handler). Draining still stops the records
 // not yet started, and a record waiting at the pause gate does not count
 // as running, so drain does not wait for it. Its caller returns the
@@ -461,21 +462,6 @@ func (r *partitionRunner) processChunk(chunk []record) {
 	if running {
 		r.end()
 	}
-}
-
-// process runs one record; its caller returns its budget.
-func (r *partitionRunner) process(rec record) {
-	if r.waitGate() != nil || !r.begin() {
-		return // not started: stays uncommitted, delivered again
-	}
-	res := r.c.deliver(r.hctx, r.c.handler, rec.msg, r.env)
-	if res != delivery.Abandoned {
-		r.tracker.Done(rec.msg.Offset)
-	}
-	if res == delivery.Handled {
-		r.c.counts.handled.Add(1)
-	}
-	r.end()
 }
 
 func (r *partitionRunner) begin() bool {

@@ -218,9 +218,10 @@ func (c *Claim) Next(wake <-chan struct{}) (*bulwark.Message, int, Event) {
 
 // TryNext returns a record already buffered, without waiting; ok is false
 // when none is (or the claim ended: Next then reports it). Unlike Next it
-// does not look at the session first: it runs for every record of a run
-// and the caller calls Next between runs, while a record taken after the
-// session ended is not started anyway (the runner drains first).
+// does not look at the session first, as it runs for every record of a
+// run: a run may thus take up to a run's worth of records after the
+// session ended, which, like any record in flight then, are delivered
+// again if they do not finish and commit.
 func (c *Claim) TryNext() (msg *bulwark.Message, size int, ok bool) {
 	select {
 	case cm, open := <-c.c.Messages():
