@@ -41,8 +41,9 @@ type inlineState struct {
 
 	// What the watcher read for run; guarded by readMu.
 	stash       []record
-	stashClosed bool // the claim ended
-	stashPaused bool // the watcher paused fetching
+	stashed     atomic.Int64 // len(stash), for Stats
+	stashClosed bool         // the claim ended
+	stashPaused bool         // the watcher paused fetching
 }
 
 // handleInline handles an admitted run on run's goroutine, returning its
@@ -112,6 +113,7 @@ func (r *partitionRunner) watch() {
 		switch ev {
 		case saramagroup.Received:
 			r.stash = append(r.stash, record{msg: msg, size: size})
+			r.stashed.Add(1)
 			r.nextOffset.Store(msg.Offset + 1)
 			r.c.tel.consumed(r.topic, 1)
 		case saramagroup.Woken:

@@ -264,6 +264,9 @@ func (r *partitionRunner) run() {
 		if n == 0 {
 			return
 		}
+		// Inline, dispatch returns only once the run is handled: what
+		// waits meanwhile is the rest of held.
+		r.buffered.Store(int64(len(held) - n))
 		r.dispatch(held[:n])
 		clear(held[:n])
 		held = held[n:]
@@ -308,6 +311,7 @@ func (r *partitionRunner) read(held []record, wake <-chan struct{}, holding *boo
 		held = append(held, r.stash...)
 		clear(r.stash)
 		r.stash = r.stash[:0]
+		r.stashed.Store(0)
 		if r.stashPaused {
 			r.stashPaused = false
 			*holding = true

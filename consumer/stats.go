@@ -83,7 +83,7 @@ func (c *Consumer) Stats() Stats {
 			Committed:  r.committedPub.Load(),
 			Lag:        lag,
 			InFlight:   r.tracker.InFlight(),
-			Buffered:   int(r.buffered.Load()),
+			Buffered:   int(r.buffered.Load() + r.stashed.Load()),
 			Paused:     r.paused(),
 		})
 	}

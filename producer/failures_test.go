@@ -2,6 +2,7 @@ package producer_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"sync"
@@ -156,7 +157,14 @@ func TestDeliveryTimeoutBoundsRetries(t *testing.T) {
 	select {
 	case err := <-done:
 		require.Error(t, err)
-		assert.Contains(t, err.Error(), "not the leader")
+		// The retries are spread over the delivery timeout, so which bound
+		// ends them first is a race: sarama's retry count (the error is
+		// the broker's last answer) or the expiry a tick or two after the
+		// timeout (then the record may still be written, and says so).
+		// Either is retryable for the caller.
+		if !errors.Is(err, producer.ErrDeliveryTimeout) {
+			assert.Contains(t, err.Error(), "not the leader")
+		}
 		assert.Equal(t, bulwark.ClassRetryable, bulwark.ClassOf(err))
 		assert.Less(t, time.Since(start), 5*time.Second)
 	case <-time.After(20 * time.Second):
