@@ -268,8 +268,12 @@ func (r *partitionRunner) run() {
 		// waits meanwhile is the rest of held.
 		r.buffered.Store(int64(len(held) - n))
 		r.dispatch(held[:n])
-		clear(held[:n])
-		held = held[n:]
+		// Move what is left to the front rather than reslicing past the
+		// admitted records: held keeps its array, instead of shrinking to
+		// nothing and being allocated again by the next read.
+		rest := copy(held, held[n:])
+		clear(held[rest:])
+		held = held[:rest]
 	}
 	for {
 		if len(held) > 0 {
@@ -282,9 +286,6 @@ func (r *partitionRunner) run() {
 				if len(held) == 0 {
 					r.c.budget.unwait(wake)
 				}
-			}
-			if len(held) == 0 {
-				held = held[:0]
 			}
 		}
 		r.buffered.Store(int64(len(held)))

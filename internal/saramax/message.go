@@ -25,16 +25,16 @@ func (s *MessageSlab) FromConsumerMessage(cm *sarama.ConsumerMessage) *bulwark.M
 	return m
 }
 
-// fillFromConsumerMessage sets m from cm.
+// fillFromConsumerMessage sets m, which is zero (fresh from a slab), from
+// cm. Field by field: assigning a whole Message would write every field,
+// with a write barrier for each pointer while the collector runs.
 func fillFromConsumerMessage(m *bulwark.Message, cm *sarama.ConsumerMessage) {
-	*m = bulwark.Message{
-		Topic:     cm.Topic,
-		Partition: cm.Partition,
-		Offset:    cm.Offset,
-		Key:       cm.Key,
-		Value:     cm.Value,
-		Timestamp: cm.Timestamp,
-	}
+	m.Topic = cm.Topic
+	m.Partition = cm.Partition
+	m.Offset = cm.Offset
+	m.Key = cm.Key
+	m.Value = cm.Value
+	m.Timestamp = cm.Timestamp
 	if len(cm.Headers) > 0 {
 		m.Headers = make([]bulwark.Header, 0, len(cm.Headers))
 		for _, h := range cm.Headers {
