@@ -21,7 +21,7 @@ import (
 //	redis-benchmark -t set -c 50 -P 16 -n 4000000 -q   (BenchmarkClaimConfirmPipelined/depth=16)
 //
 // One claim+confirm pair is two Redis round trips in BenchmarkClaimConfirm
-// (SET NX PX GET, then EVALSHA of the confirm script): what the dedup
+// (SET NX PX, then EVALSHA of the confirm script): what the dedup
 // middleware does per record. In the pipelined benchmark, on a single
 // server, a batch of depth keys is one EVALSHA that claims them all and one
 // that confirms them all (ClaimMany, ConfirmMany); redis-benchmark -P depth

@@ -21,8 +21,8 @@ const DefaultPrefix = "bulwark:dedup:"
 // with the lease or retention as its Redis expiry, so Redis itself drops
 // expired keys and nothing needs cleaning up.
 //
-//   - Claim is a single SET key L<token> NX PX <lease> GET: atomic, and the
-//     old value it returns tells a duplicate from a busy key.
+//   - Claim is a single SET key L<token> NX PX <lease>, atomic; when the
+//     key is taken, a GET tells a duplicate from a busy key.
 //   - Confirm and Release are Lua scripts that compare the stored token
 //     before writing, so a holder whose lease expired cannot confirm or
 //     free a newer claim.
@@ -30,7 +30,8 @@ const DefaultPrefix = "bulwark:dedup:"
 // State lives in Redis, so it survives a restart of the consumer process
 // and is shared by every consumer using the same prefix; it survives a
 // restart of Redis only as far as Redis persistence (AOF/RDB) is
-// configured. Requires Redis 7.0 or later (SET with both NX and GET).
+// configured. Requires Redis 7.0 or later (ClaimMany uses SET with both
+// NX and GET).
 //
 // The Store does not own the client: closing the client is the caller's
 // job.
@@ -104,17 +105,40 @@ func millis(d time.Duration) int64 { return max(1, d.Milliseconds()) }
 func (s *Store) Claim(ctx context.Context, key string, lease time.Duration) (dedup.Claim, error) {
 	tok := newToken()
 	k := s.prefix + key
-	old, err := s.client.SetArgs(ctx, k, leasedMark+string(tok), claimArgs(lease)).Result()
-	c, err := claimResult(tok, old, err)
-	if err != nil || c.State != dedup.Busy {
-		return c, err
+	ttl := time.Duration(millis(lease)) * time.Millisecond
+	// A free key, the common case, takes one SET NX, answered OK. (SET NX
+	// GET would tell a duplicate from a busy key in the same round trip,
+	// but its success is a nil reply, which the client treats as an error,
+	// at a cost per claim.) A taken key costs a GET more.
+	for try := 0; ; try++ {
+		won, err := s.client.SetNX(ctx, k, leasedMark+string(tok), ttl).Result()
+		if err != nil {
+			return dedup.Claim{}, fmt.Errorf("redisstore: claim: %w", err)
+		}
+		if won {
+			return dedup.Claim{State: dedup.Acquired, Token: tok}, nil
+		}
+		old, err := s.client.Get(ctx, k).Result()
+		switch {
+		case errors.Is(err, redis.Nil):
+			if try < 2 {
+				continue // released or expired in between: claim again
+			}
+			// Gone whenever we looked: busy for now, the caller claims again.
+			return dedup.Claim{State: dedup.Busy}, nil
+		case err != nil:
+			return dedup.Claim{}, fmt.Errorf("redisstore: claim: %w", err)
+		case strings.HasPrefix(old, confirmedMark):
+			return dedup.Claim{State: dedup.Duplicate}, nil
+		}
+		c := dedup.Claim{State: dedup.Busy}
+		// Best effort: how long the other lease has left. A key gone
+		// meanwhile reads as unknown (0) and the caller simply claims again.
+		if ttl, err := s.client.PTTL(ctx, k).Result(); err == nil && ttl > 0 {
+			c.Remaining = ttl
+		}
+		return c, nil
 	}
-	// Best effort: how long the other lease has left. A key gone meanwhile
-	// reads as unknown (0) and the caller simply claims again.
-	if ttl, err := s.client.PTTL(ctx, k).Result(); err == nil && ttl > 0 {
-		c.Remaining = ttl
-	}
-	return c, nil
 }
 
 func claimArgs(lease time.Duration) redis.SetArgs {
