@@ -74,3 +74,25 @@ func TestMemoryConfig(t *testing.T) {
 	}
 	assert.LessOrEqual(t, st.Len(), 3)
 }
+
+// Tokens are unique across shards and claims: a stale holder must never
+// present a token equal to the current one.
+func TestMemoryTokensAreUnique(t *testing.T) {
+	st, err := dedup.NewMemory(dedup.WithMaxEntries(1_000), dedup.WithShards(8))
+	require.NoError(t, err)
+	ctx := context.Background()
+	seen := map[dedup.Token]string{}
+	for i := range 20_000 { // far more claims than entries: shards evict and reuse entries
+		key := fmt.Sprintf("k%d", i%3_000)
+		c, err := st.Claim(ctx, key, time.Hour)
+		require.NoError(t, err)
+		require.Equal(t, dedup.Acquired, c.State, "every earlier claim was released")
+		require.NotEmpty(t, c.Token)
+		if prev, dup := seen[c.Token]; dup {
+			t.Fatalf("token %q given for %s and again for %s", c.Token, prev, key)
+		}
+		seen[c.Token] = key
+		require.NoError(t, st.Release(ctx, key, c.Token))
+	}
+	assert.Len(t, seen, 20_000)
+}
