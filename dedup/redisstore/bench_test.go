@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"context"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -30,6 +31,13 @@ import (
 // time and expire after the benchmark's short retention, so nothing is left
 // behind for long.
 const benchClients = 50
+
+// setClients makes RunParallel start benchClients goroutines whatever
+// GOMAXPROCS (-cpu) is: SetParallelism multiplies by it.
+func setClients(b *testing.B) {
+	p := runtime.GOMAXPROCS(0)
+	b.SetParallelism((benchClients + p - 1) / p)
+}
 
 func benchStore(b *testing.B, autoPipeline bool) (*redisstore.Store, string) {
 	addr := servicetest.RedisAddr(b)
@@ -64,7 +72,7 @@ func benchClaimConfirm(b *testing.B, autoPipeline bool) {
 	st, _ := benchStore(b, autoPipeline)
 	ctx := context.Background()
 	var n atomic.Uint64
-	b.SetParallelism((benchClients + 1) / 2) // x GOMAXPROCS (2) = 50 goroutines
+	setClients(b)
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -89,7 +97,7 @@ func BenchmarkClaimConfirmPipelined(b *testing.B) {
 			st, _ := benchStore(b, false)
 			ctx := context.Background()
 			var n atomic.Uint64
-			b.SetParallelism((benchClients + 1) / 2)
+			setClients(b)
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				keys := make([]string, depth)

@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"database/sql"
+	"runtime"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -35,7 +36,8 @@ func BenchmarkClaimConfirm(b *testing.B) {
 	}
 	ctx := context.Background()
 	var n atomic.Uint64
-	b.SetParallelism(conns / 2) // x GOMAXPROCS (2)
+	// conns goroutines whatever GOMAXPROCS is: SetParallelism multiplies by it.
+	b.SetParallelism((conns + runtime.GOMAXPROCS(0) - 1) / runtime.GOMAXPROCS(0))
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
