@@ -87,9 +87,7 @@ func TestRunStopsInBoundedTimeWhenConnectionsAreCut(t *testing.T) {
 type freezingDialer struct {
 	base    conn.Dialer
 	unblock <-chan struct{}
-	mu      sync.Mutex
 	frozen  chan struct{}
-	conns   []*freezableConn
 }
 
 func newFreezingDialer(base conn.Dialer, unblock <-chan struct{}) *freezingDialer {

@@ -234,7 +234,6 @@ func franzLoop(ctx context.Context, brokers []string, batch int, linger time.Dur
 		kgo.ConsumerGroup("g"),
 		kgo.ConsumeTopics("in"),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.RequireStableFetchOffsets(),
 		kgo.ProducerLinger(linger),
 		kgo.SessionTimeout(6*time.Second),
 	)

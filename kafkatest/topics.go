@@ -64,13 +64,15 @@ func (c *Cluster) Partitions(ctx context.Context, topic string) (int32, error) {
 	if err != nil {
 		return 0, err
 	}
-	for _, t := range resp.Topics {
-		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
-			return 0, fmt.Errorf("kafkatest: topic %s: %w", topic, err)
-		}
-		return int32(len(t.Partitions)), nil
+	// One topic was asked for: the answer has it, or an error for it.
+	if len(resp.Topics) == 0 {
+		return 0, fmt.Errorf("kafkatest: topic %s: %w", topic, kerr.UnknownTopicOrPartition)
 	}
-	return 0, fmt.Errorf("kafkatest: topic %s: %w", topic, kerr.UnknownTopicOrPartition)
+	t := resp.Topics[0]
+	if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
+		return 0, fmt.Errorf("kafkatest: topic %s: %w", topic, err)
+	}
+	return int32(len(t.Partitions)), nil
 }
 
 // EndOffsets returns, per partition, the offset after the last record:

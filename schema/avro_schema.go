@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -604,14 +603,4 @@ func writeLogical(b *bytes.Buffer, t *avroType) {
 func writeStrings(b *bytes.Buffer, list []string) {
 	enc, _ := json.Marshal(list)
 	b.Write(enc)
-}
-
-// sortedKeys returns m's keys in order; used where output must be stable.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
