@@ -36,8 +36,8 @@ type Consumer struct {
 	cfg        config
 	conn       conn.Settings
 	gcfg       *saramagroup.Config
-	handler    bulwark.Handler // untimed, timed for the handler-duration histogram
 	untimed    bulwark.Handler // the user's handler inside its middleware
+	handler    bulwark.Handler // untimed, also recording the handler-duration histogram
 	policy     delivery.Policy
 	log        *slog.Logger
 	tel        *instruments

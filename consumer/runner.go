@@ -427,11 +427,11 @@ func (r *partitionRunner) processBatch(batch []record) {
 }
 
 // processChunk runs records in order (a key-ordered worker passes one at a
-// time), counted as running once for the chunk rather than per record (begin and end are atomic writes, which
-// cost about as much as a no-op handler). Draining still stops the records
-// not yet started, and a record waiting at the pause gate does not count
-// as running, so drain does not wait for it. Its caller returns the
-// chunk's budget.
+// time). The chunk counts as running once, not per record: begin and end
+// are atomic writes, which cost about as much as a no-op handler. Draining
+// still stops the records not yet started, and a record waiting at the
+// pause gate does not count as running, so drain does not wait for it. Its
+// caller returns the chunk's budget.
 func (r *partitionRunner) processChunk(chunk []record) {
 	running := false
 	handled := 0

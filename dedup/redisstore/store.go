@@ -109,7 +109,7 @@ func (s *Store) Claim(ctx context.Context, key string, lease time.Duration) (ded
 	// A free key, the common case, takes one SET NX, answered OK. (SET NX
 	// GET would tell a duplicate from a busy key in the same round trip,
 	// but its success is a nil reply, which the client treats as an error,
-	// at a cost per claim.) A taken key costs a GET more.
+	// at a cost per claim.) A taken key costs a round trip more.
 	for try := 0; ; try++ {
 		won, err := s.client.SetNX(ctx, k, leasedMark+string(tok), ttl).Result()
 		if err != nil {
@@ -118,7 +118,16 @@ func (s *Store) Claim(ctx context.Context, key string, lease time.Duration) (ded
 		if won {
 			return dedup.Claim{State: dedup.Acquired, Token: tok}, nil
 		}
-		old, err := s.client.Get(ctx, k).Result()
+		// What holds it and, for a lease, how long it has left: one round
+		// trip.
+		var get *redis.StringCmd
+		var pttl *redis.DurationCmd
+		// Each command's own error is read below.
+		_, _ = s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			get, pttl = p.Get(ctx, k), p.PTTL(ctx, k)
+			return nil
+		})
+		old, err := get.Result()
 		switch {
 		case errors.Is(err, redis.Nil):
 			if try < 2 {
@@ -132,9 +141,9 @@ func (s *Store) Claim(ctx context.Context, key string, lease time.Duration) (ded
 			return dedup.Claim{State: dedup.Duplicate}, nil
 		}
 		c := dedup.Claim{State: dedup.Busy}
-		// Best effort: how long the other lease has left. A key gone
-		// meanwhile reads as unknown (0) and the caller simply claims again.
-		if ttl, err := s.client.PTTL(ctx, k).Result(); err == nil && ttl > 0 {
+		// Best effort: a key gone meanwhile reads as unknown (0), and the
+		// caller simply claims again.
+		if ttl, err := pttl.Result(); err == nil && ttl > 0 {
 			c.Remaining = ttl
 		}
 		return c, nil

@@ -115,8 +115,8 @@ func retry(ctx context.Context, h bulwark.Handler, msg *bulwark.Message, err err
 	if now == nil {
 		now = time.Now
 	}
-	// start is when retrying began (the first failure, or the first after
-	// a pause); zero until then, so a record handled at once reads no clock.
+	// start is when retrying began: the first failure, or the first after
+	// a pause. It is read from the clock only when MaxElapsed is set.
 	var start time.Time
 	attempts, retries := 1, 0
 	paused := false
@@ -125,13 +125,7 @@ func retry(ctx context.Context, h bulwark.Handler, msg *bulwark.Message, err err
 			env.OnResume(msg)
 		}
 	}()
-	for ; ; attempts++ {
-		if attempts > 1 {
-			msg.Attempt = attempts
-			if err = safeHandle(ctx, h, msg); err == nil {
-				return Outcome{Result: Handled, Attempts: attempts}
-			}
-		}
+	for {
 		if env.OnFailure != nil {
 			env.OnFailure(msg, err)
 		}
@@ -159,21 +153,26 @@ func retry(ctx context.Context, h bulwark.Handler, msg *bulwark.Message, err err
 				return Outcome{Result: Abandoned, Attempts: attempts, Err: err}
 			}
 			retries, start = 0, time.Time{}
-			continue
 		case bulwark.ClassRetryable:
 			retries++
 			delay := p.Backoff.Delay(retries)
-			if retries < p.MaxAttempts && p.retryEndsInTime(now, &start, delay) {
-				if env.OnRetry != nil {
-					env.OnRetry(msg, err, delay)
-				}
-				if env.Sleep(ctx, delay) != nil {
-					return Outcome{Result: Abandoned, Attempts: attempts, Err: err}
-				}
-				continue
+			if retries >= p.MaxAttempts || !p.retryEndsInTime(now, &start, delay) {
+				return deadLetter(ctx, msg, err, attempts, p, env)
 			}
+			if env.OnRetry != nil {
+				env.OnRetry(msg, err, delay)
+			}
+			if env.Sleep(ctx, delay) != nil {
+				return Outcome{Result: Abandoned, Attempts: attempts, Err: err}
+			}
+		default:
+			return deadLetter(ctx, msg, err, attempts, p, env)
 		}
-		return deadLetter(ctx, msg, err, attempts, p, env)
+		attempts++
+		msg.Attempt = attempts
+		if err = safeHandle(ctx, h, msg); err == nil {
+			return Outcome{Result: Handled, Attempts: attempts}
+		}
 	}
 }
 
