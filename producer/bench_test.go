@@ -27,7 +27,12 @@ const (
 // (saramax.NewProducerConfig with the producer's default settings), in the
 // same run, against an in-process cluster: keyed records of 100 B and
 // 1 KiB. "sarama+id" is raw sarama sending the same message-ID header this
-// package adds to every record. Each reports records/s; allocations are per
+// package adds to every record. "handoff" is raw sarama behind the
+// producer's own hand-off and result loop (internal/saramax) with a fixed
+// message-ID header and a callback that only counts: what is left of the
+// producer without its per-record features (unique IDs, delivery timeout,
+// telemetry, callbacks that never run concurrently), so that their cost can
+// be told from the wrapping's. Each reports records/s; allocations are per
 // record. A fixed record count keeps the cluster's work per record the same
 // across rounds.
 //
@@ -55,6 +60,7 @@ func BenchmarkProduce(b *testing.B) {
 			b.Run("impl=bulwark", func(b *testing.B) { benchBulwark(b, keys, value) })
 			b.Run("impl=sarama", func(b *testing.B) { benchSarama(b, keys, value, false) })
 			b.Run("impl=sarama+id", func(b *testing.B) { benchSarama(b, keys, value, true) })
+			b.Run("impl=handoff", func(b *testing.B) { benchHandoff(b, keys, value) })
 		})
 	}
 }
@@ -124,16 +130,12 @@ func benchBulwark(b *testing.B, keys [][]byte, value []byte) {
 	reportBatching(b, registry)
 }
 
-// benchSarama runs raw sarama; with withID each record also carries a
-// message-ID header as this package adds, to tell the cost of the header's
-// bytes on the wire and in the cluster from the cost of the wrapper.
-func benchSarama(b *testing.B, keys [][]byte, value []byte, withID bool) {
-	c := benchCluster(b)
+// benchSaramaConfig is the configuration producer.New builds by default.
+func benchSaramaConfig(b *testing.B) *sarama.Config {
 	settings, err := conn.Build()
 	if err != nil {
 		b.Fatal(err)
 	}
-	// The same settings producer.New uses by default.
 	cfg, err := saramax.NewProducerConfig(settings, saramax.ProducerSettings{
 		RetryMax:       int(producer.DefaultDeliveryTimeout / producer.DefaultRetryBackoff),
 		RetryBackoff:   producer.DefaultRetryBackoff,
@@ -143,6 +145,15 @@ func benchSarama(b *testing.B, keys [][]byte, value []byte, withID bool) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return cfg
+}
+
+// benchSarama runs raw sarama; with withID each record also carries a
+// message-ID header as this package adds, to tell the cost of the header's
+// bytes on the wire and in the cluster from the cost of the wrapper.
+func benchSarama(b *testing.B, keys [][]byte, value []byte, withID bool) {
+	c := benchCluster(b)
+	cfg := benchSaramaConfig(b)
 	ap, err := sarama.NewAsyncProducer(c.Brokers(), cfg)
 	if err != nil {
 		b.Fatal(err)
@@ -189,4 +200,48 @@ func benchSarama(b *testing.B, keys [][]byte, value []byte, withID bool) {
 	reportBatching(b, cfg.MetricRegistry)
 	ap.AsyncClose()
 	<-results
+}
+
+// handoffRecord is the per-record state of benchHandoff: one allocation, as
+// in the producer.
+type handoffRecord struct {
+	out saramax.Outgoing
+	wg  *sync.WaitGroup
+}
+
+func (r *handoffRecord) Delivered(_ int32, _ int64, err error) {
+	if err != nil {
+		panic(err)
+	}
+	r.wg.Done()
+}
+
+func benchHandoff(b *testing.B, keys [][]byte, value []byte) {
+	c := benchCluster(b)
+	cfg := benchSaramaConfig(b)
+	ap, err := saramax.NewAsyncProducer(c.Brokers(), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	ctx := context.Background()
+	id := []byte(uuid.NewString())
+	wg.Add(b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		r := &handoffRecord{wg: &wg}
+		msg := bulwark.Message{Topic: benchTopic, Key: keys[i%len(keys)], Value: value}
+		if err := ap.Enqueue(ctx, stop, &r.out, &msg, []bulwark.Header{{Key: bulwark.HeaderMessageID, Value: id}}, r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	wg.Wait()
+	reportRate(b, start)
+	b.StopTimer()
+	reportBatching(b, cfg.MetricRegistry)
+	ap.AsyncClose()
+	<-ap.Done()
 }

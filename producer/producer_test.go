@@ -198,3 +198,58 @@ func TestSendHonoursCancelledContext(t *testing.T) {
 	require.NoError(t, p.Flush(ctxFor(t, 10*time.Second)))
 	assert.Empty(t, readTopic(t, c, "t"), "a record sent with a cancelled context is never handed over")
 }
+
+// A callback that takes long must not hold up the records sent after it:
+// the client goes on writing them (here, ten to a request) while the
+// callback runs, and their callbacks follow in order once it returns.
+func TestSlowCallbackDoesNotHoldUpLaterRecords(t *testing.T) {
+	const n = 200
+	c := kafkatest.NewCluster(t, kafkatest.WithTopic("slow", 1))
+	p := newProducer(t, c, producer.WithMaxBatchRecords(10))
+	ctx := ctxFor(t, 30*time.Second)
+
+	entered, unblock := make(chan struct{}), make(chan struct{})
+	var mu sync.Mutex
+	var order []int64
+	var failures []error
+	record := func(res producer.Result, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			failures = append(failures, err)
+			return
+		}
+		order = append(order, res.Offset)
+	}
+	p.SendAsync(ctx, &bulwark.Message{Topic: "slow", Value: []byte("first")}, func(res producer.Result, err error) {
+		close(entered)
+		<-unblock
+		record(res, err)
+	})
+	select {
+	case <-entered:
+	case <-ctx.Done():
+		t.Fatal("the first record's callback never ran")
+	}
+	for i := range n {
+		p.SendAsync(ctx, &bulwark.Message{Topic: "slow", Value: []byte(fmt.Sprint(i))}, record)
+	}
+	// Every record reaches the broker while the first callback still runs.
+	require.Eventually(t, func() bool {
+		ends, err := c.EndOffsets(ctx, "slow", false)
+		return err == nil && ends[0] == n+1
+	}, 20*time.Second, 20*time.Millisecond, "records written while a callback was blocked")
+	mu.Lock()
+	require.Empty(t, order, "no callback overtakes the blocked one")
+	mu.Unlock()
+
+	close(unblock)
+	require.NoError(t, p.Flush(ctx))
+	mu.Lock()
+	defer mu.Unlock()
+	require.Empty(t, failures)
+	require.Len(t, order, n+1)
+	for i, off := range order {
+		require.Equal(t, int64(i), off, "callbacks in offset order")
+	}
+}

@@ -19,8 +19,9 @@ type Delivery interface {
 
 // AsyncProducer wraps sarama's AsyncProducer so that its users need no sarama
 // types. Records go in with a [Delivery]; one goroutine reads sarama's
-// Successes and Errors channels and calls each record's Delivery exactly
-// once, so synchronous and asynchronous sends share one pipeline.
+// Successes and Errors channels and another calls each record's Delivery
+// exactly once, in the order sarama returned them, so synchronous and
+// asynchronous sends share one pipeline.
 type AsyncProducer struct {
 	client sarama.Client
 	ap     sarama.AsyncProducer
@@ -72,10 +73,31 @@ func failFastWhenFatal(cfg *sarama.Config, created *atomic.Pointer[AsyncProducer
 }
 
 func (a *AsyncProducer) deliverResults() {
+	// sarama hands results over one at a time, on unbuffered channels,
+	// from the goroutine that read the produce response, and builds the
+	// next request only once it has handed over the whole batch. So one
+	// goroutine only takes them, as fast as sarama offers them, and another
+	// reports them: reporting on the spot would hold up the next request by
+	// the cost of every callback of the batch.
+	results := make(chan result, resultBuffer)
+	reported := make(chan struct{})
+	go func() {
+		defer close(reported)
+		for r := range results {
+			if d, ok := r.pm.Metadata.(Delivery); ok {
+				if r.err != nil {
+					d.Delivered(r.pm.Partition, -1, r.err)
+				} else {
+					d.Delivered(r.pm.Partition, r.pm.Offset, nil)
+				}
+			}
+		}
+	}()
 	defer close(a.done)
 	// Both channels close only after sarama's shutdown has finished with
 	// every record, so the client can go then.
 	defer func() { _ = a.client.Close() }()
+	defer func() { close(results); <-reported }()
 	successes, failures := a.ap.Successes(), a.ap.Errors()
 	for successes != nil || failures != nil {
 		select {
@@ -84,31 +106,26 @@ func (a *AsyncProducer) deliverResults() {
 				successes = nil
 				continue
 			}
-			deliverSuccess(pm)
-			// Successes come a batch at a time: take those already queued
-			// with plain receives, cheaper than a two-way select each. This
-			// goroutine is the only receiver, so they are there to take;
-			// taking no more than were queued keeps failures from waiting
-			// behind an endless stream of successes.
-			for n := len(successes); n > 0; n-- {
-				pm, ok := <-successes
-				if !ok {
-					successes = nil
-					break
-				}
-				deliverSuccess(pm)
-			}
+			results <- result{pm: pm}
 		case pe, ok := <-failures:
 			if !ok {
 				failures = nil
 				continue
 			}
-			if d, ok := pe.Msg.Metadata.(Delivery); ok {
-				d.Delivered(pe.Msg.Partition, -1, pe.Err)
-			}
+			results <- result{pm: pe.Msg, err: pe.Err}
 		}
 	}
 }
+
+// result is one record's outcome on its way to being reported.
+type result struct {
+	pm  *sarama.ProducerMessage
+	err error
+}
+
+// resultBuffer is how many results may wait to be reported: a few produce
+// responses' worth.
+const resultBuffer = 4096
 
 func deliverSuccess(pm *sarama.ProducerMessage) {
 	if d, ok := pm.Metadata.(Delivery); ok {
