@@ -127,12 +127,6 @@ type result struct {
 // responses' worth.
 const resultBuffer = 4096
 
-func deliverSuccess(pm *sarama.ProducerMessage) {
-	if d, ok := pm.Metadata.(Delivery); ok {
-		d.Delivered(pm.Partition, pm.Offset, nil)
-	}
-}
-
 // messageIDKey is shared by every record: sarama only reads header keys.
 var messageIDKey = []byte(bulwark.HeaderMessageID)
 
