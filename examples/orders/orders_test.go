@@ -20,7 +20,6 @@ import (
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/pipeline"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/projection"
 	"github.com/bulwarkgo/bulwark/internal/deadletter"
-	"github.com/bulwarkgo/bulwark/internal/servicetest"
 	"github.com/bulwarkgo/bulwark/kafkatest"
 	"github.com/bulwarkgo/bulwark/producer"
 )
@@ -52,33 +51,6 @@ func TestPipeline(t *testing.T) {
 	}
 	if s.DeadLettered != 2 {
 		t.Errorf("dead-lettered %d records, want the 2 poison records", s.DeadLettered)
-	}
-}
-
-// The same under chaos: broker faults, every service crashed once,
-// a gateway outage and redelivered reservations.
-func TestPipelineChaos(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end run")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var out bytes.Buffer
-	s, err := pipeline.Run(ctx, pipeline.Config{Orders: 120, Rate: 40, Poison: 1, Chaos: true, Progress: &out})
-	if err != nil {
-		t.Fatalf("run: %v\n%s", err, out.String())
-	}
-	s.Print(&out)
-	t.Log(out.String())
-	requireInvariants(t, s)
-	if s.Crashes < 4 {
-		t.Errorf("%d service crashes, want 4 (the chaos script did not run through)", s.Crashes)
-	}
-	if s.BreakerOpenings == 0 {
-		t.Error("the gateway outage never opened the breaker")
-	}
-	if n := s.Skipped("payment"); n < 10 {
-		t.Errorf("payment's dedup skipped %d records, want at least the 10 redelivered ones", n)
 	}
 }
 
@@ -322,46 +294,6 @@ func TestExitCode(t *testing.T) {
 		if code != tc.want || (err == nil) != (tc.want == 0) {
 			t.Errorf("checks %+v: exit %d, %v; want %d", tc.checks, code, err, tc.want)
 		}
-	}
-}
-
-// The PostgreSQL and Redis options under chaos: orders placed through the
-// transactional outbox (its relay crashed mid-batch), the view kept in
-// PostgreSQL, dedup in Redis. The same invariants hold, plus the outbox
-// and the PostgreSQL view checks.
-func TestPipelineWithPostgresAndRedis(t *testing.T) {
-	if testing.Short() {
-		t.Skip("end-to-end run")
-	}
-	dsn, redisAddr := servicetest.PostgresDSN(t), servicetest.RedisAddr(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var out bytes.Buffer
-	s, err := pipeline.Run(ctx, pipeline.Config{Orders: 100, Rate: 40, Poison: 1, Chaos: true, Progress: &out,
-		Outbox: true, View: "postgres", Dedup: "redis", PostgresDSN: dsn, RedisAddr: redisAddr})
-	if err != nil {
-		t.Fatalf("run: %v\n%s", err, out.String())
-	}
-	s.Print(&out)
-	t.Log(out.String())
-	requireInvariants(t, s)
-	names := map[string]bool{}
-	for _, c := range s.Checks {
-		names[c.Name] = true
-	}
-	for _, want := range []string{"PostgreSQL view equals the live view", "outbox: every order row written and every event relayed"} {
-		if !names[want] {
-			t.Errorf("check %q did not run", want)
-		}
-	}
-	if s.OutboxRelayed+s.OutboxReconciled < int64(s.Placed) {
-		t.Errorf("outbox relayed %d + reconciled %d < %d placed", s.OutboxRelayed, s.OutboxReconciled, s.Placed)
-	}
-	if !strings.Contains(out.String(), "outbox relay crashed") {
-		t.Error("the chaos script did not crash the outbox relay")
-	}
-	if n := s.Skipped("payment"); n < 10 {
-		t.Errorf("payment's redis dedup skipped %d records, want at least the 10 redelivered ones", n)
 	}
 }
 
