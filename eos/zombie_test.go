@@ -1,3 +1,12 @@
+// The race detector is off for this test: see the note on TestChaos
+// (chaos_test.go). A zombie's transaction is fenced or timed out by the
+// broker with records still on their way, the state in which sarama's own
+// data race (IBM/sarama#2913) fires: a CI run failed on it, with no
+// bulwark frames in the race. CI runs it in the race-free step with
+// TestChaos; every other eos test runs with -race.
+
+//go:build !race
+
 package eos_test
 
 import (
