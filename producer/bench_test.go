@@ -205,16 +205,11 @@ func benchSarama(b *testing.B, keys [][]byte, value []byte, withID bool) {
 // handoffRecord is the per-record state of benchHandoff: one allocation, as
 // in the producer.
 type handoffRecord struct {
-	out saramax.Outgoing
-	wg  *sync.WaitGroup
+	out  saramax.Outgoing
+	done func(error)
 }
 
-func (r *handoffRecord) Delivered(_ int32, _ int64, err error) {
-	if err != nil {
-		panic(err)
-	}
-	r.wg.Done()
-}
+func (r *handoffRecord) Delivered(_ int32, _ int64, err error) { r.done(err) }
 
 func benchHandoff(b *testing.B, keys [][]byte, value []byte) {
 	c := benchCluster(b)
@@ -224,6 +219,13 @@ func benchHandoff(b *testing.B, keys [][]byte, value []byte) {
 		b.Fatal(err)
 	}
 	var wg sync.WaitGroup
+	var failed sync.Once
+	done := func(err error) {
+		if err != nil {
+			failed.Do(func() { b.Error(err) })
+		}
+		wg.Done()
+	}
 	stop := make(chan struct{})
 	ctx := context.Background()
 	id := []byte(uuid.NewString())
@@ -232,7 +234,7 @@ func benchHandoff(b *testing.B, keys [][]byte, value []byte) {
 	b.ResetTimer()
 	start := time.Now()
 	for i := range b.N {
-		r := &handoffRecord{wg: &wg}
+		r := &handoffRecord{done: done}
 		msg := bulwark.Message{Topic: benchTopic, Key: keys[i%len(keys)], Value: value}
 		if err := ap.Enqueue(ctx, stop, &r.out, &msg, []bulwark.Header{{Key: bulwark.HeaderMessageID, Value: id}}, r); err != nil {
 			b.Fatal(err)
