@@ -111,13 +111,25 @@ func Permanentf(format string, args ...any) error {
 	return Permanent(fmt.Errorf(format, args...))
 }
 
-// ClassOf returns the class of err: that of the outermost [ClassError] in
-// its chain, or [ClassRetryable] when none is declared. ClassOf(nil) is
-// ClassRetryable but callers should not ask about nil errors.
+// ErrorClass returns e.Class; it is what [ClassOf] asks.
+func (e *ClassError) ErrorClass() Class { return e.Class }
+
+// Classed is an error that declares its own class, as [*ClassError] does
+// and as the typed errors of bulwark's packages do (a *conn.ConnectError
+// is pause-class: a dependency is unavailable, the record is not at fault).
+type Classed interface {
+	error
+	ErrorClass() Class
+}
+
+// ClassOf returns the class of err: that of the outermost [Classed] error
+// in its chain (a [ClassError] or a typed error declaring its class), or
+// [ClassRetryable] when none is declared. ClassOf(nil) is ClassRetryable
+// but callers should not ask about nil errors.
 func ClassOf(err error) Class {
-	var ce *ClassError
-	if errors.As(err, &ce) {
-		return ce.Class
+	var c Classed
+	if errors.As(err, &c) {
+		return c.ErrorClass()
 	}
 	return ClassRetryable
 }

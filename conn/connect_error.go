@@ -1,6 +1,11 @@
 package conn
 
-import "errors"
+import (
+	"errors"
+	"strings"
+
+	"github.com/bulwarkgo/bulwark"
+)
 
 // Why a client could not talk to the cluster. A [*ConnectError] matches
 // exactly one of them with errors.Is.
@@ -31,11 +36,29 @@ type ConnectError struct {
 	Err error
 }
 
+// Error reads as one line: the client's error often joins one failure per
+// broker attempt ("EOF\nEOF\nEOF"), which says nothing more three times.
 func (e *ConnectError) Error() string {
 	if e.Err == nil {
 		return e.Detail
 	}
-	return e.Detail + ": " + e.Err.Error()
+	return e.Detail + ": " + oneLine(e.Err.Error())
+}
+
+// oneLine joins the lines of msg with "; ", each distinct line once.
+func oneLine(msg string) string {
+	if !strings.Contains(msg, "\n") {
+		return msg
+	}
+	var lines []string
+	seen := map[string]bool{}
+	for _, l := range strings.Split(msg, "\n") {
+		if l = strings.TrimSpace(l); l != "" && !seen[l] {
+			seen[l] = true
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "; ")
 }
 
 // Unwrap returns the kind and the client's error, so errors.Is matches
@@ -48,5 +71,16 @@ func (e *ConnectError) Unwrap() []error {
 }
 
 // Retryable reports whether trying again with the same settings can
-// succeed: only for [ErrUnreachable].
+// succeed: only for [ErrUnreachable]. A caller that gets an
+// authentication or TLS failure from New or Run should stop and report
+// it.
 func (e *ConnectError) Retryable() bool { return e.Kind == ErrUnreachable }
+
+// ErrorClass makes [bulwark.ClassOf] return [bulwark.ClassPause] for every
+// kind, for a handler that returns the error of a client it uses: none of
+// them is the record's fault, so the record must not use up its attempts
+// and be dead-lettered (as a retryable error would) or be dead-lettered at
+// once (as a permanent one would). Its partition pauses, visibly, until
+// the cluster is reachable again or the credentials or certificates are
+// fixed.
+func (e *ConnectError) ErrorClass() bulwark.Class { return bulwark.ClassPause }

@@ -11,7 +11,14 @@ import (
 const (
 	DefaultClientID     = "bulwark"
 	DefaultKafkaVersion = "3.6.0"
-	DefaultDialTimeout  = 10 * time.Second
+	// DefaultDialTimeout bounds one broker connection's set-up: TCP dial,
+	// TLS handshake and the broker's first answer.
+	DefaultDialTimeout = 10 * time.Second
+	// DefaultConnectTimeout bounds connecting to the cluster at start
+	// (producer.New, the start of consumer and eos Run): every seed
+	// broker tried, metadata fetched, producer ID or group coordinator
+	// found.
+	DefaultConnectTimeout = 30 * time.Second
 	// DefaultMetadataRetries bounds how often a metadata request is retried
 	// before an unreachable cluster is reported, so a wrong address or bad
 	// credentials fail in seconds, not minutes.
@@ -31,6 +38,7 @@ type Settings struct {
 	ClientID        string
 	KafkaVersion    string
 	DialTimeout     time.Duration
+	ConnectTimeout  time.Duration
 	MetadataRetries int
 	RetryBackoff    time.Duration
 	Dialer          Dialer
@@ -55,6 +63,7 @@ func Build(opts ...Option) (Settings, error) {
 		ClientID:        DefaultClientID,
 		KafkaVersion:    DefaultKafkaVersion,
 		DialTimeout:     DefaultDialTimeout,
+		ConnectTimeout:  DefaultConnectTimeout,
 		MetadataRetries: DefaultMetadataRetries,
 		RetryBackoff:    DefaultRetryBackoff,
 	}
@@ -91,6 +100,8 @@ func (s Settings) validate() error {
 		return invalid("kafka_version", "%q is not of the form 3.6.0", s.KafkaVersion)
 	case s.DialTimeout <= 0:
 		return invalid("dial_timeout", "must be positive, got %v", s.DialTimeout)
+	case s.ConnectTimeout <= 0:
+		return invalid("connect_timeout", "must be positive, got %v", s.ConnectTimeout)
 	case s.MetadataRetries < 0:
 		return invalid("metadata_retries", "must not be negative, got %d", s.MetadataRetries)
 	case s.RetryBackoff < 0:
@@ -119,10 +130,20 @@ func WithKafkaVersion(v string) Option {
 	return func(s *Settings) error { s.KafkaVersion = v; return nil }
 }
 
-// WithDialTimeout bounds how long connecting to a broker may take.
-// Default [DefaultDialTimeout].
+// WithDialTimeout bounds how long setting up one broker connection may
+// take: the TCP dial, the TLS handshake and the broker's first answer. A
+// listener that accepts and never answers (a frozen broker, a wrong port)
+// costs this much per attempt. Default [DefaultDialTimeout].
 func WithDialTimeout(d time.Duration) Option {
 	return func(s *Settings) error { s.DialTimeout = d; return nil }
+}
+
+// WithConnectTimeout bounds connecting to the cluster at start: a producer's
+// New and the start of a consumer's or eos session's Run give up after it
+// with a [*ConnectError], as they do when their context ends first.
+// Default [DefaultConnectTimeout].
+func WithConnectTimeout(d time.Duration) Option {
+	return func(s *Settings) error { s.ConnectTimeout = d; return nil }
 }
 
 // WithMetadataRetries sets how often a failed metadata request is retried

@@ -85,6 +85,9 @@ func New(brokers []string, group string, topics []string, handler bulwark.Handle
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	if err := conn.CheckBrokers(brokers); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
 	cs, err := conn.Build(cfg.connOpts...)
 	if err != nil {
 		return nil, err
@@ -172,9 +175,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if !c.started.CompareAndSwap(false, true) {
 		return ErrAlreadyRunning
 	}
-	g, err := saramagroup.New(c.brokers, c.group, c.gcfg)
+	g, err := saramagroup.Connect(ctx, c.brokers, c.group, c.gcfg, c.conn, func(err error) error {
+		return saramax.ExplainConnectError(err, c.brokers, c.gcfg.Sarama(), c.conn)
+	})
 	if err != nil {
-		return fmt.Errorf("consumer: connect: %w", saramax.ExplainConnectError(err, c.brokers, c.gcfg.Sarama(), c.conn))
+		return fmt.Errorf("consumer: connect: %w", err)
 	}
 	c.mu.Lock()
 	c.g = g

@@ -62,6 +62,9 @@ func New(brokers []string, group string, inputTopics []string, transactionalIDPr
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
+	if err := conn.CheckBrokers(brokers); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
 	cs, err := conn.Build(o.connOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
@@ -140,20 +143,35 @@ func (s *Session) runOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	prod, err := txnsession.NewProducer(s.brokers, pcfg)
+	// Connecting is bounded by ctx and the connect timeout; the aborters
+	// cut copies of the configs, so that the probe of ExplainConnectError
+	// still dials.
+	pc := *pcfg
+	pcut := saramax.MakeAbortable(&pc)
+	prod, err := saramax.Connect(ctx, s.conn, pcut.Abort,
+		func() (*txnsession.Producer, error) { return txnsession.NewProducer(s.brokers, &pc) },
+		func(p *txnsession.Producer) { _ = p.Close() },
+		func(err error) error { return saramax.ExplainConnectError(err, s.brokers, pcfg, s.conn) })
 	if err != nil {
-		return fmt.Errorf("eos: start producer %s: %w", s.txnID, saramax.ExplainConnectError(err, s.brokers, pcfg, s.conn))
+		return fmt.Errorf("eos: start producer %s: %w", s.txnID, err)
 	}
 	defer func() {
 		if err := prod.Close(); err != nil {
 			s.opts.logger.Debug("eos: producer close", "error", err)
 		}
 	}()
-	grp, err := txnsession.NewGroup(s.brokers, ccfg, s.group, s.topics, txnsession.Hooks{
-		OnUnstable: func() { s.inst.unstable.Add(context.Background(), 1, s.inst.groupAttr) },
-	}, s.opts.logger)
+	cc := *ccfg
+	ccut := saramax.MakeAbortable(&cc)
+	grp, err := saramax.Connect(ctx, s.conn, ccut.Abort,
+		func() (*txnsession.Group, error) {
+			return txnsession.NewGroup(s.brokers, &cc, s.group, s.topics, txnsession.Hooks{
+				OnUnstable: func() { s.inst.unstable.Add(context.Background(), 1, s.inst.groupAttr) },
+			}, s.opts.logger)
+		},
+		func(g *txnsession.Group) { _ = g.Close() },
+		func(err error) error { return saramax.ExplainConnectError(err, s.brokers, ccfg, s.conn) })
 	if err != nil {
-		return fmt.Errorf("eos: join group %s: %w", s.group, saramax.ExplainConnectError(err, s.brokers, ccfg, s.conn))
+		return fmt.Errorf("eos: join group %s: %w", s.group, err)
 	}
 	return grp.Run(ctx, func(gctx context.Context, gen *txnsession.Generation) error {
 		l := newTxnLoop(s, prod, gen)

@@ -68,9 +68,9 @@ type outcome struct {
 	err error
 }
 
-func newPipeline(brokers []string, cfg config, transactionalID string) (*pipeline, error) {
-	if len(brokers) == 0 {
-		return nil, invalidConfig("no brokers given")
+func newPipeline(ctx context.Context, brokers []string, cfg config, transactionalID string) (*pipeline, error) {
+	if err := conn.CheckBrokers(brokers); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -102,9 +102,15 @@ func newPipeline(brokers []string, cfg config, transactionalID string) (*pipelin
 	if err != nil {
 		return nil, fmt.Errorf("producer: telemetry: %w", err)
 	}
-	ap, err := saramax.NewAsyncProducer(brokers, scfg)
+	// A copy to abort, so that the probe of ExplainConnectError still dials.
+	ccfg := *scfg
+	aborter := saramax.MakeAbortable(&ccfg)
+	ap, err := saramax.Connect(ctx, settings, aborter.Abort,
+		func() (*saramax.AsyncProducer, error) { return saramax.NewAsyncProducer(brokers, &ccfg) },
+		func(ap *saramax.AsyncProducer) { ap.AsyncClose(); <-ap.Done() },
+		func(err error) error { return saramax.ExplainConnectError(err, brokers, scfg, settings) })
 	if err != nil {
-		return nil, fmt.Errorf("producer: connect to %v: %w", brokers, saramax.ExplainConnectError(err, brokers, scfg, settings))
+		return nil, fmt.Errorf("producer: connect to %v: %w", brokers, err)
 	}
 	p := &pipeline{ap: ap, cfg: cfg, tel: tel, logger: cfg.logger, stop: make(chan struct{}), expiry: newExpiry(cfg.deliveryTimeout)}
 	// The watch ends with the client: by then every record has settled.

@@ -25,12 +25,20 @@ type Producer struct {
 //
 // New connects eagerly: it fetches cluster metadata and a producer ID before
 // it returns, so a wrong address or bad credentials fail here, not at the
-// first Send. How long that can take is bounded by the connection settings:
-// about (metadata retries + 1) attempts per broker, each taking at most the
-// dial timeout, or sarama's 30s read timeout for a broker that accepts
-// connections but never answers. A bad option fails with an error wrapping
-// [ErrInvalidConfig].
+// first Send. It gives up after the connect timeout (conn.WithConnectTimeout,
+// default 30 s) with a *conn.ConnectError; each broker connection's set-up
+// (dial, TLS, the broker's first answer) is bounded by the dial timeout, so
+// a listener that accepts and never answers costs that much per attempt.
+// [NewContext] bounds it by a context as well. A bad option or broker
+// address fails with an error wrapping [ErrInvalidConfig].
 func New(brokers []string, opts ...Option) (*Producer, error) {
+	return NewContext(context.Background(), brokers, opts...)
+}
+
+// NewContext is [New], also giving up when ctx ends (with a
+// *conn.ConnectError that matches ctx's error too). ctx bounds only
+// connecting: the producer outlives it.
+func NewContext(ctx context.Context, brokers []string, opts ...Option) (*Producer, error) {
 	cfg := defaultConfig()
 	for _, opt := range opts {
 		if opt == nil {
@@ -40,7 +48,7 @@ func New(brokers []string, opts ...Option) (*Producer, error) {
 			return nil, err
 		}
 	}
-	pipe, err := newPipeline(brokers, cfg, "")
+	pipe, err := newPipeline(ctx, brokers, cfg, "")
 	if err != nil {
 		return nil, err
 	}

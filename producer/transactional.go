@@ -38,6 +38,12 @@ type TransactionalProducer struct {
 // the cluster, which fences any older producer using the same ID and aborts
 // its open transaction.
 func NewTransactional(brokers []string, transactionalID string, opts ...Option) (*TransactionalProducer, error) {
+	return NewTransactionalContext(context.Background(), brokers, transactionalID, opts...)
+}
+
+// NewTransactionalContext is [NewTransactional], also giving up when ctx
+// ends, as [NewContext] does.
+func NewTransactionalContext(ctx context.Context, brokers []string, transactionalID string, opts ...Option) (*TransactionalProducer, error) {
 	if transactionalID == "" {
 		return nil, invalidConfig("transactional ID is empty")
 	}
@@ -50,7 +56,7 @@ func NewTransactional(brokers []string, transactionalID string, opts ...Option) 
 			return nil, err
 		}
 	}
-	pipe, err := newPipeline(brokers, cfg, transactionalID)
+	pipe, err := newPipeline(ctx, brokers, cfg, transactionalID)
 	if err != nil {
 		return nil, err
 	}

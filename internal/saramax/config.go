@@ -29,14 +29,8 @@ func NewConfig(s conn.Settings) (*sarama.Config, error) {
 	cfg.Net.DialTimeout = s.DialTimeout
 	cfg.Metadata.Retry.Max = s.MetadataRetries
 	cfg.Metadata.Retry.Backoff = s.RetryBackoff
-	if s.Dialer != nil {
-		cfg.Net.Proxy.Enable = true
-		cfg.Net.Proxy.Dialer = s.Dialer
-	}
-	if s.TLS != nil {
-		cfg.Net.TLS.Enable = true
-		cfg.Net.TLS.Config = s.TLS.Clone()
-	}
+	// TLS and the dialer: see setupDialer.
+	installSetupDialer(cfg, s)
 	if s.SASL != nil {
 		if err := applySASL(cfg, s.SASL, s.DialTimeout); err != nil {
 			return nil, err
@@ -104,6 +98,7 @@ func (e *tokenError) Unwrap() error { return e.err }
 // Validate runs sarama's own validation and wraps its error so callers can
 // match conn.ErrInvalidSettings.
 func Validate(cfg *sarama.Config) error {
+	finishSetupDialer(cfg)
 	if err := cfg.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", conn.ErrInvalidSettings, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"syscall"
 
 	"github.com/IBM/sarama"
@@ -61,6 +62,10 @@ func ClassifyConnectError(err error, s conn.Settings) error {
 		return classified(conn.ErrUnreachable, "the broker closed the connection at once (does its listener expect TLS or SASL?)")
 	case isClosedByPeer(err):
 		return classified(conn.ErrUnreachable, "the broker closed the connection at once (does its listener expect SASL, or plaintext rather than TLS?)")
+	case errors.Is(err, ErrNotKafka):
+		return classified(conn.ErrUnreachable, "a listener at the broker address answered, but not as a Kafka broker (check the address and port)")
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return classified(conn.ErrUnreachable, "a broker accepted the connection but did not answer within the dial timeout of %v (check the port, that the listener speaks Kafka, and whether it expects TLS)", s.DialTimeout)
 	default:
 		return classified(conn.ErrUnreachable, "no broker could be reached (check the addresses, the network and that the cluster is up)")
 	}

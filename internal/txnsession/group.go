@@ -85,6 +85,15 @@ func NewGroup(brokers []string, cfg *sarama.Config, group string, topics []strin
 	return g, nil
 }
 
+// Close releases a group that never ran; Run closes it when it returns.
+func (g *Group) Close() error {
+	err := g.cg.Close()
+	if cerr := g.client.Close(); cerr != nil && !errors.Is(cerr, sarama.ErrClosedClient) && err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // Run consumes until ctx is done or fn returns an error, rejoining after
 // each generation.
 func (g *Group) Run(ctx context.Context, fn GenerationFunc) error {
