@@ -169,8 +169,10 @@ const (
 // [StopMargin] after the grace period once ctx has ended, even when the
 // cluster is unreachable (offsets that could not be committed by then are
 // delivered again). It returns nil after such a stop, or the error that
-// made consuming impossible (bad configuration, unreachable cluster at
-// start, fenced static member). Run may be called once.
+// made consuming impossible (bad configuration, fenced static member, or
+// a *conn.ConnectError when the cluster cannot be reached at start: within
+// the connect timeout, conn.WithConnectTimeout, or when ctx ends while
+// still connecting). Run may be called once.
 func (c *Consumer) Run(ctx context.Context) error {
 	if !c.started.CompareAndSwap(false, true) {
 		return ErrAlreadyRunning

@@ -106,7 +106,8 @@ func (s *Session) TransactionalID() string { return s.txnID }
 // [*FencedError] when another producer with the same transactional ID took
 // over, a [*ProducerError] when the producer failed otherwise (unless
 // [WithAutoRestart] is on: then a fresh producer takes over and Run goes
-// on), and an error when it cannot connect. Calling Run again after it
+// on), and a *conn.ConnectError when it cannot connect, within the connect
+// timeout (conn.WithConnectTimeout) or when ctx ends first. Calling Run again after it
 // returned starts a fresh producer and membership; Run must not be called
 // concurrently on one session.
 func (s *Session) Run(ctx context.Context) error {
@@ -120,6 +121,10 @@ func (s *Session) Run(ctx context.Context) error {
 		if errors.Is(err, errProducerSpent) && ctx.Err() == nil {
 			s.opts.logger.Info("eos: starting a fresh producer", "transactional_id", s.txnID, "reason", err)
 			continue
+		}
+		// Ending while still connecting says why it never ran.
+		if connectErr := (*conn.ConnectError)(nil); errors.As(err, &connectErr) {
+			return err
 		}
 		fatal := errors.Is(err, ErrFenced) || errors.Is(err, ErrProducerFailed)
 		if !fatal && ctx.Err() != nil {

@@ -15,7 +15,8 @@
 // ([WithCloseTimeout]).
 //
 // New connects eagerly (metadata and a producer ID), so a wrong address
-// fails there; see [New] for how long that can take.
+// fails there, within the connect timeout; [NewContext] bounds it by a
+// context too. See [New].
 //
 // # Partitioning
 //
