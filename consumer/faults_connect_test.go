@@ -10,7 +10,6 @@ import (
 	"github.com/bulwarkgo/bulwark/conn"
 	"github.com/bulwarkgo/bulwark/internal/connfaults"
 	"github.com/bulwarkgo/bulwark/internal/faultmatrix"
-	"github.com/bulwarkgo/bulwark/kafkatest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -20,45 +19,23 @@ import (
 // the fault; the handler never runs.
 func TestFaultMatrixConnect(t *testing.T) {
 	noHandler := bulwark.HandlerFunc(func(context.Context, *bulwark.Message) error {
-		return errors.New("the handler must not run")
+		t.Error("the handler must not run")
+		return nil
 	})
-	for _, c := range connfaults.Cases(t) {
-		t.Run(c.Name, func(t *testing.T) {
-			faultmatrix.Report(t, faultmatrix.Cell{
-				Fault: c.Name, Component: "consumer.Run", Bound: "returns within " + connfaults.Bound.String(),
-				Outcome: "*conn.ConnectError (" + c.Kind.Error() + "), pause-class, one line",
-			})
-			t.Parallel()
-			cons, err := New(c.Brokers, "g", []string{"orders"}, noHandler, WithConnection(c.Opts...))
-			require.NoError(t, err)
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			start := time.Now()
-			err = cons.Run(ctx)
-			took := time.Since(start)
-			assert.NoError(t, connfaults.Check(c, err))
-			assert.Less(t, took, connfaults.Bound)
-			t.Logf("after %v: %v", took.Round(time.Millisecond), err)
-		})
+	run := func(ctx context.Context, brokers []string, opts ...conn.Option) error {
+		cons, err := New(brokers, "g", []string{"orders"}, noHandler, WithConnection(opts...))
+		if err != nil {
+			return err
+		}
+		return cons.Run(ctx)
 	}
-
-	t.Run("context ends while connecting", func(t *testing.T) {
-		faultmatrix.Report(t, faultmatrix.Cell{
-			Fault: "context ends while connecting to a listener that never answers", Component: "consumer.Run",
-			Bound: "returns within StopMargin of the context's end (dial timeout 10 s)", Outcome: "*conn.ConnectError matching the context's error",
-		})
-		t.Parallel()
-		cons, err := New([]string{kafkatest.NeverAnswering(t)}, "g", []string{"orders"}, noHandler)
-		require.NoError(t, err)
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	connfaults.Run(t, "consumer.Run", func(c connfaults.Case) error {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		start := time.Now()
-		err = cons.Run(ctx)
-		took := time.Since(start)
-		var ce *conn.ConnectError
-		require.ErrorAs(t, err, &ce)
-		assert.ErrorIs(t, err, context.DeadlineExceeded)
-		assert.Less(t, took, time.Second+StopMargin)
+		return run(ctx, c.Brokers, c.Opts...)
+	})
+	connfaults.RunContextEnds(t, "consumer.Run", StopMargin, func(ctx context.Context, brokers []string) error {
+		return run(ctx, brokers)
 	})
 
 	t.Run("broker address without a port", func(t *testing.T) {
@@ -69,7 +46,7 @@ func TestFaultMatrixConnect(t *testing.T) {
 		_, err := New([]string{"kafka.internal"}, "g", []string{"orders"}, noHandler)
 		assert.ErrorIs(t, err, ErrInvalidConfig)
 		var se *conn.SettingError
-		require.ErrorAs(t, err, &se)
+		require.True(t, errors.As(err, &se), "%v", err)
 		assert.Equal(t, "brokers", se.Setting)
 	})
 }

@@ -20,41 +20,16 @@ import (
 // Connecting ends, in bounded time, with a typed error that names the
 // fault, or succeeds past a broken seed broker.
 func TestFaultMatrix(t *testing.T) {
-	for _, c := range connfaults.Cases(t) {
-		t.Run(c.Name, func(t *testing.T) {
-			faultmatrix.Report(t, faultmatrix.Cell{
-				Fault: c.Name, Component: "producer.New", Bound: "fails within " + connfaults.Bound.String(),
-				Outcome: "*conn.ConnectError (" + c.Kind.Error() + "), pause-class, one line",
-			})
-			t.Parallel()
-			start := time.Now()
-			p, err := producer.New(c.Brokers, producer.WithConnection(c.Opts...))
-			took := time.Since(start)
-			if p != nil {
-				_ = p.Close()
-			}
-			assert.NoError(t, connfaults.Check(c, err))
-			assert.Less(t, took, connfaults.Bound)
-			t.Logf("after %v: %v", took.Round(time.Millisecond), err)
-		})
-	}
-
-	t.Run("context ends while connecting", func(t *testing.T) {
-		faultmatrix.Report(t, faultmatrix.Cell{
-			Fault: "context ends while connecting to a listener that never answers", Component: "producer.NewContext",
-			Bound: "returns within 2 s of the context's end (dial timeout 10 s)", Outcome: "*conn.ConnectError matching the context's error",
-		})
-		t.Parallel()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		start := time.Now()
-		_, err := producer.NewContext(ctx, []string{kafkatest.NeverAnswering(t)})
-		took := time.Since(start)
-		var ce *conn.ConnectError
-		require.ErrorAs(t, err, &ce)
-		assert.ErrorIs(t, err, conn.ErrUnreachable)
-		assert.ErrorIs(t, err, context.DeadlineExceeded)
-		assert.Less(t, took, 3*time.Second)
+	connfaults.Run(t, "producer.New", func(c connfaults.Case) error {
+		p, err := producer.New(c.Brokers, producer.WithConnection(c.Opts...))
+		if p != nil {
+			_ = p.Close()
+		}
+		return err
+	})
+	connfaults.RunContextEnds(t, "producer.NewContext", 2*time.Second, func(ctx context.Context, brokers []string) error {
+		_, err := producer.NewContext(ctx, brokers)
+		return err
 	})
 
 	t.Run("one seed never answers", func(t *testing.T) {
@@ -64,7 +39,6 @@ func TestFaultMatrix(t *testing.T) {
 		})
 		t.Parallel()
 		cl := kafkatest.NewCluster(t, kafkatest.WithBrokers(1), kafkatest.WithTopic("seeds", 1))
-		// Both orders: sarama picks the seeds in turn.
 		brokers := []string{kafkatest.NeverAnswering(t), cl.Brokers()[0]}
 		start := time.Now()
 		p, err := producer.New(brokers, producer.WithConnection(conn.WithDialTimeout(connfaults.DialTimeout)))
