@@ -46,8 +46,11 @@ func RetryTopic(topic string, n int) string { return topic + ".retry." + strconv
 // the retry topic's. Permanent errors still go to the dead-letter topic at
 // once and pause-class errors still pause. [WithRetry] still applies to
 // each try: with retry topics it bounds only retries in place before the
-// record moves on, so set it to 1 attempt to move at once. Writing to a
-// retry topic that fails is retried; the record is not committed before.
+// record moves on, so set it to 1 attempt to move at once. A write to a
+// retry (or dead-letter) topic that fails is a dependency fault, not the
+// record's: it is tried again with growing delay while the partition waits
+// (PartitionStats.BlockedOn), without running the handler again, using an
+// attempt or dead-lettering; the record is not committed before.
 func WithRetryTopics(delays ...time.Duration) Option {
 	return func(c *config) {
 		if len(delays) == 0 {
@@ -185,8 +188,9 @@ func (c *Consumer) retryTopicHandler(next bulwark.Handler) bulwark.Handler {
 			} {
 				fwd.SetHeader(h.Key, h.Value)
 			}
-			if werr := c.dlt.write(ctx, fwd); werr != nil {
-				// Not moved on: retried in place, never committed before.
+			if werr := c.writeBlocking(ctx, runnerFrom(ctx), fwd); werr != nil {
+				// Only when ctx ended: the record is abandoned, not
+				// committed, and delivered again.
 				return fmt.Errorf("consumer: write %s: %w (after: %w)", fwd.Topic, werr, err)
 			}
 			c.counts.retried.Add(1)
@@ -200,7 +204,7 @@ func (c *Consumer) retryTopicHandler(next bulwark.Handler) bulwark.Handler {
 		orig.Topic, orig.Partition, orig.Offset = origin.source, origin.partition, origin.offset
 		orig.Headers = withoutRetryHeaders(orig.Headers)
 		dl := deadletter.Record(c.cfg.deadLetterTopic(origin.source), orig, err, attempts)
-		if werr := c.dlt.write(ctx, dl); werr != nil {
+		if werr := c.writeBlocking(ctx, runnerFrom(ctx), dl); werr != nil {
 			return fmt.Errorf("consumer: write dead letter %s: %w (after: %w)", dl.Topic, werr, err)
 		}
 		c.counts.deadLettered.Add(1)

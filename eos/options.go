@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bulwarkgo/bulwark/conn"
+	"github.com/bulwarkgo/bulwark/internal/logging"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -60,6 +61,7 @@ type options struct {
 	tracerProvider     trace.TracerProvider
 	meterProvider      metric.MeterProvider
 	saramaHooks        []saramaHook
+	waitForTopics      bool
 }
 
 func defaultOptions() options {
@@ -71,7 +73,7 @@ func defaultOptions() options {
 		maxAttempts:     DefaultMaxAttempts,
 		retryBackoff:    DefaultRetryBackoff,
 		pauseDelay:      DefaultPauseDelay,
-		logger:          slog.New(slog.DiscardHandler),
+		logger:          logging.Default(),
 	}
 }
 
@@ -222,7 +224,10 @@ func WithAutoRestart(on bool) Option {
 	return func(o *options) error { o.autoRestart = on; return nil }
 }
 
-// WithLogger sets the logger. Default: discard.
+// WithLogger sets the logger. Default: slog.Default() (as it is when New
+// runs) passing only WARN and above, so that what an operator must act on
+// is logged without configuration; pass
+// slog.New(slog.DiscardHandler) to silence it.
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) error { o.logger = l; return nil }
 }
