@@ -33,7 +33,7 @@ func (c *Consumer) writeBlocking(ctx context.Context, r *partitionRunner, out *b
 	for try := 1; ; try++ {
 		c.counts.writeFailures.Add(1)
 		c.tel.writeFailedCtr.Add(context.Background(), 1, c.tel.topic(out.Topic).addOpts...)
-		delay := delays.Delay(try)
+		delay := max(minWriteRetry, delays.Delay(try))
 		if time.Since(logged) >= blockedLogEvery {
 			logged = time.Now()
 			c.log.Warn("write failed; the partition waits until it succeeds (no attempt used, nothing dead-lettered)",

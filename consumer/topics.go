@@ -79,11 +79,11 @@ func (c *Consumer) awaitTopics(ctx context.Context, g *saramagroup.Group) error 
 				subs = append(subs, t)
 			}
 		}
-		if len(dl) > 0 && try == 1 {
-			c.log.Warn("dead-letter topic missing: a record that must be dead-lettered will block its partition until the topic exists",
-				"topics", strings.Join(dl, ","))
-		}
 		if len(subs) == 0 {
+			if len(dl) > 0 {
+				c.log.Warn("dead-letter topic missing: a record that must be dead-lettered will block its partition until the topic exists",
+					"topics", strings.Join(dl, ","))
+			}
 			return nil
 		}
 		if !c.cfg.waitForTopics {

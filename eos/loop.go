@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"time"
@@ -404,7 +405,14 @@ func (l *txnLoop) fail(ctx context.Context, err error, reason string) error {
 	if aerr := l.abort(reason, err); aerr != nil {
 		return aerr
 	}
-	l.s.opts.logger.Info("eos: transaction failed", "transactional_id", l.s.txnID, "reason", reason, "error", err)
+	// One failure may be a blip; failing again (a dead-letter or output
+	// topic that is down or missing, say) must reach the operator.
+	level := slog.LevelInfo
+	if l.txnFailures > 0 {
+		level = slog.LevelWarn
+	}
+	l.s.opts.logger.Log(context.Background(), level, "eos: transaction failed", "transactional_id", l.s.txnID, "reason", reason,
+		"error", err, "consecutive_failures", l.txnFailures+1)
 	if kind == txnsession.GroupFenced {
 		// This member is stale: the partitions belong to another
 		// generation now. Rejoin; the new owner starts from stable offsets.
