@@ -137,6 +137,7 @@ func New(brokers []string, group string, topics []string, handler bulwark.Handle
 	if len(cfg.retryDelays) > 0 {
 		c.subscribed = append(append([]string(nil), c.topics...), retryTopics(c.topics, cfg.retryDelays)...)
 		inner = c.retryTopicHandler(inner)
+		c.policy.DeadLetterTopic = deadLetterTopicOf(cfg.deadLetterTopic, c.topics)
 	}
 	c.untimed = inner
 	c.handler = c.tel.timed(inner)

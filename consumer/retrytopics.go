@@ -89,15 +89,43 @@ type retryStage struct {
 	notBefore time.Time
 }
 
-func parseRetry(msg *bulwark.Message, sources map[string]bool) (retryStage, error) {
-	i := strings.LastIndex(msg.Topic, ".retry.")
-	if i < 0 || !sources[msg.Topic[:i]] {
-		return retryStage{}, nil
+// retrySource returns the source topic and stage of a retry topic; ok is
+// false for any other topic.
+func retrySource(topic string, sources map[string]bool) (source string, stage int, ok bool) {
+	i := strings.LastIndex(topic, ".retry.")
+	if i < 0 || !sources[topic[:i]] {
+		return "", 0, false
 	}
-	n, err := strconv.Atoi(msg.Topic[i+len(".retry."):])
+	n, err := strconv.Atoi(topic[i+len(".retry."):])
 	if err != nil || n < 1 {
+		return "", 0, false
+	}
+	return topic[:i], n, true
+}
+
+// deadLetterTopicOf is the policy's dead-letter topic name with retry
+// topics on: a record from a retry topic that fails permanently goes to
+// its source topic's dead-letter topic, like one that used up the retry
+// topics.
+func deadLetterTopicOf(name func(string) string, topics []string) func(string) string {
+	sources := map[string]bool{}
+	for _, t := range topics {
+		sources[t] = true
+	}
+	return func(topic string) string {
+		if src, _, ok := retrySource(topic, sources); ok {
+			return name(src)
+		}
+		return name(topic)
+	}
+}
+
+func parseRetry(msg *bulwark.Message, sources map[string]bool) (retryStage, error) {
+	src, n, ok := retrySource(msg.Topic, sources)
+	if !ok {
 		return retryStage{}, nil
 	}
+	var err error
 	num := func(key string) (int64, error) {
 		v, ok := msg.Header(key)
 		if !ok {
@@ -105,7 +133,7 @@ func parseRetry(msg *bulwark.Message, sources map[string]bool) (retryStage, erro
 		}
 		return strconv.ParseInt(string(v), 10, 64)
 	}
-	st := retryStage{stage: n, source: msg.Topic[:i]}
+	st := retryStage{stage: n, source: src}
 	if v, ok := msg.Header(HeaderRetrySourceTopic); ok {
 		st.source = string(v)
 	}

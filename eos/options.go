@@ -183,9 +183,12 @@ func WithTransactionTimeout(d time.Duration) Option {
 }
 
 // WithDeadLetterTopic sets the dead-letter topic for records of each input
-// topic. Default: the input topic + [DeadLetterSuffix]. The topic must
-// exist (or be auto-created); producing to it fails the transaction
-// otherwise, which is retried.
+// topic. Default: the input topic + [DeadLetterSuffix]. A name Kafka would
+// reject fails New. The topic must exist (or be auto-created); producing
+// to it fails the transaction otherwise, which is aborted and retried with
+// growing backoff (logged at WARN from the second failure in a row): the
+// record is dead-lettered again without its handler running again, and
+// nothing is committed past it meanwhile.
 func WithDeadLetterTopic(topicFor func(inputTopic string) string) Option {
 	return func(o *options) error { o.deadLetterTopic = topicFor; return nil }
 }
