@@ -32,7 +32,7 @@ func (c *Consumer) writeBlocking(ctx context.Context, r *partitionRunner, out *b
 	var logged time.Time
 	for try := 1; ; try++ {
 		c.counts.writeFailures.Add(1)
-		c.tel.writeFailedCtr.Add(context.Background(), 1, c.tel.topic(out.Topic).addOpts...)
+		c.tel.writeFailed.Add(context.Background(), 1, c.tel.topic(out.Topic).addOpts...)
 		delay := max(minWriteRetry, delays.Delay(try))
 		if time.Since(logged) >= blockedLogEvery {
 			logged = time.Now()

@@ -1,7 +1,6 @@
 package consumer
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/internal/faultmatrix"
+	"github.com/bulwarkgo/bulwark/internal/logtest"
 	"github.com/bulwarkgo/bulwark/kafkatest"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -27,7 +27,7 @@ func TestFaultMatrix(t *testing.T) {
 		cell faultmatrix.Cell
 		run  func(t *testing.T)
 	}{
-		{faultmatrix.Cell{Fault: "missing input topic", Component: "consumer",
+		{faultmatrix.Cell{Fault: "missing input or retry topic", Component: "consumer",
 			Bound: "Run returns within 10 s", Outcome: "ErrUnknownTopic naming the topic", Records: "-"}, faultMissingTopic},
 		{faultmatrix.Cell{Fault: "missing input topic, WithWaitForTopics", Component: "consumer",
 			Bound: "wait visible within 10 s; consuming within 20 s of the create", Outcome: "Stats.MissingTopics, topics.missing gauge, WARN; then progress",
@@ -72,6 +72,19 @@ func faultMissingTopic(t *testing.T) {
 	if !errors.Is(err, ErrUnknownTopic) || !strings.Contains(err.Error(), "ghost") || strings.Contains(err.Error(), "present") {
 		t.Fatalf("Run = %v, want ErrUnknownTopic naming ghost only", err)
 	}
+	// A retry topic is subscribed too: missing, it fails Run the same way.
+	c, err = New(cl.Brokers(), "g-missing-retry", []string{"present"}, newRecorder(nil), fastOpts(cl, WithRetryTopics(time.Second))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	err = c.Run(ctx)
+	if took := time.Since(start); took > 10*time.Second {
+		t.Fatalf("Run took %v, want within 10s", took)
+	}
+	if !errors.Is(err, ErrUnknownTopic) || !strings.Contains(err.Error(), "present.retry.1") {
+		t.Fatalf("Run = %v, want ErrUnknownTopic naming present.retry.1", err)
+	}
 }
 
 func faultWaitForTopic(t *testing.T) {
@@ -79,10 +92,10 @@ func faultWaitForTopic(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	rec := newRecorder(nil)
 	c, err := New(cl.Brokers(), "g-wait", []string{"late"}, rec,
-		fastOpts(cl, WithWaitForTopics(), WithMeterProvider(mp), WithLogger(slog.New(slog.NewTextHandler(logs, nil))))...)
+		fastOpts(cl, WithWaitForTopics(), WithMeterProvider(mp), WithLogger(logs.Logger(slog.LevelInfo)))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,10 +161,10 @@ func faultMissingDLT(t *testing.T) {
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	rec := poisonV4()
 	c, err := New(cl.Brokers(), "g-nodlt", []string{"in"}, rec,
-		fastOpts(cl, WithMeterProvider(mp), WithLogger(slog.New(slog.NewTextHandler(logs, nil))))...)
+		fastOpts(cl, WithMeterProvider(mp), WithLogger(logs.Logger(slog.LevelInfo)))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,10 +207,7 @@ func faultDLTWritesFailing(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := runConsumer(t, c)
-	waitBlocked(t, c, "in.dlt")
-	waitFor(t, 10*time.Second, "a second failed write", func() bool { return c.Stats().WriteFailures >= 2 })
-	fault.Remove()
-	waitDone(t, cl, c, "g-dltdown", "in", 10)
+	outageThenRepair(t, cl, c, fault, "in.dlt", "g-dltdown", "in")
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -233,10 +243,7 @@ func faultRetryTopicWritesFailing(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := runConsumer(t, c)
-	waitBlocked(t, c, "pay.retry.1")
-	waitFor(t, 10*time.Second, "a second failed write", func() bool { return c.Stats().WriteFailures >= 2 })
-	fault.Remove()
-	waitDone(t, cl, c, "g-retrydown", "pay", 10)
+	outageThenRepair(t, cl, c, fault, "pay.retry.1", "g-retrydown", "pay")
 	waitFor(t, 30*time.Second, "the retry topic consumed", func() bool {
 		return committed(t, cl, "g-retrydown", "pay.retry.1")[0] >= 1 && len(handledFrom(&mu, calls, "v3")) == 2
 	})
@@ -321,9 +328,9 @@ func faultDependencyDown(t *testing.T) {
 
 // Not parallel: it replaces the process's default logger for a moment.
 func faultDefaultLogger(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	old := slog.Default()
-	slog.SetDefault(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	slog.SetDefault(logs.Logger(slog.LevelDebug))
 	t.Cleanup(func() { slog.SetDefault(old) })
 	cl := newCluster(t, map[string]int32{"present": 1})
 	opts := []Option{WithConnection(cl.ConnOptions()...), WithWaitForTopics(),
@@ -342,6 +349,17 @@ func faultDefaultLogger(t *testing.T) {
 	if strings.Contains(logs.String(), "level=INFO") || strings.Contains(logs.String(), "level=DEBUG") {
 		t.Fatalf("below-WARN lines reached the default logger:\n%s", logs)
 	}
+}
+
+// outageThenRepair waits for the partition to block on writes to blocked
+// (failing twice), removes the fault and waits for all 10 records of
+// topic to be committed.
+func outageThenRepair(t *testing.T, cl *kafkatest.Cluster, c *Consumer, fault *kafkatest.FaultHandle, blocked, group, topic string) {
+	t.Helper()
+	waitBlocked(t, c, blocked)
+	waitFor(t, 10*time.Second, "a second failed write", func() bool { return c.Stats().WriteFailures >= 2 })
+	fault.Remove()
+	waitDone(t, cl, c, group, topic, 10)
 }
 
 // waitBlocked waits for the partition to show it is blocked on topic.
@@ -406,22 +424,4 @@ func collect(t *testing.T, r *sdkmetric.ManualReader) metricdata.ResourceMetrics
 		t.Fatal(err)
 	}
 	return rm
-}
-
-// syncBuffer is a log sink safe for the consumer's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -26,18 +26,18 @@ type counts struct {
 }
 
 type instruments struct {
-	c              *Consumer
-	tracer         trace.Tracer
-	consumedCtr    metric.Int64Counter
-	failedCtr      metric.Int64Counter
-	pausedCtr      metric.Int64Counter
-	retriedCtr     metric.Int64Counter
-	deadCtr        metric.Int64Counter
-	writeFailedCtr metric.Int64Counter
-	handlerHist    metric.Float64Histogram
-	commitHist     metric.Float64Histogram
-	registration   metric.Registration
-	groupAttr      attribute.KeyValue
+	c            *Consumer
+	tracer       trace.Tracer
+	consumedCtr  metric.Int64Counter
+	failedCtr    metric.Int64Counter
+	pausedCtr    metric.Int64Counter
+	retriedCtr   metric.Int64Counter
+	deadCtr      metric.Int64Counter
+	writeFailed  metric.Int64Counter
+	handlerHist  metric.Float64Histogram
+	commitHist   metric.Float64Histogram
+	registration metric.Registration
+	groupAttr    attribute.KeyValue
 	// byTopic caches each topic's names and option slices: building them
 	// per record costs allocations on the hot path.
 	byTopic sync.Map // string -> *topicTelemetry
@@ -85,7 +85,7 @@ func newTelemetry(c *Consumer, tp trace.TracerProvider, mp metric.MeterProvider)
 	must(e)
 	t.deadCtr, e = m.Int64Counter("bulwark.consumer.records.dead_lettered", metric.WithDescription("Records written to a dead-letter topic."))
 	must(e)
-	t.writeFailedCtr, e = m.Int64Counter("bulwark.consumer.writes.failed", metric.WithDescription("Failed writes to a dead-letter or retry topic (each is tried again; the partition waits)."))
+	t.writeFailed, e = m.Int64Counter("bulwark.consumer.writes.failed", metric.WithDescription("Failed writes to a dead-letter or retry topic (each is tried again; the partition waits)."))
 	must(e)
 	t.handlerHist, e = m.Float64Histogram("bulwark.consumer.handler.duration", metric.WithUnit("s"), metric.WithDescription("Duration of one handler call."))
 	must(e)

@@ -1,7 +1,6 @@
 package eos_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/eos"
 	"github.com/bulwarkgo/bulwark/internal/faultmatrix"
+	"github.com/bulwarkgo/bulwark/internal/logtest"
 	"github.com/bulwarkgo/bulwark/kafkatest"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
@@ -70,9 +70,9 @@ func eosMissingTopic(t *testing.T) {
 func eosWaitForTopic(t *testing.T) {
 	c := kafkatest.NewCluster(t, kafkatest.WithTopic("out", 1))
 	m := newMetrics()
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	s, err := eos.New(c.Brokers(), "g", []string{"late"}, "wait", copyTo("out"),
-		testOpts(eos.WithWaitForTopics(), eos.WithMeterProvider(m.mp), eos.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))...)
+		testOpts(eos.WithWaitForTopics(), eos.WithMeterProvider(m.mp), eos.WithLogger(logs.Logger(slog.LevelInfo)))...)
 	require.NoError(t, err)
 	stop := runSession(t, s)
 	waitFor(t, 10*time.Second, "the WARN naming the topic", func() bool {
@@ -145,13 +145,21 @@ func eosDLTWritesFailing(t *testing.T) {
 	require.NoError(t, fault.Wait(ctx, 2), "dead-letter writes never failed twice")
 	require.LessOrEqual(t, committedSum(c, "g", "in"), int64(4), "committed past the record whose dead letter failed")
 	fault.Remove()
+	checkPoisonOutcome(t, c, h, stop)
+	require.GreaterOrEqual(t, m.sum(t, "bulwark.eos.aborts", "reason=produce"), int64(2))
+}
+
+// checkPoisonOutcome waits for the 20 inputs to be committed, stops the
+// session and checks every record landed once: 19 outputs, 1 dead letter,
+// the poison record handled once.
+func checkPoisonOutcome(t *testing.T, c *kafkatest.Cluster, h *poisonCopy, stop func() error) {
+	t.Helper()
 	waitFor(t, 30*time.Second, "all committed", func() bool { return committedSum(c, "g", "in") == 20 })
 	require.NoError(t, stop())
 	counts := checkExactlyOnce(t, c, "g", "in", "out", "in.dlt")
 	require.Equal(t, 19, counts["out"])
 	require.Equal(t, 1, counts["in.dlt"])
 	require.Equal(t, 1, h.calls(), "a failed dead-letter write must not run the handler again")
-	require.GreaterOrEqual(t, m.sum(t, "bulwark.eos.aborts", "reason=produce"), int64(2))
 }
 
 func eosMissingDLT(t *testing.T) {
@@ -166,19 +174,14 @@ func eosMissingDLT(t *testing.T) {
 		return m.sum(t, "bulwark.eos.aborts", "reason=produce") >= 1
 	})
 	require.NoError(t, c.CreateTopic(context.Background(), "in.dlt", 1, nil))
-	waitFor(t, 30*time.Second, "all committed", func() bool { return committedSum(c, "g", "in") == 20 })
-	require.NoError(t, stop())
-	counts := checkExactlyOnce(t, c, "g", "in", "out", "in.dlt")
-	require.Equal(t, 19, counts["out"])
-	require.Equal(t, 1, counts["in.dlt"])
-	require.Equal(t, 1, h.calls(), "a failed dead-letter write must not run the handler again")
+	checkPoisonOutcome(t, c, h, stop)
 }
 
 // Not parallel: it replaces the process's default logger for a moment.
 func eosDefaultLogger(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	old := slog.Default()
-	slog.SetDefault(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	slog.SetDefault(logs.Logger(slog.LevelDebug))
 	t.Cleanup(func() { slog.SetDefault(old) })
 	c := kafkatest.NewCluster(t, kafkatest.WithTopic("out", 1))
 	s, err := eos.New(c.Brokers(), "g", []string{"ghost"}, "deflog", copyTo("out"), testOpts(eos.WithWaitForTopics())...)
@@ -190,24 +193,6 @@ func eosDefaultLogger(t *testing.T) {
 	require.NoError(t, stop())
 	require.NotContains(t, logs.String(), "level=INFO")
 	require.NotContains(t, logs.String(), "level=DEBUG")
-}
-
-// syncBuffer is a log sink safe for the session's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // gauge returns the last value of int64 gauge name (0 when not observed).
