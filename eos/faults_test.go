@@ -34,7 +34,7 @@ func TestFaultMatrix(t *testing.T) {
 			Bound: "done within 30 s of the repair", Outcome: "transactions abort and retry with growing backoff, then progress",
 			Records: "0 lost, 1 dead letter, outputs exactly once, poison record's handler once"}, eosDLTWritesFailing},
 		{faultmatrix.Cell{Fault: "missing DLT", Component: "eos",
-			Bound: "done within 30 s of the create", Outcome: "transactions abort and retry, then progress",
+			Bound: "done within 30 s of the create", Outcome: "WARN at start and on repeated aborts; transactions abort and retry, then progress",
 			Records: "0 lost, 1 dead letter, outputs exactly once, poison record's handler once"}, eosMissingDLT},
 		{faultmatrix.Cell{Fault: "default logger (no WithLogger)", Component: "eos",
 			Bound: "WARN within 10 s", Outcome: "WARN+ reaches slog.Default(), INFO does not", Records: "-"}, eosDefaultLogger},
@@ -167,12 +167,16 @@ func eosMissingDLT(t *testing.T) {
 	produceInputs(t, c, "in", 20, 5)
 	m := newMetrics()
 	h := &poisonCopy{}
-	s, err := eos.New(c.Brokers(), "g", []string{"in"}, "nodlt", h, testOpts(eos.WithMeterProvider(m.mp))...)
+	logs := &logtest.Buffer{}
+	s, err := eos.New(c.Brokers(), "g", []string{"in"}, "nodlt", h,
+		testOpts(eos.WithMeterProvider(m.mp), eos.WithLogger(logs.Logger(slog.LevelWarn)))...)
 	require.NoError(t, err)
 	stop := runSession(t, s)
-	waitFor(t, 15*time.Second, "a transaction aborted on the missing dead-letter topic", func() bool {
-		return m.sum(t, "bulwark.eos.aborts", "reason=produce") >= 1
+	waitFor(t, 15*time.Second, "transactions aborted on the missing dead-letter topic, logged at WARN", func() bool {
+		return m.sum(t, "bulwark.eos.aborts", "reason=produce") >= 2 &&
+			strings.Contains(logs.String(), `level=WARN msg="eos: transaction failed"`)
 	})
+	require.Contains(t, logs.String(), `level=WARN msg="eos: dead-letter topic missing`)
 	require.NoError(t, c.CreateTopic(context.Background(), "in.dlt", 1, nil))
 	checkPoisonOutcome(t, c, h, stop)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,17 +46,36 @@ func checkTopicNames(topics []string, dlt func(string) string) error {
 const topicWaitMax = 30 * time.Second
 
 // awaitTopics checks, before joining, that the input topics exist. A
+// missing dead-letter topic is only warned about: it matters once a record
+// must be dead-lettered (its transactions then fail and are retried). A
 // failed metadata request is not decisive: joining then reports what is
 // wrong. It returns nil when ctx ends.
 func (s *Session) awaitTopics(ctx context.Context, g *txnsession.Group) error {
 	defer s.missing.Store(0)
+	dlts := map[string]bool{}
+	for _, t := range s.topics {
+		dlts[s.opts.deadLetterTopic(t)] = true
+	}
+	ask := slices.Concat(s.topics, slices.Sorted(maps.Keys(dlts)))
 	for try := 1; ; try++ {
-		missing, err := g.MissingTopics()
+		all, err := g.MissingTopics(ask)
 		if err != nil {
 			s.opts.logger.Warn("eos: cannot check that the input topics exist", "error", err)
 			return nil
 		}
+		var missing, dl []string
+		for _, t := range all {
+			if slices.Contains(s.topics, t) {
+				missing = append(missing, t)
+			} else {
+				dl = append(dl, t)
+			}
+		}
 		if len(missing) == 0 {
+			if len(dl) > 0 {
+				s.opts.logger.Warn("eos: dead-letter topic missing: a transaction holding a dead letter will fail and be retried until the topic exists",
+					"topics", strings.Join(dl, ","))
+			}
 			return nil
 		}
 		if !s.opts.waitForTopics {
