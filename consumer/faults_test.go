@@ -44,7 +44,7 @@ func TestFaultMatrix(t *testing.T) {
 			Bound: "blocked visible within 10 s; done within 30 s of the repair", Outcome: "partition paused (Stats.BlockedOn), resumed by itself; WithRetry(1)",
 			Records: "0 lost, 0 dead-lettered, handler not re-run by a failed write"}, faultRetryTopicWritesFailing},
 		{faultmatrix.Cell{Fault: "dependency down 2 s (pause-class handler error)", Component: "consumer",
-			Bound: "resumes within 15 s of the repair", Outcome: "partition paused, delay growing, resumed by itself",
+			Bound: "resumes within 15 s of the repair", Outcome: "partition paused (Stats.Paused, WARN), delay growing, resumed by itself",
 			Records: "0 lost, 0 dead-lettered, side effects once"}, faultDependencyDown},
 		{faultmatrix.Cell{Fault: "default logger (no WithLogger)", Component: "consumer",
 			Bound: "WARN within 10 s", Outcome: "WARN+ reaches slog.Default(), INFO does not", Records: "-"}, faultDefaultLogger},
@@ -290,8 +290,9 @@ func faultDependencyDown(t *testing.T) {
 		n.(*atomic.Int32).Add(1)
 		return nil
 	})
+	logs := &logtest.Buffer{}
 	c, err := New(cl.Brokers(), "g-depdown", []string{"in"}, h,
-		fastOpts(cl, WithPauseDelay(100*time.Millisecond), WithMaxPauseDelay(time.Second))...)
+		fastOpts(cl, WithPauseDelay(100*time.Millisecond), WithMaxPauseDelay(time.Second), WithLogger(logs.Logger(slog.LevelWarn)))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,6 +319,11 @@ func faultDependencyDown(t *testing.T) {
 		n, ok := effects.Load(v)
 		if !ok || n.(*atomic.Int32).Load() != 1 {
 			t.Fatalf("side effect of %s ran %v times, want once", v, n)
+		}
+	}
+	for _, want := range []string{`level=WARN msg="partition paused by handler"`, `level=WARN msg="partition resumed"`} {
+		if !strings.Contains(logs.String(), want) {
+			t.Fatalf("log lacks %s:\n%s", want, logs)
 		}
 	}
 	assertDeadLetters(t, cl, "in.dlt")

@@ -193,6 +193,9 @@ type partitionRunner struct {
 	// record, takes no lock.
 	gate        atomic.Pointer[chan struct{}]
 	fetchPaused bool
+	// pauseLevels holds the log level of each pause in progress
+	// (*bulwark.Message -> slog.Level), so its resumption is logged alike.
+	pauseLevels sync.Map
 	// blocked counts lanes waiting for a write to blockedOn (blocked.go).
 	blocked    int
 	blockedOn  string

@@ -2,6 +2,8 @@ package consumer
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -282,11 +284,22 @@ func (c *Consumer) envFor(r *partitionRunner) *delivery.Env {
 			c.log.Debug("retrying record", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "attempt", msg.Attempt, "delay", d, "err", err)
 		},
 		OnPause: func(msg *bulwark.Message, err error, d time.Duration) {
-			c.log.Info("partition paused by handler", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "delay", d, "err", err)
+			// A dependency outage must reach the operator (WARN); a retry
+			// record waiting for its time is routine.
+			level := slog.LevelWarn
+			if errors.Is(err, errNotDue) {
+				level = slog.LevelDebug
+			}
+			r.pauseLevels.Store(msg, level)
+			c.log.Log(context.Background(), level, "partition paused by handler", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "delay", d, "err", err)
 			r.pauseBegin()
 		},
 		OnResume: func(msg *bulwark.Message) {
-			c.log.Info("partition resumed", "topic", msg.Topic, "partition", msg.Partition)
+			level := slog.LevelInfo
+			if l, ok := r.pauseLevels.LoadAndDelete(msg); ok {
+				level = l.(slog.Level)
+			}
+			c.log.Log(context.Background(), level, "partition resumed", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset)
 			r.pauseEnd()
 		},
 	}
