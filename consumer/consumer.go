@@ -13,6 +13,7 @@ import (
 	"github.com/bulwarkgo/bulwark/conn"
 	"github.com/bulwarkgo/bulwark/consumer/internal/delivery"
 	"github.com/bulwarkgo/bulwark/internal/backoff"
+	"github.com/bulwarkgo/bulwark/internal/logging"
 	"github.com/bulwarkgo/bulwark/internal/saramagroup"
 	"github.com/bulwarkgo/bulwark/internal/saramax"
 )
@@ -55,6 +56,8 @@ type Consumer struct {
 	// a channel so that waiting for it can end with a context.
 	commitSem chan struct{}
 	counts    counts
+	// missing lists the topics Run waits for (WithWaitForTopics).
+	missing atomic.Pointer[[]string]
 }
 
 type topicPartition struct {
@@ -82,6 +85,7 @@ func New(brokers []string, group string, topics []string, handler bulwark.Handle
 	case handler == nil:
 		cfg.invalid("handler is nil")
 	}
+	cfg.checkNames(topics)
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
@@ -105,7 +109,7 @@ func New(brokers []string, group string, topics []string, handler bulwark.Handle
 	}
 	logger := cfg.logger
 	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+		logger = logging.Default()
 	}
 	c := &Consumer{
 		brokers:   append([]string(nil), brokers...),
@@ -123,6 +127,7 @@ func New(brokers []string, group string, topics []string, handler bulwark.Handle
 			Backoff:         backoff.Policy{Initial: cfg.retryInitial, Max: cfg.retryMax},
 			MaxElapsed:      cfg.retryElapsed,
 			PauseDelay:      cfg.pauseDelay,
+			MaxPauseDelay:   cfg.maxPauseDelay,
 			DeadLetterTopic: cfg.deadLetterTopic,
 		},
 	}
@@ -135,6 +140,7 @@ func New(brokers []string, group string, topics []string, handler bulwark.Handle
 	if len(cfg.retryDelays) > 0 {
 		c.subscribed = append(append([]string(nil), c.topics...), retryTopics(c.topics, cfg.retryDelays)...)
 		inner = c.retryTopicHandler(inner)
+		c.policy.DeadLetterTopic = deadLetterTopicOf(cfg.deadLetterTopic, c.topics)
 	}
 	c.untimed = inner
 	c.handler = c.tel.timed(inner)
@@ -169,10 +175,11 @@ const (
 // [StopMargin] after the grace period once ctx has ended, even when the
 // cluster is unreachable (offsets that could not be committed by then are
 // delivered again). It returns nil after such a stop, or the error that
-// made consuming impossible (bad configuration, fenced static member, or
-// a *conn.ConnectError when the cluster cannot be reached at start: within
-// the connect timeout, conn.WithConnectTimeout, or when ctx ends while
-// still connecting). Run may be called once.
+// made consuming impossible (bad configuration, fenced static member, a
+// subscribed topic that does not exist ([ErrUnknownTopic], unless
+// [WithWaitForTopics]), or a *conn.ConnectError when the cluster cannot be
+// reached at start: within the connect timeout, conn.WithConnectTimeout,
+// or when ctx ends while still connecting). Run may be called once.
 func (c *Consumer) Run(ctx context.Context) error {
 	if !c.started.CompareAndSwap(false, true) {
 		return ErrAlreadyRunning
@@ -256,6 +263,9 @@ func (c *Consumer) runGroup(ctx, cutOff context.Context, g *saramagroup.Group) e
 }
 
 func (c *Consumer) consumeLoop(ctx context.Context, g *saramagroup.Group) error {
+	if err := c.awaitTopics(ctx, g); err != nil || ctx.Err() != nil {
+		return err
+	}
 	for failures := 1; ; {
 		err := g.Consume(ctx, c.subscribed, groupHandler{c})
 		if ctx.Err() != nil {
@@ -264,6 +274,12 @@ func (c *Consumer) consumeLoop(ctx context.Context, g *saramagroup.Group) error 
 		if err == nil {
 			failures = 1
 			continue
+		}
+		if saramagroup.IsUnknownTopic(err) {
+			// A subscribed topic was deleted: the same answer as at start.
+			if err := c.awaitTopics(ctx, g); err != nil || ctx.Err() != nil {
+				return err
+			}
 		}
 		if saramagroup.IsFencedInstance(err) {
 			return fmt.Errorf("%w: %w", ErrFencedInstance, err)

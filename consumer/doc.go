@@ -33,9 +33,23 @@
 //     permanent errors are dead-lettered at once (default topic
 //     "<topic>.dlt", headers bulwark.HeaderDLT*); pause-class errors pause
 //     the partition, commit nothing, dead-letter nothing and retry the record
-//     after the delay; a pause starts the record's retry attempts afresh,
-//     so a long outage cannot use them up. If the dead letter cannot be
-//     written the record is not committed; writing is retried.
+//     after the delay, which grows while the pauses go on
+//     ([WithPauseDelay], [WithMaxPauseDelay]); a pause starts the record's
+//     retry attempts afresh, so a long outage cannot use them up.
+//   - A write to a dead-letter or retry topic that fails (the topic is
+//     missing, the cluster refuses it) is a dependency fault: the record
+//     is not committed, the write is retried with growing delay without
+//     running the handler again, using an attempt or dead-lettering, and
+//     the partition pauses meanwhile, visible in
+//     [PartitionStats].BlockedOn, the bulwark.consumer.partitions.blocked
+//     gauge, bulwark.consumer.writes.failed and a WARN line.
+//   - Topics are checked: a name Kafka would reject (empty, too long, bad
+//     characters; also the derived dead-letter and retry topic names)
+//     fails [New]; a subscribed topic that does not exist fails Run with
+//     [ErrUnknownTopic], or is waited for, visibly, with
+//     [WithWaitForTopics]; a missing dead-letter topic is logged at WARN
+//     when Run starts.
+//   - Without [WithLogger], WARN and above go to slog.Default().
 //   - Isolation level read_committed by default: records of aborted
 //     transactions never reach the handler ([WithReadCommitted]).
 //   - [WithMaxInFlight] bounds records and bytes handed to handlers; at the
@@ -54,8 +68,8 @@
 //     long-poll fetch (up to 500 ms with sarama's defaults).
 //   - A consumer span per record, child of the producer's span found in the
 //     headers; metrics bulwark.consumer.* (consumed, failed, paused,
-//     retried, dead_lettered, handler.duration, commit.duration, in_flight,
-//     lag);
+//     retried, dead_lettered, writes.failed, handler.duration,
+//     commit.duration, in_flight, lag, partitions.blocked, topics.missing);
 //     [Consumer.Stats] for a snapshot.
 //
 // Package consumertest drives a handler the same way without Kafka.

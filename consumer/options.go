@@ -24,6 +24,7 @@ const (
 	DefaultRetryInitial       = 100 * time.Millisecond
 	DefaultRetryMax           = 5 * time.Second
 	DefaultPauseDelay         = 5 * time.Second
+	DefaultMaxPauseDelay      = time.Minute
 	DefaultGracePeriod        = 10 * time.Second
 	DefaultSessionTimeout     = 10 * time.Second
 	DefaultHeartbeatInterval  = 3 * time.Second
@@ -64,6 +65,8 @@ type config struct {
 	batchLinger     time.Duration
 	batchSet        bool
 	retryDelays     []time.Duration // WithRetryTopics
+	waitForTopics   bool            // WithWaitForTopics
+	maxPauseDelay   time.Duration
 	errs            []error
 }
 
@@ -77,6 +80,7 @@ func defaultConfig() config {
 		retryMax:        DefaultRetryMax,
 		deadLetterTopic: DefaultDeadLetterTopic,
 		pauseDelay:      DefaultPauseDelay,
+		maxPauseDelay:   DefaultMaxPauseDelay,
 		grace:           DefaultGracePeriod,
 		sessionTimeout:  DefaultSessionTimeout,
 		heartbeat:       DefaultHeartbeatInterval,
@@ -176,13 +180,29 @@ func WithDeadLetterTopic(name func(topic string) string) Option {
 }
 
 // WithPauseDelay is how long a partition pauses after a pause-class error
-// that carries no delay. Default [DefaultPauseDelay].
+// that carries no delay (a dependency such as Redis or the schema registry
+// is down). While the record keeps pausing the delay doubles, with jitter,
+// up to [WithMaxPauseDelay]; it starts afresh once the record got past
+// the pause. A delay carried by the error ([bulwark.Pause]) is kept as
+// given. Default [DefaultPauseDelay].
 func WithPauseDelay(d time.Duration) Option {
 	return func(c *config) {
 		if d <= 0 {
 			c.invalid("pause delay must be positive, got %v", d)
 		}
 		c.pauseDelay = d
+	}
+}
+
+// WithMaxPauseDelay caps the growing pause of [WithPauseDelay]; a value at
+// or below the pause delay keeps the pause fixed. Default
+// [DefaultMaxPauseDelay].
+func WithMaxPauseDelay(d time.Duration) Option {
+	return func(c *config) {
+		if d <= 0 {
+			c.invalid("max pause delay must be positive, got %v", d)
+		}
+		c.maxPauseDelay = d
 	}
 }
 
@@ -259,7 +279,10 @@ func WithCommitInterval(d time.Duration) Option {
 	}
 }
 
-// WithLogger sets the logger. Default: a logger that discards everything.
+// WithLogger sets the logger. Default: slog.Default() (as it is when New
+// runs) passing only WARN and above, so that what an operator must act on
+// is logged without configuration; pass
+// slog.New(slog.DiscardHandler) to silence it.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) {
 		if l == nil {

@@ -46,8 +46,11 @@ func RetryTopic(topic string, n int) string { return topic + ".retry." + strconv
 // the retry topic's. Permanent errors still go to the dead-letter topic at
 // once and pause-class errors still pause. [WithRetry] still applies to
 // each try: with retry topics it bounds only retries in place before the
-// record moves on, so set it to 1 attempt to move at once. Writing to a
-// retry topic that fails is retried; the record is not committed before.
+// record moves on, so set it to 1 attempt to move at once. A write to a
+// retry (or dead-letter) topic that fails is a dependency fault, not the
+// record's: it is tried again with growing delay while the partition waits
+// (PartitionStats.BlockedOn), without running the handler again, using an
+// attempt or dead-lettering; the record is not committed before.
 func WithRetryTopics(delays ...time.Duration) Option {
 	return func(c *config) {
 		if len(delays) == 0 {
@@ -86,15 +89,43 @@ type retryStage struct {
 	notBefore time.Time
 }
 
-func parseRetry(msg *bulwark.Message, sources map[string]bool) (retryStage, error) {
-	i := strings.LastIndex(msg.Topic, ".retry.")
-	if i < 0 || !sources[msg.Topic[:i]] {
-		return retryStage{}, nil
+// retrySource returns the source topic and stage of a retry topic; ok is
+// false for any other topic.
+func retrySource(topic string, sources map[string]bool) (source string, stage int, ok bool) {
+	i := strings.LastIndex(topic, ".retry.")
+	if i < 0 || !sources[topic[:i]] {
+		return "", 0, false
 	}
-	n, err := strconv.Atoi(msg.Topic[i+len(".retry."):])
+	n, err := strconv.Atoi(topic[i+len(".retry."):])
 	if err != nil || n < 1 {
+		return "", 0, false
+	}
+	return topic[:i], n, true
+}
+
+// deadLetterTopicOf is the policy's dead-letter topic name with retry
+// topics on: a record from a retry topic that fails permanently goes to
+// its source topic's dead-letter topic, like one that used up the retry
+// topics.
+func deadLetterTopicOf(name func(string) string, topics []string) func(string) string {
+	sources := map[string]bool{}
+	for _, t := range topics {
+		sources[t] = true
+	}
+	return func(topic string) string {
+		if src, _, ok := retrySource(topic, sources); ok {
+			return name(src)
+		}
+		return name(topic)
+	}
+}
+
+func parseRetry(msg *bulwark.Message, sources map[string]bool) (retryStage, error) {
+	src, n, ok := retrySource(msg.Topic, sources)
+	if !ok {
 		return retryStage{}, nil
 	}
+	var err error
 	num := func(key string) (int64, error) {
 		v, ok := msg.Header(key)
 		if !ok {
@@ -102,7 +133,7 @@ func parseRetry(msg *bulwark.Message, sources map[string]bool) (retryStage, erro
 		}
 		return strconv.ParseInt(string(v), 10, 64)
 	}
-	st := retryStage{stage: n, source: msg.Topic[:i]}
+	st := retryStage{stage: n, source: src}
 	if v, ok := msg.Header(HeaderRetrySourceTopic); ok {
 		st.source = string(v)
 	}
@@ -185,8 +216,9 @@ func (c *Consumer) retryTopicHandler(next bulwark.Handler) bulwark.Handler {
 			} {
 				fwd.SetHeader(h.Key, h.Value)
 			}
-			if werr := c.dlt.write(ctx, fwd); werr != nil {
-				// Not moved on: retried in place, never committed before.
+			if werr := c.writeBlocking(ctx, runnerFrom(ctx), fwd); werr != nil {
+				// Only when ctx ended: the record is abandoned, not
+				// committed, and delivered again.
 				return fmt.Errorf("consumer: write %s: %w (after: %w)", fwd.Topic, werr, err)
 			}
 			c.counts.retried.Add(1)
@@ -200,7 +232,7 @@ func (c *Consumer) retryTopicHandler(next bulwark.Handler) bulwark.Handler {
 		orig.Topic, orig.Partition, orig.Offset = origin.source, origin.partition, origin.offset
 		orig.Headers = withoutRetryHeaders(orig.Headers)
 		dl := deadletter.Record(c.cfg.deadLetterTopic(origin.source), orig, err, attempts)
-		if werr := c.dlt.write(ctx, dl); werr != nil {
+		if werr := c.writeBlocking(ctx, runnerFrom(ctx), dl); werr != nil {
 			return fmt.Errorf("consumer: write dead letter %s: %w (after: %w)", dl.Topic, werr, err)
 		}
 		c.counts.deadLettered.Add(1)

@@ -165,3 +165,33 @@ func TestRetryTopicsRejectBadConfig(t *testing.T) {
 		t.Errorf("RetryTopic = %q", got)
 	}
 }
+
+// A record that fails permanently when handled from a retry topic goes to
+// its source topic's dead-letter topic, not to "<retry topic>.dlt".
+func TestRetryTopicPermanentFailureGoesToSourceDeadLetterTopic(t *testing.T) {
+	cl := newCluster(t, map[string]int32{"pay": 1, "pay.retry.1": 1, "pay.dlt": 1})
+	produce(t, cl, "pay", 3, nil)
+	h := bulwark.HandlerFunc(func(_ context.Context, m *bulwark.Message) error {
+		if string(m.Value) != "v1" {
+			return nil
+		}
+		if m.Attempt == 1 {
+			return errors.New("downstream hiccup") // to pay.retry.1
+		}
+		return bulwark.Permanentf("rejected on retry")
+	})
+	c, err := New(cl.Brokers(), "g-retryperm", []string{"pay"}, h,
+		fastOpts(cl, WithRetry(1, time.Millisecond, time.Millisecond), WithRetryTopics(50*time.Millisecond))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runConsumer(t, c)
+	waitFor(t, 30*time.Second, "the dead letter", func() bool {
+		ends, err := cl.EndOffsets(context.Background(), "pay.dlt", true)
+		return err == nil && ends[0] == 1 && committed(t, cl, "g-retryperm", "pay.retry.1")[0] == 1
+	})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	assertDeadLetters(t, cl, "pay.dlt", "v1")
+}

@@ -193,6 +193,13 @@ type partitionRunner struct {
 	// record, takes no lock.
 	gate        atomic.Pointer[chan struct{}]
 	fetchPaused bool
+	// pauseLevels holds the log level of each pause in progress
+	// (*bulwark.Message -> slog.Level), so its resumption is logged alike.
+	pauseLevels sync.Map
+	// blocked counts lanes waiting for a write to blockedOn (blocked.go).
+	blocked    int
+	blockedOn  string
+	blockedErr error
 
 	// committed is guarded by Consumer.commitSem; committedPub mirrors it
 	// for Stats.
@@ -223,6 +230,7 @@ func newPartitionRunner(c *Consumer, sess *saramagroup.Session, claim *saramagro
 		r.nextOffset.Store(-1)
 	}
 	r.committedPub.Store(r.committed)
+	r.hctx = context.WithValue(r.hctx, runnerKey{}, r)
 	r.env = c.envFor(r)
 	// sarama remembers a pause across reassignment; this member's runner
 	// starts unpaused, so must the fetcher.

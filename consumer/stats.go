@@ -22,6 +22,12 @@ type Stats struct {
 	Retried      int64 // in-place retries
 	DeadLettered int64 // records written to a dead-letter topic
 	Paused       int64 // handler calls that returned a pause-class error
+	// WriteFailures counts failed writes to dead-letter and retry topics;
+	// each is tried again while its partition waits (PartitionStats.BlockedOn).
+	WriteFailures int64
+	// MissingTopics lists the subscribed topics Run is waiting for
+	// ([WithWaitForTopics]); empty otherwise.
+	MissingTopics []string
 
 	Commits           int64 // offset commit requests sent
 	CommitFailures    int64 // of which failed
@@ -48,6 +54,11 @@ type PartitionStats struct {
 	// Paused reports whether fetching is paused (in-flight limit or a
 	// pause-class error).
 	Paused bool
+	// BlockedOn names the dead-letter or retry topic the partition waits
+	// for while writes to it fail, BlockedErr the last failure; "" and
+	// nil when not blocked.
+	BlockedOn  string
+	BlockedErr error
 }
 
 // Stats returns a snapshot; safe to call at any time, also concurrently
@@ -66,11 +77,16 @@ func (c *Consumer) Stats() Stats {
 		Paused:              c.counts.paused.Load(),
 		Commits:             c.counts.commits.Load(),
 		CommitFailures:      c.counts.commitFailures.Load(),
+		WriteFailures:       c.counts.writeFailures.Load(),
 		LastCommitLatency:   time.Duration(c.counts.lastCommitNanos.Load()),
 		MaxCommitLatency:    time.Duration(c.counts.maxCommitNanos.Load()),
 	}
+	if m := c.missing.Load(); m != nil {
+		s.MissingTopics = append([]string(nil), (*m)...)
+	}
 	c.mu.Lock()
 	for _, r := range c.runners {
+		blockedOn, blockedErr := r.blockState()
 		next := r.nextOffset.Load()
 		lag := int64(-1)
 		if hwm := r.claim.HighWaterMark(); next >= 0 && hwm >= next {
@@ -85,6 +101,8 @@ func (c *Consumer) Stats() Stats {
 			InFlight:   r.tracker.InFlight(),
 			Buffered:   int(r.buffered.Load() + r.stashed.Load()),
 			Paused:     r.paused(),
+			BlockedOn:  blockedOn,
+			BlockedErr: blockedErr,
 		})
 	}
 	c.mu.Unlock()

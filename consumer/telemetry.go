@@ -2,6 +2,8 @@ package consumer
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -21,7 +23,7 @@ const scope = telemetry.Scope + "/consumer"
 // counts are the running totals reported by Stats.
 type counts struct {
 	consumed, handled, failed, retried, deadLettered, paused atomic.Int64
-	commits, commitFailures                                  atomic.Int64
+	commits, commitFailures, writeFailures                   atomic.Int64
 	lastCommitNanos, maxCommitNanos                          atomic.Int64
 }
 
@@ -33,6 +35,7 @@ type instruments struct {
 	pausedCtr    metric.Int64Counter
 	retriedCtr   metric.Int64Counter
 	deadCtr      metric.Int64Counter
+	writeFailed  metric.Int64Counter
 	handlerHist  metric.Float64Histogram
 	commitHist   metric.Float64Histogram
 	registration metric.Registration
@@ -84,6 +87,8 @@ func newTelemetry(c *Consumer, tp trace.TracerProvider, mp metric.MeterProvider)
 	must(e)
 	t.deadCtr, e = m.Int64Counter("bulwark.consumer.records.dead_lettered", metric.WithDescription("Records written to a dead-letter topic."))
 	must(e)
+	t.writeFailed, e = m.Int64Counter("bulwark.consumer.writes.failed", metric.WithDescription("Failed writes to a dead-letter or retry topic (each is tried again; the partition waits)."))
+	must(e)
 	t.handlerHist, e = m.Float64Histogram("bulwark.consumer.handler.duration", metric.WithUnit("s"), metric.WithDescription("Duration of one handler call."))
 	must(e)
 	t.commitHist, e = m.Float64Histogram("bulwark.consumer.commit.duration", metric.WithUnit("s"), metric.WithDescription("Duration of one offset commit request."))
@@ -92,12 +97,24 @@ func newTelemetry(c *Consumer, tp trace.TracerProvider, mp metric.MeterProvider)
 	must(e)
 	lag, e := m.Int64ObservableGauge("bulwark.consumer.lag", metric.WithDescription("High watermark minus next offset, per partition."))
 	must(e)
+	blocked, e := m.Int64ObservableGauge("bulwark.consumer.partitions.blocked", metric.WithDescription("Partitions waiting for a write to a dead-letter or retry topic that keeps failing."))
+	must(e)
+	missing, e := m.Int64ObservableGauge("bulwark.consumer.topics.missing", metric.WithDescription("Subscribed topics Run waits for (WithWaitForTopics)."))
+	must(e)
 	if err != nil {
 		return nil, err
 	}
 	t.registration, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		st := c.Stats()
 		o.ObserveInt64(inFlight, int64(st.InFlightRecords), metric.WithAttributes(t.groupAttr))
+		o.ObserveInt64(missing, int64(len(st.MissingTopics)), metric.WithAttributes(t.groupAttr))
+		nBlocked := 0
+		for _, p := range st.Partitions {
+			if p.BlockedOn != "" {
+				nBlocked++
+			}
+		}
+		o.ObserveInt64(blocked, int64(nBlocked), metric.WithAttributes(t.groupAttr))
 		for _, p := range st.Partitions {
 			if p.Lag >= 0 {
 				o.ObserveInt64(lag, p.Lag, metric.WithAttributes(t.groupAttr,
@@ -106,7 +123,7 @@ func newTelemetry(c *Consumer, tp trace.TracerProvider, mp metric.MeterProvider)
 			}
 		}
 		return nil
-	}, inFlight, lag)
+	}, inFlight, lag, blocked, missing)
 	return t, err
 }
 
@@ -247,7 +264,7 @@ func (c *Consumer) countOutcome(ctx context.Context, msg *bulwark.Message, out d
 func (c *Consumer) envFor(r *partitionRunner) *delivery.Env {
 	return &delivery.Env{
 		Sleep:      sleep,
-		DeadLetter: c.dlt.write,
+		DeadLetter: func(ctx context.Context, dl *bulwark.Message) error { return c.writeBlocking(ctx, r, dl) },
 		OnFailure: func(msg *bulwark.Message, err error) {
 			// A pause-class return is not a failure of the record: it says
 			// a dependency is down and the record waits for it.
@@ -267,15 +284,23 @@ func (c *Consumer) envFor(r *partitionRunner) *delivery.Env {
 			c.log.Debug("retrying record", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "attempt", msg.Attempt, "delay", d, "err", err)
 		},
 		OnPause: func(msg *bulwark.Message, err error, d time.Duration) {
-			c.log.Info("partition paused by handler", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "delay", d, "err", err)
+			// A dependency outage must reach the operator (WARN); a retry
+			// record waiting for its time is routine.
+			level := slog.LevelWarn
+			if errors.Is(err, errNotDue) {
+				level = slog.LevelDebug
+			}
+			r.pauseLevels.Store(msg, level)
+			c.log.Log(context.Background(), level, "partition paused by handler", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "delay", d, "err", err)
 			r.pauseBegin()
 		},
 		OnResume: func(msg *bulwark.Message) {
-			c.log.Info("partition resumed", "topic", msg.Topic, "partition", msg.Partition)
+			level := slog.LevelInfo
+			if l, ok := r.pauseLevels.LoadAndDelete(msg); ok {
+				level = l.(slog.Level)
+			}
+			c.log.Log(context.Background(), level, "partition resumed", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset)
 			r.pauseEnd()
-		},
-		OnDeadLetterError: func(msg *bulwark.Message, err error) {
-			c.log.Warn("writing dead letter failed; record stays uncommitted and is retried", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "err", err)
 		},
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"time"
@@ -23,8 +24,15 @@ var errEndGeneration = errors.New("eos: end of generation")
 
 // attempts counts how often an uncommitted record was processed without
 // success: all failed deliveries, and those that count towards the
-// dead-letter limit (retryable errors; pauses do not).
-type attempts struct{ deliveries, retryable int }
+// dead-letter limit (retryable errors; pauses do not). dead is the cause
+// once the record was sent to its dead-letter topic: when that
+// transaction aborts (the dead-letter write failed, say), the record is
+// dead-lettered again on replay without running the handler again, so a
+// dead-letter topic that is down costs no handler call and no attempt.
+type attempts struct {
+	deliveries, retryable int
+	dead                  error
+}
 
 type recordKey struct {
 	tp     txnsession.TopicPartition
@@ -147,6 +155,10 @@ func (l *txnLoop) process(ctx context.Context, msg *bulwark.Message) error {
 	if len(l.failures) > 0 {
 		fails = l.failures[key]
 	}
+	if fails.dead != nil {
+		l.deadLetter(msg, fails.dead)
+		return l.accepted(ctx, msg)
+	}
 	msg.Attempt = fails.deliveries + 1
 	l.out.reset()
 	hctx := ctx
@@ -167,23 +179,35 @@ func (l *txnLoop) process(ctx context.Context, msg *bulwark.Message) error {
 			if delay <= 0 {
 				delay = l.s.opts.pauseDelay
 			}
-			l.failures[key] = attempts{fails.deliveries + 1, fails.retryable}
+			l.failures[key] = attempts{deliveries: fails.deliveries + 1, retryable: fails.retryable}
 			return l.abortAndRetry(ctx, msg, reasonPause, herr, delay)
 		case class == bulwark.ClassRetryable && fails.retryable+1 < l.s.opts.maxAttempts:
-			l.failures[key] = attempts{fails.deliveries + 1, fails.retryable + 1}
+			l.failures[key] = attempts{deliveries: fails.deliveries + 1, retryable: fails.retryable + 1}
 			return l.abortAndRetry(ctx, msg, reasonRetryable, herr, l.backoff(fails.retryable))
 		default:
-			dlt := l.s.opts.deadLetterTopic(msg.Topic)
-			l.s.opts.logger.Warn("eos: dead-lettering record", "topic", msg.Topic, "partition", msg.Partition,
-				"offset", msg.Offset, "dead_letter_topic", dlt, "attempts", msg.Attempt, "error", herr)
-			l.send(deadletter.Record(dlt, msg, herr, msg.Attempt))
-			l.dlInTxn++
+			l.failures[key] = attempts{deliveries: fails.deliveries + 1, retryable: fails.retryable, dead: herr}
+			l.deadLetter(msg, herr)
 		}
 	} else {
 		for _, o := range l.out.msgs {
 			l.send(o)
 		}
 	}
+	return l.accepted(ctx, msg)
+}
+
+// deadLetter sends msg's dead letter in the open transaction.
+func (l *txnLoop) deadLetter(msg *bulwark.Message, cause error) {
+	dlt := l.s.opts.deadLetterTopic(msg.Topic)
+	l.s.opts.logger.Warn("eos: dead-lettering record", "topic", msg.Topic, "partition", msg.Partition,
+		"offset", msg.Offset, "dead_letter_topic", dlt, "attempts", msg.Attempt, "error", cause)
+	l.send(deadletter.Record(dlt, msg, cause, msg.Attempt))
+	l.dlInTxn++
+}
+
+// accepted adds msg, processed, to the open transaction and commits when
+// the batch is full.
+func (l *txnLoop) accepted(ctx context.Context, msg *bulwark.Message) error {
 	l.accept(msg)
 	if l.p.InError() {
 		return l.fail(ctx, l.p.Err(), reasonProduce)
@@ -381,7 +405,14 @@ func (l *txnLoop) fail(ctx context.Context, err error, reason string) error {
 	if aerr := l.abort(reason, err); aerr != nil {
 		return aerr
 	}
-	l.s.opts.logger.Info("eos: transaction failed", "transactional_id", l.s.txnID, "reason", reason, "error", err)
+	// One failure may be a blip; failing again (a dead-letter or output
+	// topic that is down or missing, say) must reach the operator.
+	level := slog.LevelInfo
+	if l.txnFailures > 0 {
+		level = slog.LevelWarn
+	}
+	l.s.opts.logger.Log(context.Background(), level, "eos: transaction failed", "transactional_id", l.s.txnID, "reason", reason,
+		"error", err, "consecutive_failures", l.txnFailures+1)
 	if kind == txnsession.GroupFenced {
 		// This member is stale: the partitions belong to another
 		// generation now. Rejoin; the new owner starts from stable offsets.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bulwarkgo/bulwark/conn"
+	"github.com/bulwarkgo/bulwark/internal/logging"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -60,6 +61,7 @@ type options struct {
 	tracerProvider     trace.TracerProvider
 	meterProvider      metric.MeterProvider
 	saramaHooks        []saramaHook
+	waitForTopics      bool
 }
 
 func defaultOptions() options {
@@ -71,7 +73,7 @@ func defaultOptions() options {
 		maxAttempts:     DefaultMaxAttempts,
 		retryBackoff:    DefaultRetryBackoff,
 		pauseDelay:      DefaultPauseDelay,
-		logger:          slog.New(slog.DiscardHandler),
+		logger:          logging.Default(),
 	}
 }
 
@@ -181,9 +183,12 @@ func WithTransactionTimeout(d time.Duration) Option {
 }
 
 // WithDeadLetterTopic sets the dead-letter topic for records of each input
-// topic. Default: the input topic + [DeadLetterSuffix]. The topic must
-// exist (or be auto-created); producing to it fails the transaction
-// otherwise, which is retried.
+// topic. Default: the input topic + [DeadLetterSuffix]. A name Kafka would
+// reject fails New. The topic must exist (or be auto-created); producing
+// to it fails the transaction otherwise, which is aborted and retried with
+// growing backoff (logged at WARN from the second failure in a row): the
+// record is dead-lettered again without its handler running again, and
+// nothing is committed past it meanwhile.
 func WithDeadLetterTopic(topicFor func(inputTopic string) string) Option {
 	return func(o *options) error { o.deadLetterTopic = topicFor; return nil }
 }
@@ -222,7 +227,10 @@ func WithAutoRestart(on bool) Option {
 	return func(o *options) error { o.autoRestart = on; return nil }
 }
 
-// WithLogger sets the logger. Default: discard.
+// WithLogger sets the logger. Default: slog.Default() (as it is when New
+// runs) passing only WARN and above, so that what an operator must act on
+// is logged without configuration; pass
+// slog.New(slog.DiscardHandler) to silence it.
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) error { o.logger = l; return nil }
 }

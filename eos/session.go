@@ -27,6 +27,8 @@ type Session struct {
 	settings txnsession.Settings
 	inst     *instruments
 	running  atomic.Bool
+	// missing counts the input topics Run waits for (WithWaitForTopics).
+	missing atomic.Int64
 }
 
 // New validates the arguments and options and returns a session; it does
@@ -45,11 +47,6 @@ func New(brokers []string, group string, inputTopics []string, transactionalIDPr
 	case handler == nil:
 		return nil, invalidConfig("handler is nil")
 	}
-	for _, t := range inputTopics {
-		if t == "" {
-			return nil, invalidConfig("empty input topic name")
-		}
-	}
 	o := defaultOptions()
 	for _, opt := range opts {
 		if opt == nil {
@@ -64,6 +61,9 @@ func New(brokers []string, group string, inputTopics []string, transactionalIDPr
 	}
 	if err := conn.CheckBrokers(brokers); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	if err := checkTopicNames(inputTopics, o.deadLetterTopic); err != nil {
+		return nil, err
 	}
 	cs, err := conn.Build(o.connOpts...)
 	if err != nil {
@@ -92,7 +92,7 @@ func New(brokers []string, group string, inputTopics []string, transactionalIDPr
 	if _, _, err := txnsession.Configs(cs, s.settings); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	if s.inst, err = newInstruments(o.tracerProvider, o.meterProvider, group); err != nil {
+	if s.inst, err = newInstruments(o.tracerProvider, o.meterProvider, group, &s.missing); err != nil {
 		return nil, fmt.Errorf("eos: telemetry: %w", err)
 	}
 	return s, nil
@@ -106,8 +106,10 @@ func (s *Session) TransactionalID() string { return s.txnID }
 // [*FencedError] when another producer with the same transactional ID took
 // over, a [*ProducerError] when the producer failed otherwise (unless
 // [WithAutoRestart] is on: then a fresh producer takes over and Run goes
-// on), and a *conn.ConnectError when it cannot connect, within the connect
-// timeout (conn.WithConnectTimeout) or when ctx ends first. Calling Run again after it
+// on), an error matching [ErrUnknownTopic] when an input topic does not
+// exist (unless [WithWaitForTopics]), and a *conn.ConnectError when it
+// cannot connect, within the connect timeout (conn.WithConnectTimeout) or
+// when ctx ends first. Calling Run again after it
 // returned starts a fresh producer and membership; Run must not be called
 // concurrently on one session.
 func (s *Session) Run(ctx context.Context) error {
@@ -177,6 +179,10 @@ func (s *Session) runOnce(ctx context.Context) error {
 		func(err error) error { return saramax.ExplainConnectError(err, s.brokers, ccfg, s.conn) })
 	if err != nil {
 		return fmt.Errorf("eos: join group %s: %w", s.group, err)
+	}
+	if err := s.awaitTopics(ctx, grp); err != nil || ctx.Err() != nil {
+		_ = grp.Close()
+		return err
 	}
 	return grp.Run(ctx, func(gctx context.Context, gen *txnsession.Generation) error {
 		l := newTxnLoop(s, prod, gen)

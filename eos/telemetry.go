@@ -2,6 +2,7 @@ package eos
 
 import (
 	"context"
+	"sync/atomic"
 
 	"github.com/bulwarkgo/bulwark/internal/telemetry"
 	"go.opentelemetry.io/otel/attribute"
@@ -39,7 +40,7 @@ type instruments struct {
 	group        attribute.KeyValue
 }
 
-func newInstruments(tp trace.TracerProvider, mp metric.MeterProvider, group string) (*instruments, error) {
+func newInstruments(tp trace.TracerProvider, mp metric.MeterProvider, group string, missing *atomic.Int64) (*instruments, error) {
 	m := telemetry.MeterProvider(mp).Meter(scope)
 	in := &instruments{
 		tracer: telemetry.TracerProvider(tp).Tracer(scope),
@@ -68,6 +69,14 @@ func newInstruments(tp trace.TracerProvider, mp metric.MeterProvider, group stri
 	}
 	if in.latency, err = m.Float64Histogram("bulwark.eos.commit.duration", metric.WithUnit("s"),
 		metric.WithDescription("Time to commit a transaction (offsets and EndTxn).")); err != nil {
+		return nil, err
+	}
+	if _, err = m.Int64ObservableGauge("bulwark.eos.topics.missing",
+		metric.WithDescription("Input topics Run waits for (WithWaitForTopics)."),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(missing.Load(), in.groupAttr)
+			return nil
+		})); err != nil {
 		return nil, err
 	}
 	return in, nil

@@ -49,7 +49,8 @@
 // whose W3C trace context goes into the record's headers, and the producer
 // records the metrics named by the Metric constants. Providers come from
 // [WithTracerProvider] and [WithMeterProvider], falling back to the otel
-// globals; logs go to [WithLogger] (default: discarded).
+// globals; logs go to [WithLogger] (default: slog.Default() at WARN and
+// above).
 //
 // Package producertest has recording fakes with the same method sets, for
 // unit tests of code that sends records.

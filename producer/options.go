@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/bulwarkgo/bulwark/conn"
+	"github.com/bulwarkgo/bulwark/internal/logging"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -52,7 +53,7 @@ func defaultConfig() config {
 		retryBackoff:    DefaultRetryBackoff,
 		closeTimeout:    DefaultCloseTimeout,
 		compression:     DefaultCompression,
-		logger:          slog.New(slog.DiscardHandler),
+		logger:          logging.Default(),
 	}
 }
 
@@ -168,7 +169,10 @@ func WithTransactionTimeout(d time.Duration) Option {
 	return func(c *config) error { c.transactionTimeout = d; return nil }
 }
 
-// WithLogger sets the logger. Default: a logger that discards everything.
+// WithLogger sets the logger. Default: slog.Default() (as it is when New
+// runs) passing only WARN and above, so that what an operator must act on
+// is logged without configuration; pass
+// slog.New(slog.DiscardHandler) to silence it.
 func WithLogger(l *slog.Logger) Option {
 	return func(c *config) error {
 		if l == nil {

@@ -2,9 +2,10 @@ package provision
 
 import (
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/bulwarkgo/bulwark/internal/topicname"
 )
 
 // Topic declares a topic a service needs.
@@ -25,12 +26,9 @@ type Topic struct {
 	Configs map[string]string
 }
 
-// Kafka's own rule for topic names (kafka.common.Topic / Topic.validate).
-var topicNamePattern = regexp.MustCompile(`^[a-zA-Z0-9._-]{1,249}$`)
-
 func (t Topic) validate() error {
 	switch {
-	case !topicNamePattern.MatchString(t.Name) || t.Name == "." || t.Name == "..":
+	case topicname.Check(t.Name) != nil:
 		return invalidTopic(t.Name, "the name must be 1 to 249 letters, digits, '.', '_' or '-', and not '.' or '..'")
 	case t.Partitions < 0:
 		return invalidTopic(t.Name, "partitions must not be negative (0: broker default), got %d", t.Partitions)

@@ -62,6 +62,7 @@ func deliverBatchOnce(ctx context.Context, h BatchFunc, single bulwark.Handler, 
 	var start time.Time
 	attempts, retries := 0, 0
 	paused := false
+	pauses := 0 // consecutive pauses without a delay of their own
 	defer func() {
 		if paused && env.OnResume != nil {
 			env.OnResume(first)
@@ -99,7 +100,7 @@ func deliverBatchOnce(ctx context.Context, h BatchFunc, single bulwark.Handler, 
 		}
 		class := bulwark.ClassOf(err)
 		if class != bulwark.ClassPause && paused {
-			paused = false
+			paused, pauses = false, 0
 			if env.OnResume != nil {
 				env.OnResume(first)
 			}
@@ -108,7 +109,8 @@ func deliverBatchOnce(ctx context.Context, h BatchFunc, single bulwark.Handler, 
 		case bulwark.ClassPause:
 			d, _ := bulwark.PauseDelay(err)
 			if d <= 0 {
-				d = p.PauseDelay
+				pauses++
+				d = p.pauseDelay(pauses)
 			}
 			if !paused && env.OnPause != nil {
 				env.OnPause(first, err, d)

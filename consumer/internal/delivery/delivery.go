@@ -32,6 +32,11 @@ type Policy struct {
 	MaxElapsed time.Duration
 	// PauseDelay is the pause used when a pause-class error has none.
 	PauseDelay time.Duration
+	// MaxPauseDelay lets that pause grow while the record keeps pausing
+	// (a dependency that stays down is asked less and less often): the
+	// n-th consecutive pause waits about PauseDelay*2^(n-1), at most
+	// MaxPauseDelay and never less than PauseDelay. 0: no growth.
+	MaxPauseDelay time.Duration
 	// DeadLetterTopic names the dead-letter topic of a source topic.
 	DeadLetterTopic func(topic string) string
 }
@@ -47,6 +52,15 @@ func (p *Policy) retryEndsInTime(now func() time.Time, start *time.Time, delay t
 		*start = t
 	}
 	return t.Add(delay).Sub(*start) < p.MaxElapsed
+}
+
+// pauseDelay is the delay of the n-th consecutive pause (from 1) whose
+// error carries none.
+func (p *Policy) pauseDelay(n int) time.Duration {
+	if n <= 1 || p.MaxPauseDelay <= p.PauseDelay {
+		return p.PauseDelay
+	}
+	return max(p.PauseDelay, backoff.Policy{Initial: p.PauseDelay, Max: p.MaxPauseDelay}.Delay(n))
 }
 
 // Env connects Deliver to its surroundings. Sleep and DeadLetter are
@@ -120,6 +134,7 @@ func retry(ctx context.Context, h bulwark.Handler, msg *bulwark.Message, err err
 	var start time.Time
 	attempts, retries := 1, 0
 	paused := false
+	pauses := 0 // consecutive pauses without a delay of their own
 	defer func() {
 		if paused && env.OnResume != nil {
 			env.OnResume(msg)
@@ -134,7 +149,7 @@ func retry(ctx context.Context, h bulwark.Handler, msg *bulwark.Message, err err
 		}
 		class := bulwark.ClassOf(err)
 		if class != bulwark.ClassPause && paused {
-			paused = false
+			paused, pauses = false, 0
 			if env.OnResume != nil {
 				env.OnResume(msg)
 			}
@@ -143,7 +158,8 @@ func retry(ctx context.Context, h bulwark.Handler, msg *bulwark.Message, err err
 		case bulwark.ClassPause:
 			d, _ := bulwark.PauseDelay(err)
 			if d <= 0 {
-				d = p.PauseDelay
+				pauses++
+				d = p.pauseDelay(pauses)
 			}
 			if !paused && env.OnPause != nil {
 				env.OnPause(msg, err, d)

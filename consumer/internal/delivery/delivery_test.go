@@ -214,3 +214,54 @@ func TestDeadLetterWriteRetriedThenAbandoned(t *testing.T) {
 		t.Fatalf("result %v after %d writes, want abandoned after 3", out.Result, writes)
 	}
 }
+
+// A dependency that stays down is asked less and less often: the pause
+// without a delay of its own grows from PauseDelay up to MaxPauseDelay,
+// never dead-letters, and starts small again after the next success.
+func TestPauseDelayGrowsWhileDependencyStaysDown(t *testing.T) {
+	const down = 8
+	calls := 0
+	h := bulwark.HandlerFunc(func(context.Context, *bulwark.Message) error {
+		calls++
+		if calls <= down {
+			return bulwark.Pause(errors.New("redis: connection refused"), 0)
+		}
+		return nil
+	})
+	var waits []time.Duration
+	f := &fakeEnv{now: time.Unix(0, 0)}
+	env := f.env()
+	env.Sleep = func(_ context.Context, d time.Duration) error { waits = append(waits, d); return nil }
+	p := policy(1)
+	p.PauseDelay, p.MaxPauseDelay = time.Second, 10*time.Second
+	out := Deliver(context.Background(), h, &bulwark.Message{Topic: "t"}, p, env)
+	if out.Result != Handled || len(f.deadLetters) != 0 {
+		t.Fatalf("result %v, %d dead letters; want handled, none", out.Result, len(f.deadLetters))
+	}
+	if len(waits) != down {
+		t.Fatalf("%d pauses, want %d", len(waits), down)
+	}
+	if waits[0] != time.Second {
+		t.Fatalf("first pause %v, want PauseDelay (1s)", waits[0])
+	}
+	for i, w := range waits {
+		if w < time.Second || w > 10*time.Second {
+			t.Fatalf("pause %d = %v, outside [PauseDelay, MaxPauseDelay]", i+1, w)
+		}
+	}
+	if last := waits[len(waits)-1]; last < 5*time.Second {
+		t.Fatalf("pause %d = %v: did not grow towards MaxPauseDelay (waits %v)", down, last, waits)
+	}
+	if f.pauses != 1 || f.resumes != 1 {
+		t.Fatalf("pauses %d resumes %d, want 1 and 1", f.pauses, f.resumes)
+	}
+	// Without MaxPauseDelay the pause stays fixed.
+	calls, waits = 0, nil
+	p.MaxPauseDelay = 0
+	Deliver(context.Background(), h, &bulwark.Message{Topic: "t"}, p, env)
+	for _, w := range waits {
+		if w != time.Second {
+			t.Fatalf("pause %v without MaxPauseDelay, want a fixed 1s", w)
+		}
+	}
+}

@@ -1,0 +1,108 @@
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bulwarkgo/bulwark/internal/backoff"
+	"github.com/bulwarkgo/bulwark/internal/saramagroup"
+	"github.com/bulwarkgo/bulwark/internal/topicname"
+)
+
+// ErrUnknownTopic is matched (errors.Is) by the error Run returns when a
+// topic it subscribes to (an input topic or one of its retry topics) does
+// not exist; the error names the topics. With [WithWaitForTopics] Run
+// waits for them instead.
+var ErrUnknownTopic = errors.New("consumer: unknown topic")
+
+// WithWaitForTopics makes Run wait for missing input and retry topics to be
+// created instead of returning [ErrUnknownTopic]. While it waits, the
+// missing topics are in [Stats].MissingTopics and the
+// bulwark.consumer.topics.missing gauge, and a WARN line names them at
+// growing intervals (at most every 30 s).
+func WithWaitForTopics() Option { return func(c *config) { c.waitForTopics = true } }
+
+// checkNames rejects, at New, topic names Kafka would reject: the input
+// topics, their dead-letter topics and their retry topics.
+func (c *config) checkNames(topics []string) {
+	for _, t := range topics {
+		if err := topicname.Check(t); err != nil {
+			c.invalid("input topic: %v", err)
+			continue
+		}
+		if c.deadLetterTopic != nil {
+			if err := topicname.Check(c.deadLetterTopic(t)); err != nil {
+				c.invalid("dead-letter topic of %q: %v", t, err)
+			}
+		}
+		for n := range c.retryDelays {
+			if err := topicname.Check(RetryTopic(t, n+1)); err != nil {
+				c.invalid("retry topic of %q: %v", t, err)
+			}
+		}
+	}
+}
+
+// topicWaitMax caps the interval between checks (and WARN lines) while
+// Run waits for topics.
+const topicWaitMax = 30 * time.Second
+
+// awaitTopics checks, before the first join, that the subscribed topics
+// exist: a missing one fails Run with ErrUnknownTopic, or with
+// WithWaitForTopics is waited for, visibly. A missing dead-letter topic is
+// only warned about: it matters once a record must be dead-lettered, and
+// then the partition shows it (PartitionStats.BlockedOn). A failed
+// metadata request is not decisive and leaves the question to Consume.
+// It returns nil when ctx ends.
+func (c *Consumer) awaitTopics(ctx context.Context, g *saramagroup.Group) error {
+	dlts := map[string]bool{}
+	for _, t := range c.topics {
+		dlts[c.cfg.deadLetterTopic(t)] = true
+	}
+	ask := append(slices.Clone(c.subscribed), sortedKeys(dlts)...)
+	defer c.missing.Store(nil)
+	for try := 1; ; try++ {
+		missing, err := g.MissingTopics(ask)
+		if err != nil {
+			c.log.Warn("cannot check that the topics exist", "err", err)
+			return nil
+		}
+		var subs, dl []string
+		for _, t := range missing {
+			if dlts[t] && !slices.Contains(c.subscribed, t) {
+				dl = append(dl, t)
+			} else {
+				subs = append(subs, t)
+			}
+		}
+		if len(subs) == 0 {
+			if len(dl) > 0 {
+				c.log.Warn("dead-letter topic missing: a record that must be dead-lettered will block its partition until the topic exists",
+					"topics", strings.Join(dl, ","))
+			}
+			return nil
+		}
+		if !c.cfg.waitForTopics {
+			return fmt.Errorf("%w: %s (create it, or use WithWaitForTopics to wait for it)", ErrUnknownTopic, strings.Join(subs, ", "))
+		}
+		c.missing.Store(&subs)
+		wait := backoff.Policy{Initial: 250 * time.Millisecond, Max: topicWaitMax}.Delay(try)
+		c.log.Warn("waiting for topics to be created", "topics", strings.Join(subs, ","), "next_check", wait)
+		if sleep(ctx, wait) != nil {
+			return nil
+		}
+	}
+}
+
+func sortedKeys(m map[string]bool) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
