@@ -34,12 +34,12 @@ func TestUnavailableClassifiesWhatPostgresSays(t *testing.T) {
 		{driver.ErrBadConn, true},
 		{errors.New("sql: database is closed"), true},
 		{safeToRetry{}, true},
-		{pgError("57P01"), true}, // admin_shutdown
-		{pgError("57P03"), true}, // cannot_connect_now
-		{pgError("53300"), true}, // too_many_connections
-		{pgError("08006"), true}, // connection_failure
-		{pgError("28P01"), true}, // invalid_password
-		{pgError("25006"), true}, // read_only_sql_transaction
+		{pgError("57P01"), true},  // admin_shutdown
+		{pgError("57P03"), true},  // cannot_connect_now
+		{pgError("53300"), true},  // too_many_connections
+		{pgError("08006"), true},  // connection_failure
+		{pgError("28P01"), true},  // invalid_password
+		{pgError("25006"), true},  // read_only_sql_transaction
 		{pgError("22021"), false}, // character_not_in_repertoire: the key itself
 		{pgError("40001"), false}, // serialization_failure: retry
 		{pgError("23505"), false},
