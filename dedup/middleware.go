@@ -43,11 +43,11 @@ import (
 // pause-class error ([bulwark.Pause]): the consumer pauses the partition,
 // uses no retry attempt, dead-letters nothing, and tries the record again
 // after its pause delay, until the store is back. Other store errors are
-// retryable. Before the handler runs, the handler does not run. After it
-// ran, the outcome the store missed is remembered (for up to 4096 keys) and
-// recorded first when the record comes again, so the consumer's retry after
-// the pause neither runs a succeeded handler a second time nor waits for
-// the lease of a failed one to expire. Only a redelivery elsewhere (the
+// retryable. A failed claim means the handler does not run. A failed
+// confirm or release, after the handler ran, is remembered (for up to 4096
+// keys) and recorded first when the record comes again, so the consumer's
+// retry after the pause neither runs a succeeded handler a second time nor
+// waits for the lease of a failed one to expire. Only a redelivery elsewhere (the
 // partition moved to another consumer meanwhile) processes a record whose
 // confirm was missed again, once its lease expires; a side effect written
 // in the same transaction as the dedup mark (the SQL store's ConfirmTx) is

@@ -74,9 +74,10 @@ func WithBusyWait(d time.Duration) Option {
 	return func(c *config) { c.busyWait, c.busyWaitSet = d, true }
 }
 
-// WithStoreTimeout bounds each store call (default 5s). Confirm and
-// Release run even after the record's context is cancelled, within this
-// bound, so that a finished handler's outcome is still recorded.
+// WithStoreTimeout bounds each store call (default 5s). A call that runs
+// out of it counts as the store being unavailable (pause-class). Confirm
+// and Release run even after the record's context is cancelled, within
+// this bound, so that a finished handler's outcome is still recorded.
 func WithStoreTimeout(d time.Duration) Option { return func(c *config) { c.storeTimeout = d } }
 
 // WithAllowUnkeyed lets records without a dedup key, neither from the key

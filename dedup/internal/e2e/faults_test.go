@@ -238,7 +238,7 @@ func runOutage(t *testing.T, p outagePipeline) (took time.Duration) {
 	cl := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 2), kafkatest.WithTopic(consumer.DefaultDeadLetterTopic(topic), 1),
 		kafkatest.WithMinSessionTimeout(time.Second))
 	d, err := dedup.New(p.store, dedup.WithLease(3*time.Second), dedup.WithBusyWait(10*time.Second),
-		dedup.WithRetention(time.Hour), dedup.WithStoreTimeout(time.Second), dedup.WithLogger(testLogger()))
+		dedup.WithRetention(time.Minute), dedup.WithStoreTimeout(time.Second), dedup.WithLogger(testLogger()))
 	require.NoError(t, err)
 	o := newOutage(t, p.cut, p.restore)
 	var obs observed
@@ -292,9 +292,8 @@ func testRedisDown(t *testing.T) {
 	proxy := servicetest.NewProxy(t, addr)
 	client := redis.NewClient(&redis.Options{Addr: proxy.Addr(), DialTimeout: time.Second, ReadTimeout: time.Second, MaxRetries: 1})
 	t.Cleanup(func() { _ = client.Close() })
-	prefix := servicetest.UniqueName(t, "bulwark:faults") + ":"
-	t.Cleanup(func() { dropPrefix(t, addr, prefix) })
-	st, err := redisstore.New(client, redisstore.WithPrefix(prefix))
+	// Keys expire a minute after the test (retention), so none is left.
+	st, err := redisstore.New(client, redisstore.WithPrefix(servicetest.UniqueName(t, "bulwark:faults")+":"))
 	require.NoError(t, err)
 
 	var mu sync.Mutex
@@ -314,20 +313,6 @@ func testRedisDown(t *testing.T) {
 		},
 		effects: func(*testing.T) map[string]int { mu.Lock(); defer mu.Unlock(); return effects },
 	})
-}
-
-// dropPrefix deletes every key under prefix.
-func dropPrefix(t *testing.T, addr, prefix string) {
-	c := redis.NewClient(&redis.Options{Addr: addr})
-	defer c.Close()
-	ctx := context.Background()
-	iter := c.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		c.Del(ctx, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
-		t.Errorf("cleanup of %s*: %v", prefix, err)
-	}
 }
 
 // testPostgresOutage: the store and the handler's side effect share one
@@ -388,7 +373,7 @@ func testPostgresOutage(t *testing.T, restart bool) {
 				if _, err := tx.ExecContext(ctx, "INSERT INTO "+effectsTable+" VALUES ($1)", string(m.Key)); err != nil {
 					return sqlstore.ClassifyError(err)
 				}
-				if err := st.ConfirmTx(ctx, tx, lease.Key, lease.Token, time.Hour); err != nil {
+				if err := st.ConfirmTx(ctx, tx, lease.Key, lease.Token, time.Minute); err != nil {
 					return err
 				}
 				if string(m.Key) == "key-015" {
@@ -480,14 +465,12 @@ func testForeignProducer(t *testing.T) {
 	addr := servicetest.RedisAddr(t)
 	client := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { _ = client.Close() })
-	prefix := servicetest.UniqueName(t, "bulwark:faults") + ":"
-	t.Cleanup(func() { dropPrefix(t, addr, prefix) })
-	st, err := redisstore.New(client, redisstore.WithPrefix(prefix))
+	st, err := redisstore.New(client, redisstore.WithPrefix(servicetest.UniqueName(t, "bulwark:faults")+":"))
 	require.NoError(t, err)
 	reader := sdkmetric.NewManualReader()
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
-	d, err := dedup.New(st, dedup.WithMeterProvider(mp), dedup.WithLogger(testLogger()))
+	d, err := dedup.New(st, dedup.WithRetention(time.Minute), dedup.WithMeterProvider(mp), dedup.WithLogger(testLogger()))
 	require.NoError(t, err)
 
 	var (
