@@ -62,7 +62,14 @@ func TestConformance(t *testing.T) {
 				st, err := redisstore.New(kind(t, newClient(t, addr)), redisstore.WithPrefix(prefix))
 				require.NoError(t, err)
 				return st
-			}, deduptest.Durable())
+			}, deduptest.Durable(), deduptest.WithOutage(func(t *testing.T, ns string) (dedup.Store, func(), func()) {
+				prefix := "bulwark:test:" + name + ":" + ns + ":"
+				t.Cleanup(func() { dropPrefix(t, addr, prefix) })
+				proxy := servicetest.NewProxy(t, addr)
+				st, err := redisstore.New(kind(t, newClient(t, proxy.Addr())), redisstore.WithPrefix(prefix))
+				require.NoError(t, err)
+				return st, proxy.Cut, proxy.Restore
+			}))
 		})
 	}
 }

@@ -44,7 +44,10 @@ func TestConformance(t *testing.T) {
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = st.Close() })
 		return st
-	}, deduptest.Durable())
+	}, deduptest.Durable(), deduptest.WithOutage(func(t *testing.T, _ string) (dedup.Store, func(), func()) {
+		st, proxy := proxiedStore(t)
+		return st, proxy.Cut, proxy.Restore
+	}))
 }
 
 func TestBadTableName(t *testing.T) {
