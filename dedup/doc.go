@@ -3,12 +3,20 @@
 // a [bulwark.Middleware].
 //
 // A [Deduplicator] claims each record's dedup key (its message-ID header,
-// or a business key from [WithKeyFunc]) in a [Store] with a short lease
+// or a business key from [WithKeyFunc]; for a record from a producer that
+// sets no message ID, [OffsetKey], its topic/partition/offset, which still
+// drops redeliveries) in a [Store] with a short lease
 // before the handler runs, confirms it for a retention period when the
 // handler succeeds, and releases it when the handler fails. A key already
 // confirmed is a duplicate: the handler is skipped and the record counts as
 // finished. A key leased by another consumer is waited on; see
 // [Deduplicator] for every case and its error class.
+//
+// A store outage never dead-letters a record: an unavailable store
+// ([ErrUnavailable], [IsUnavailable]) makes the middleware return a
+// pause-class error, so the consumer pauses the partition and resumes it
+// when the store is back. The Redis and SQL store constructors check that
+// the server answers and fail with an [UnavailableError] when it does not.
 //
 // Stores:
 //   - [Memory] (this package): bounded, LRU, per process.
@@ -20,5 +28,6 @@
 // Package deduptest holds the conformance suite every store passes.
 //
 // Metrics (through [WithMeterProvider], default the otel global):
-// bulwark.dedup.claims, .duplicates, .conflicts, .store_errors, .unkeyed.
+// bulwark.dedup.claims, .duplicates, .conflicts, .store_errors, .unkeyed,
+// .fallback_keys.
 package dedup

@@ -30,13 +30,21 @@ func Example() {
 		fmt.Println("delivery:", handler.Handle(context.Background(), m))
 	}
 
-	noID := &bulwark.Message{Topic: "payments"}
-	err = handler.Handle(context.Background(), noID)
-	fmt.Println("no message ID:", bulwark.ClassOf(err))
+	// A record from a producer that sets no message ID is keyed by its
+	// position (dedup.OffsetKey): a redelivery of the same offset is a
+	// duplicate too.
+	noID := &bulwark.Message{Topic: "payments", Partition: 2, Offset: 1042, Key: []byte("order-43")}
+	for range 2 {
+		fmt.Println("delivery:", handler.Handle(context.Background(), noID))
+	}
+	fmt.Println("its key:", dedup.OffsetKey(noID))
 	// Output:
 	// charging card for order-42
 	// delivery: <nil>
 	// delivery: <nil>
 	// delivery: <nil>
-	// no message ID: permanent
+	// charging card for order-43
+	// delivery: <nil>
+	// delivery: <nil>
+	// its key: offset:payments/2/1042
 }

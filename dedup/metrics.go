@@ -9,11 +9,12 @@ import (
 // Metric names. Attribute sets are built once so recording allocates
 // nothing.
 const (
-	MetricClaims      = "bulwark.dedup.claims"       // claim calls, by dedup.outcome (acquired, duplicate, busy)
-	MetricDuplicates  = "bulwark.dedup.duplicates"   // records skipped as duplicates
-	MetricConflicts   = "bulwark.dedup.conflicts"    // by dedup.conflict: busy (key leased elsewhere), lease_lost
-	MetricStoreErrors = "bulwark.dedup.store_errors" // by dedup.operation: claim, confirm, release
-	MetricUnkeyed     = "bulwark.dedup.unkeyed"      // records passed through without a key
+	MetricClaims       = "bulwark.dedup.claims"        // claim calls, by dedup.outcome (acquired, duplicate, busy)
+	MetricDuplicates   = "bulwark.dedup.duplicates"    // records skipped as duplicates
+	MetricConflicts    = "bulwark.dedup.conflicts"     // by dedup.conflict: busy (key leased elsewhere), lease_lost
+	MetricStoreErrors  = "bulwark.dedup.store_errors"  // by dedup.operation: claim, confirm, release
+	MetricUnkeyed      = "bulwark.dedup.unkeyed"       // records passed through without a key
+	MetricFallbackKeys = "bulwark.dedup.fallback_keys" // records keyed by the fallback (no message ID)
 
 	// AttrName is the attribute every metric of a Deduplicator built
 	// with [WithName] carries.
@@ -21,9 +22,9 @@ const (
 )
 
 type metrics struct {
-	claims, duplicates, conflicts, storeErrors, unkeyed metric.Int64Counter
+	claims, duplicates, conflicts, storeErrors, unkeyed, fallbackKeys metric.Int64Counter
 
-	plain                                    metric.AddOption // the name alone, for duplicates and unkeyed
+	plain                                    metric.AddOption // the name alone, for duplicates, unkeyed and fallback keys
 	claimAcquired, claimDuplicate, claimBusy metric.AddOption
 	conflictBusy, conflictLeaseLost          metric.AddOption
 	opClaim, opConfirm, opRelease            metric.AddOption
@@ -46,6 +47,7 @@ func newMetrics(mp metric.MeterProvider, name string) (*metrics, error) {
 	m.conflicts = counter(MetricConflicts, "Records whose key was held by another claim.")
 	m.storeErrors = counter(MetricStoreErrors, "Failed dedup store calls by operation.")
 	m.unkeyed = counter(MetricUnkeyed, "Records without a dedup key passed through unprotected.")
+	m.fallbackKeys = counter(MetricFallbackKeys, "Records without a message ID, keyed by the fallback key function.")
 	if err != nil {
 		return nil, err
 	}

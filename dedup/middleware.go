@@ -16,9 +16,11 @@ import (
 // [Store].
 //
 // For each record it
-//  1. finds the key (message-ID header by default, see [WithKeyFunc]); a
-//     record without one fails with a permanent [ErrNoKey] unless
-//     [WithAllowUnkeyed] is set;
+//  1. finds the key: the message-ID header by default ([WithKeyFunc]), and
+//     for a record without one (from a producer that sets none) the
+//     fallback key, by default [OffsetKey], the record's topic, partition
+//     and offset ([WithFallbackKeyFunc]). A record with neither fails with
+//     a permanent [ErrNoKey] unless [WithAllowUnkeyed] is set;
 //  2. claims the key with a short lease ([WithLease]);
 //     - confirmed earlier: the record is a duplicate; the handler is not
 //     called and nil is returned, so the record counts as finished and is
@@ -36,12 +38,22 @@ import (
 //     on failure (or panic) releases it so a redelivery processes it again,
 //     and returns the handler's error unchanged.
 //
-// A store error before the handler runs returns a retryable error and the
-// handler does not run. A store error on confirm returns a retryable error
-// too, although the handler's side effect has happened: the record is
-// redelivered and, once the lease expires, processed again. Only a side
-// effect written in the same transaction as the dedup mark (the SQL store's
-// ConfirmTx) is exactly-once in that case.
+// A store that is unavailable (see [IsUnavailable]: Redis or PostgreSQL
+// down, restarting, unreachable, timing out) makes the middleware return a
+// pause-class error ([bulwark.Pause]): the consumer pauses the partition,
+// uses no retry attempt, dead-letters nothing, and tries the record again
+// after its pause delay, until the store is back. Other store errors are
+// retryable. A failed claim means the handler does not run. A failed
+// confirm or release, after the handler ran, is remembered (for up to 4096
+// keys) and recorded first when the record comes again, so the consumer's
+// retry after the pause neither runs a succeeded handler a second time nor
+// waits for the lease of a failed one to expire. Only a redelivery elsewhere (the
+// partition moved to another consumer meanwhile) processes a record whose
+// confirm was missed again, once its lease expires; a side effect written
+// in the same transaction as the dedup mark (the SQL store's ConfirmTx) is
+// exactly-once even then. A claim whose reply was lost leaves a lease
+// nobody knows the token of: the record waits for it to expire (at most
+// the lease, [WithLease]).
 //
 // A confirm that finds the key claimed by someone else ([ErrLeaseLost]:
 // the handler outlived its lease) is logged at warn level and counted as a
@@ -52,6 +64,7 @@ type Deduplicator struct {
 	cfg   config
 	m     *metrics
 	log   *slog.Logger
+	owed  owed
 }
 
 // New returns a Deduplicator over store.
@@ -61,6 +74,7 @@ func New(store Store, opts ...Option) (*Deduplicator, error) {
 	}
 	cfg := config{
 		key:          (*bulwark.Message).MessageID,
+		fallback:     OffsetKey,
 		lease:        DefaultLease,
 		retention:    DefaultRetention,
 		storeTimeout: DefaultStoreTimeout,
@@ -117,6 +131,11 @@ func LeaseFrom(ctx context.Context) (Lease, bool) {
 
 func (d *Deduplicator) handle(ctx context.Context, msg *bulwark.Message, next bulwark.Handler) (err error) {
 	key := d.cfg.key(msg)
+	if key == "" && d.cfg.fallback != nil {
+		if key = d.cfg.fallback(msg); key != "" {
+			d.m.fallbackKeys.Add(ctx, 1, d.m.plain)
+		}
+	}
 	if key == "" {
 		if d.cfg.allowUnkeyed {
 			d.m.unkeyed.Add(ctx, 1, d.m.plain)
@@ -126,6 +145,12 @@ func (d *Deduplicator) handle(ctx context.Context, msg *bulwark.Message, next bu
 			return next.Handle(ctx, msg)
 		}
 		return bulwark.Permanent(fmt.Errorf("%w: %s/%d@%d", ErrNoKey, msg.Topic, msg.Partition, msg.Offset))
+	}
+
+	if o, ok := d.owed.get(key); ok {
+		if done, err := d.settleOwed(ctx, o, msg); done || err != nil {
+			return err
+		}
 	}
 
 	claim, err := d.claim(ctx, key, msg)
@@ -155,6 +180,42 @@ func (d *Deduplicator) handle(ctx context.Context, msg *bulwark.Message, next bu
 	return d.confirm(ctx, key, claim.Token, msg)
 }
 
+// settleOwed records the outcome the store missed when o's record was
+// handled before. done reports that the record is finished (its handler
+// had succeeded and the confirm is now recorded, or lost to another
+// claim); otherwise, with a nil error, the key is free to claim.
+func (d *Deduplicator) settleOwed(ctx context.Context, o owedEntry, msg *bulwark.Message) (done bool, err error) {
+	cctx, cancel := d.outcomeCtx(ctx)
+	defer cancel()
+	if o.confirm {
+		err := d.store.Confirm(cctx, o.key, o.token, d.cfg.retention)
+		switch {
+		case err == nil:
+			d.log.InfoContext(ctx, "dedup: missed confirm recorded; the handler does not run again", append(recordAttrs(msg), "key", o.key)...)
+		case errors.Is(err, ErrLeaseLost):
+			d.leaseLostOnConfirm(ctx, o.key, msg)
+		default:
+			d.m.storeErrors.Add(ctx, 1, d.m.opConfirm)
+			d.log.WarnContext(ctx, "dedup: confirm failed again", append(recordAttrs(msg), "key", o.key, "error", err)...)
+			return false, storeError("confirm", o.key, err)
+		}
+		d.owed.settle(o.key, o.token)
+		return true, nil
+	}
+	if err := d.store.Release(cctx, o.key, o.token); err != nil && !errors.Is(err, ErrLeaseLost) {
+		d.m.storeErrors.Add(ctx, 1, d.m.opRelease)
+		d.log.WarnContext(ctx, "dedup: release failed again", append(recordAttrs(msg), "key", o.key, "error", err)...)
+		if IsUnavailable(err) {
+			return false, storeError("release", o.key, err)
+		}
+		// Anything else: claim anyway; a key still leased waits for its
+		// lease to expire, as it would have had the release never been
+		// remembered.
+	}
+	d.owed.settle(o.key, o.token)
+	return false, nil
+}
+
 // claim claims key, waiting while another claim holds it.
 func (d *Deduplicator) claim(ctx context.Context, key string, msg *bulwark.Message) (Claim, error) {
 	deadline := time.Now().Add(d.cfg.busyWait)
@@ -170,7 +231,7 @@ func (d *Deduplicator) claim(ctx context.Context, key string, msg *bulwark.Messa
 			if ctx.Err() != nil {
 				return Claim{}, fmt.Errorf("dedup: claim %q: %w", key, ctx.Err())
 			}
-			return Claim{}, bulwark.Retryable(fmt.Errorf("dedup: claim %q: %w", key, err))
+			return Claim{}, storeError("claim", key, err)
 		}
 		switch c.State {
 		case Acquired:
@@ -227,19 +288,25 @@ func (d *Deduplicator) confirm(ctx context.Context, key string, tok Token, msg *
 	case err == nil:
 		return nil
 	case errors.Is(err, ErrLeaseLost):
-		d.m.conflicts.Add(ctx, 1, d.m.conflictLeaseLost)
-		d.log.WarnContext(ctx, "dedup: lease lost before confirm; the handler outlived its lease and the record may be processed twice",
-			append(recordAttrs(msg), "key", key, "lease", d.cfg.lease)...)
+		d.leaseLostOnConfirm(ctx, key, msg)
 		return nil
 	default:
 		d.m.storeErrors.Add(ctx, 1, d.m.opConfirm)
-		d.log.WarnContext(ctx, "dedup: confirm failed", append(recordAttrs(msg), "key", key, "error", err)...)
-		return bulwark.Retryable(fmt.Errorf("dedup: confirm %q: %w", key, err))
+		d.log.WarnContext(ctx, "dedup: confirm failed; recorded when the record comes again", append(recordAttrs(msg), "key", key, "error", err)...)
+		d.owed.put(owedEntry{key: key, token: tok, confirm: true})
+		return storeError("confirm", key, err)
 	}
 }
 
-// release frees key after a failed handler. A failure here only delays the
-// next attempt until the lease expires, so it is logged, not returned.
+func (d *Deduplicator) leaseLostOnConfirm(ctx context.Context, key string, msg *bulwark.Message) {
+	d.m.conflicts.Add(ctx, 1, d.m.conflictLeaseLost)
+	d.log.WarnContext(ctx, "dedup: lease lost before confirm; the handler outlived its lease and the record may be processed twice",
+		append(recordAttrs(msg), "key", key, "lease", d.cfg.lease)...)
+}
+
+// release frees key after a failed handler. A failure here is logged and
+// remembered, not returned: the handler's own error is what the consumer
+// acts on, and the redelivery releases the key first.
 func (d *Deduplicator) release(ctx context.Context, key string, tok Token, msg *bulwark.Message) {
 	rctx, cancel := d.outcomeCtx(ctx)
 	err := d.store.Release(rctx, key, tok)
@@ -251,8 +318,9 @@ func (d *Deduplicator) release(ctx context.Context, key string, tok Token, msg *
 		d.log.WarnContext(ctx, "dedup: lease lost before release", append(recordAttrs(msg), "key", key)...)
 	default:
 		d.m.storeErrors.Add(ctx, 1, d.m.opRelease)
-		d.log.WarnContext(ctx, "dedup: release failed; the key stays leased until the lease expires",
+		d.log.WarnContext(ctx, "dedup: release failed; retried when the record comes again",
 			append(recordAttrs(msg), "key", key, "error", err)...)
+		d.owed.put(owedEntry{key: key, token: tok})
 	}
 }
 

@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -157,15 +161,62 @@ func TestPanicReleasesTheKey(t *testing.T) {
 	assert.Equal(t, 2, runs)
 }
 
-func TestRecordWithoutKey(t *testing.T) {
+// A record from a producer that sets no message ID is keyed by its
+// position by default: processed once, never dead-lettered, and a
+// redelivery of the same offset is a duplicate.
+func TestRecordWithoutMessageIDGetsTheOffsetKey(t *testing.T) {
 	var c counting
 	h := newHarness(t, memory(t))
-	err := h.d.Wrap(&c).Handle(context.Background(), msg(""))
-	assert.ErrorIs(t, err, dedup.ErrNoKey)
-	assert.Equal(t, bulwark.ClassPermanent, bulwark.ClassOf(err), "dead-lettered, never silently skipped")
-	assert.EqualValues(t, 0, c.runs.Load())
+	var keys []string
+	handler := h.d.Wrap(bulwark.HandlerFunc(func(ctx context.Context, m *bulwark.Message) error {
+		l, _ := dedup.LeaseFrom(ctx)
+		keys = append(keys, l.Key)
+		return c.Handle(ctx, m)
+	}))
+	for range 2 {
+		require.NoError(t, handler.Handle(context.Background(), msg("")))
+	}
+	other := msg("")
+	other.Offset++
+	require.NoError(t, handler.Handle(context.Background(), other))
+	assert.EqualValues(t, 2, c.runs.Load(), "the redelivery of offset 7 was dropped, offset 8 ran")
+	assert.Equal(t, []string{"offset:orders/1/7", "offset:orders/1/8"}, keys)
+	assert.EqualValues(t, 1, h.count(t, dedup.MetricDuplicates))
+	require.NoError(t, handler.Handle(context.Background(), msg("id-1")))
+	assert.EqualValues(t, 3, h.count(t, dedup.MetricFallbackKeys), "records with a message ID are not counted")
+}
 
-	pass := newHarness(t, memory(t), dedup.WithAllowUnkeyed())
+func TestFallbackKeyFunc(t *testing.T) {
+	var c counting
+	byKey := dedup.WithFallbackKeyFunc(func(m *bulwark.Message) string { return "k:" + string(m.Key) })
+	h := newHarness(t, memory(t), byKey)
+	a, b := msg(""), msg("")
+	a.Key, b.Key, b.Offset = []byte("order-1"), []byte("order-1"), 99
+	require.NoError(t, h.d.Wrap(&c).Handle(context.Background(), a))
+	require.NoError(t, h.d.Wrap(&c).Handle(context.Background(), b))
+	assert.EqualValues(t, 1, c.runs.Load(), "the fallback key, not the offset, decides")
+	keyed := msg("id-1")
+	keyed.Key = []byte("order-1")
+	require.NoError(t, h.d.Wrap(&c).Handle(context.Background(), keyed))
+	assert.EqualValues(t, 2, c.runs.Load(), "a message ID still comes first")
+}
+
+// Without a fallback a record with no key is dead-lettered (or, with
+// WithAllowUnkeyed, passed through), as before fallback keys existed.
+func TestRecordWithoutAnyKey(t *testing.T) {
+	var c counting
+	for name, fallback := range map[string]dedup.Option{
+		"nil":   dedup.WithFallbackKeyFunc(nil),
+		"empty": dedup.WithFallbackKeyFunc(func(*bulwark.Message) string { return "" }),
+	} {
+		h := newHarness(t, memory(t), fallback)
+		err := h.d.Wrap(&c).Handle(context.Background(), msg(""))
+		assert.ErrorIs(t, err, dedup.ErrNoKey, name)
+		assert.Equal(t, bulwark.ClassPermanent, bulwark.ClassOf(err), "dead-lettered, never silently skipped")
+		assert.EqualValues(t, 0, c.runs.Load())
+	}
+
+	pass := newHarness(t, memory(t), dedup.WithFallbackKeyFunc(nil), dedup.WithAllowUnkeyed())
 	for range 2 {
 		require.NoError(t, pass.d.Wrap(&c).Handle(context.Background(), msg("")))
 	}
@@ -317,31 +368,183 @@ func (f faultyStore) Release(ctx context.Context, k string, tok dedup.Token) err
 	return f.Store.Release(ctx, k, tok)
 }
 
-func TestStoreFailuresAreRetryable(t *testing.T) {
-	down := errors.New("connection refused")
+func TestStoreErrorsNotSayingUnavailableAreRetryable(t *testing.T) {
+	odd := errors.New("value too long for the store")
 	op := func(o string) attribute.KeyValue { return attribute.String("dedup.operation", o) }
 
 	var c counting
-	h := newHarness(t, faultyStore{Store: memory(t), claim: down})
+	h := newHarness(t, faultyStore{Store: memory(t), claim: odd})
 	err := h.d.Wrap(&c).Handle(context.Background(), msg("id"))
-	assert.ErrorIs(t, err, down)
-	assert.ErrorIs(t, err, bulwark.ErrRetryable)
+	assert.ErrorIs(t, err, odd)
+	assert.Equal(t, bulwark.ClassRetryable, bulwark.ClassOf(err))
 	assert.EqualValues(t, 0, c.runs.Load(), "no claim, no handler")
 	assert.EqualValues(t, 1, h.count(t, dedup.MetricStoreErrors, op("claim")))
 
-	h = newHarness(t, faultyStore{Store: memory(t), confirm: down})
+	h = newHarness(t, faultyStore{Store: memory(t), confirm: odd})
 	err = h.d.Wrap(&c).Handle(context.Background(), msg("id"))
-	assert.ErrorIs(t, err, down)
-	assert.ErrorIs(t, err, bulwark.ErrRetryable, "a lost confirm is never a silent pass")
+	assert.ErrorIs(t, err, odd)
+	assert.Equal(t, bulwark.ClassRetryable, bulwark.ClassOf(err), "a lost confirm is never a silent pass")
 	assert.EqualValues(t, 1, h.count(t, dedup.MetricStoreErrors, op("confirm")))
 
-	h = newHarness(t, faultyStore{Store: memory(t), release: down})
+	h = newHarness(t, faultyStore{Store: memory(t), release: odd})
 	permanent := bulwark.Permanentf("bad record")
 	c.fail = func(int32) error { return permanent }
 	err = h.d.Wrap(&c).Handle(context.Background(), msg("id"))
 	assert.Same(t, permanent, err, "a failed release keeps the handler's own error")
 	assert.EqualValues(t, 1, h.count(t, dedup.MetricStoreErrors, op("release")))
 	assert.Contains(t, h.log.String(), "release failed")
+}
+
+// switchable is a store that is down while down is set.
+type switchable struct {
+	dedup.Store
+	down  atomic.Pointer[error]
+	calls atomic.Int32
+}
+
+func (s *switchable) fail() error {
+	s.calls.Add(1)
+	if e := s.down.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+func (s *switchable) Claim(ctx context.Context, k string, l time.Duration) (dedup.Claim, error) {
+	if err := s.fail(); err != nil {
+		return dedup.Claim{}, err
+	}
+	return s.Store.Claim(ctx, k, l)
+}
+
+func (s *switchable) Confirm(ctx context.Context, k string, tok dedup.Token, ttl time.Duration) error {
+	if err := s.fail(); err != nil {
+		return err
+	}
+	return s.Store.Confirm(ctx, k, tok, ttl)
+}
+
+func (s *switchable) Release(ctx context.Context, k string, tok dedup.Token) error {
+	if err := s.fail(); err != nil {
+		return err
+	}
+	return s.Store.Release(ctx, k, tok)
+}
+
+func (s *switchable) set(err error) {
+	if err == nil {
+		s.down.Store(nil)
+		return
+	}
+	s.down.Store(&err)
+}
+
+// Errors that say the store is unavailable, from a store that names them
+// (dedup.Unavailable) or from a driver's plain network error, are
+// pause-class on every path.
+func TestUnavailableStorePauses(t *testing.T) {
+	for name, down := range map[string]error{
+		"marked by the store": dedup.Unavailable("mystore", "claim", errors.New("server restarting")),
+		"network error":       &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED},
+		"EOF":                 fmt.Errorf("mystore: claim: %w", io.EOF),
+		"store timeout":       context.DeadlineExceeded,
+	} {
+		t.Run(name, func(t *testing.T) {
+			st := &switchable{Store: memory(t)}
+			h := newHarness(t, st)
+			var c counting
+			st.set(down)
+			err := h.d.Wrap(&c).Handle(context.Background(), msg("id"))
+			assert.Equal(t, bulwark.ClassPause, bulwark.ClassOf(err), "claim: %v", err)
+			assert.ErrorIs(t, err, down)
+			assert.EqualValues(t, 0, c.runs.Load())
+		})
+	}
+}
+
+// Confirm fails while the store is down: the record pauses, and its
+// redelivery records the confirm instead of running the handler again.
+func TestMissedConfirmIsRecordedOnRedelivery(t *testing.T) {
+	st := &switchable{Store: memory(t)}
+	h := newHarness(t, st, dedup.WithLease(time.Hour))
+	down := dedup.Unavailable("mystore", "confirm", io.EOF)
+	var c counting
+	c.fail = func(int32) error { st.set(down); return nil } // the store goes as the handler finishes
+	handler := h.d.Wrap(&c)
+	err := handler.Handle(context.Background(), msg("id"))
+	assert.Equal(t, bulwark.ClassPause, bulwark.ClassOf(err))
+	assert.Contains(t, err.Error(), "confirm")
+
+	c.fail = nil
+	err = handler.Handle(context.Background(), msg("id"))
+	assert.Equal(t, bulwark.ClassPause, bulwark.ClassOf(err), "still down")
+	st.set(nil)
+	require.NoError(t, handler.Handle(context.Background(), msg("id")), "no hour-long wait for the lease")
+	assert.EqualValues(t, 1, c.runs.Load(), "the handler ran once")
+	require.NoError(t, handler.Handle(context.Background(), msg("id")))
+	assert.EqualValues(t, 1, c.runs.Load())
+	assert.EqualValues(t, 1, h.count(t, dedup.MetricDuplicates), "the next delivery is a plain duplicate")
+	assert.Contains(t, h.log.String(), "missed confirm recorded")
+}
+
+// The handler fails and the release fails with it: the redelivery releases
+// first and runs the handler at once, without waiting for the lease.
+func TestMissedReleaseIsRecordedOnRedelivery(t *testing.T) {
+	st := &switchable{Store: memory(t)}
+	h := newHarness(t, st, dedup.WithLease(time.Hour))
+	down := &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+	var c counting
+	c.fail = func(n int32) error {
+		if n == 1 {
+			st.set(down)
+			return bulwark.Pause(errors.New("the handler's database is down too"), 0)
+		}
+		return nil
+	}
+	handler := h.d.Wrap(&c)
+	err := handler.Handle(context.Background(), msg("id"))
+	assert.Equal(t, bulwark.ClassPause, bulwark.ClassOf(err))
+	assert.Contains(t, err.Error(), "handler's database", "the handler's own error")
+
+	err = handler.Handle(context.Background(), msg("id"))
+	assert.Equal(t, bulwark.ClassPause, bulwark.ClassOf(err), "the store is still down")
+	assert.Contains(t, err.Error(), "release")
+	st.set(nil)
+	require.NoError(t, handler.Handle(context.Background(), msg("id")), "no hour-long wait for the lease")
+	assert.EqualValues(t, 2, c.runs.Load())
+}
+
+func TestIsUnavailable(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{nil, false},
+		{errors.New("value too long"), false},
+		{bulwark.Permanentf("bad record"), false},
+		{context.Canceled, false},
+		{fmt.Errorf("dial: %w", context.Canceled), false},
+		{dedup.Unavailable("s", "claim", errors.New("x")), true},
+		{&dedup.UnavailableError{Store: "s", Op: "claim", Err: errors.New("x")}, true},
+		{io.EOF, true},
+		{fmt.Errorf("read: %w", io.ErrUnexpectedEOF), true},
+		{context.DeadlineExceeded, true},
+		{os.ErrDeadlineExceeded, true},
+		{net.ErrClosed, true},
+		{&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, true},
+		{&net.DNSError{Err: "no such host", Name: "redis"}, true},
+		{syscall.ECONNRESET, true},
+		{syscall.EPIPE, true},
+	} {
+		assert.Equal(t, tc.want, dedup.IsUnavailable(tc.err), "%v", tc.err)
+	}
+	err := dedup.Unavailable("redisstore", "claim", io.EOF)
+	assert.Equal(t, bulwark.ClassPause, bulwark.ClassOf(err))
+	assert.EqualError(t, err, "redisstore: claim: store unavailable: EOF")
+	var ue *dedup.UnavailableError
+	require.ErrorAs(t, err, &ue)
+	assert.Equal(t, "claim", ue.Op)
+	assert.NoError(t, dedup.Unavailable("s", "op", nil))
 }
 
 // The handler outlived its lease and another claim took the key: the

@@ -18,6 +18,7 @@ const (
 
 type config struct {
 	key          func(*bulwark.Message) string
+	fallback     func(*bulwark.Message) string
 	lease        time.Duration
 	retention    time.Duration
 	busyWait     time.Duration
@@ -34,11 +35,23 @@ type Option func(*config)
 
 // WithKeyFunc sets how a record's dedup key is found (default: its
 // message-ID header, [bulwark.Message.MessageID]). Return "" for a record
-// that has no key. Use it for a business key, such as an order ID, that
-// identifies the side effect better than the record does; include the topic
-// in the key if the same ID may mean different things on different topics.
+// that has no key; it then gets the fallback key ([WithFallbackKeyFunc]).
+// Use it for a business key, such as an order ID, that identifies the side
+// effect better than the record does; include the topic in the key if the
+// same ID may mean different things on different topics.
 func WithKeyFunc(f func(*bulwark.Message) string) Option {
 	return func(c *config) { c.key = f }
+}
+
+// WithFallbackKeyFunc sets the key of a record for which the key function
+// ([WithKeyFunc]) returns "", such as a record from a producer that sets no
+// message-ID header (default [OffsetKey]: its topic, partition and offset,
+// which drops redeliveries of the same offset). Records keyed this way are
+// counted in the bulwark.dedup.fallback_keys metric. A nil f, or an f that
+// returns "", leaves the record without a key: it then fails with a
+// permanent [ErrNoKey] (dead-lettered) unless [WithAllowUnkeyed] is set.
+func WithFallbackKeyFunc(f func(*bulwark.Message) string) Option {
+	return func(c *config) { c.fallback = f }
 }
 
 // WithLease sets how long a claim holds a key before the handler must have
@@ -61,16 +74,19 @@ func WithBusyWait(d time.Duration) Option {
 	return func(c *config) { c.busyWait, c.busyWaitSet = d, true }
 }
 
-// WithStoreTimeout bounds each store call (default 5s). Confirm and
-// Release run even after the record's context is cancelled, within this
-// bound, so that a finished handler's outcome is still recorded.
+// WithStoreTimeout bounds each store call (default 5s). A call that runs
+// out of it counts as the store being unavailable (pause-class). Confirm
+// and Release run even after the record's context is cancelled, within
+// this bound, so that a finished handler's outcome is still recorded.
 func WithStoreTimeout(d time.Duration) Option { return func(c *config) { c.storeTimeout = d } }
 
-// WithAllowUnkeyed lets records without a dedup key through to the handler
-// without deduplication (counted in the bulwark.dedup.unkeyed metric and
-// logged at debug level). By default such a record fails with a permanent
-// [ErrNoKey] and goes to the dead-letter topic, since it cannot be
-// protected from duplicates.
+// WithAllowUnkeyed lets records without a dedup key, neither from the key
+// function nor from the fallback ([WithFallbackKeyFunc]), through to the
+// handler without deduplication (counted in the bulwark.dedup.unkeyed
+// metric and logged at debug level). Otherwise such a record fails with a
+// permanent [ErrNoKey] and goes to the dead-letter topic, since it cannot
+// be protected from duplicates. With the default fallback every record has
+// a key, so this matters only with a fallback of your own.
 func WithAllowUnkeyed() Option { return func(c *config) { c.allowUnkeyed = true } }
 
 // WithLogger sets the logger (default: discard). Duplicates are logged at

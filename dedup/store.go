@@ -88,9 +88,11 @@ var (
 	// expired and the key was claimed again).
 	ErrLeaseLost = errors.New("dedup: lease lost to another claim")
 
-	// ErrNoKey: the record has no dedup key (no message-ID header, or the
-	// key function returned ""). The middleware returns it as a permanent
-	// error unless [WithAllowUnkeyed] is set.
+	// ErrNoKey: the record has no dedup key: the key function returned ""
+	// and so did the fallback ([WithFallbackKeyFunc]), or there is none.
+	// With the defaults every record has a key (the message ID, else
+	// [OffsetKey]). The middleware returns it as a permanent error unless
+	// [WithAllowUnkeyed] is set.
 	ErrNoKey = errors.New("dedup: record has no dedup key")
 
 	// ErrInFlight: another consumer holds a live lease on the record's key

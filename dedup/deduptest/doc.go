@@ -1,7 +1,9 @@
 // Package deduptest is the conformance suite for [dedup.Store]
 // implementations: claim, confirm, release, lease expiry, retention (TTL)
 // expiry, owner-token protection, concurrent claims and, for durable
-// stores, persistence across store instances. The memory, Redis and SQL
+// stores, persistence across store instances and, for stores with a server
+// ([WithOutage]), errors that pause rather than dead-letter while the
+// server is down. The memory, Redis and SQL
 // stores all pass it; run it on your own store:
 //
 //	func TestMyStore(t *testing.T) {

@@ -2,9 +2,11 @@ package deduptest_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,6 +25,51 @@ func TestMemoryStoreConforms(t *testing.T) {
 		}
 		return st
 	})
+}
+
+// flaky is a memory store behind a server that can be down; while it is,
+// every call fails with downErr.
+type flaky struct {
+	*dedup.Memory
+	down    *atomic.Bool
+	downErr error
+}
+
+func newFlaky(downErr error) (flaky, func(), func()) {
+	m, _ := dedup.NewMemory()
+	f := flaky{Memory: m, down: &atomic.Bool{}, downErr: downErr}
+	return f, func() { f.down.Store(true) }, func() { f.down.Store(false) }
+}
+
+func (f flaky) Claim(ctx context.Context, key string, lease time.Duration) (dedup.Claim, error) {
+	if f.down.Load() {
+		return dedup.Claim{}, f.downErr
+	}
+	return f.Memory.Claim(ctx, key, lease)
+}
+
+func (f flaky) Confirm(ctx context.Context, key string, tok dedup.Token, ttl time.Duration) error {
+	if f.down.Load() {
+		return f.downErr
+	}
+	return f.Memory.Confirm(ctx, key, tok, ttl)
+}
+
+func (f flaky) Release(ctx context.Context, key string, tok dedup.Token) error {
+	if f.down.Load() {
+		return f.downErr
+	}
+	return f.Memory.Release(ctx, key, tok)
+}
+
+// A store that says it is unavailable passes the outage test.
+func TestOutageOfAStoreThatSaysSo(t *testing.T) {
+	deduptest.Run(t, func(t *testing.T, _ string) dedup.Store {
+		st, _ := dedup.NewMemory()
+		return st
+	}, deduptest.WithOutage(func(*testing.T, string) (dedup.Store, func(), func()) {
+		return newFlaky(dedup.Unavailable("flaky", "call", errors.New("server gone")))
+	}))
 }
 
 // forgetful never records a confirmation and lets any token release.
@@ -48,13 +95,20 @@ func TestBrokenStoreHelper(t *testing.T) {
 	if which == "" {
 		t.Skip("helper for TestSuiteCatchesBrokenStores")
 	}
+	// vague fails with an error that does not say the server is down.
+	vague := deduptest.WithOutage(func(*testing.T, string) (dedup.Store, func(), func()) {
+		return newFlaky(errors.New("something went wrong"))
+	})
 	deduptest.Run(t, func(t *testing.T, _ string) dedup.Store {
 		m, _ := dedup.NewMemory()
-		if which == "forgetful" {
+		switch which {
+		case "forgetful":
 			return forgetful{m}
+		case "careless":
+			return careless{m}
 		}
-		return careless{m}
-	})
+		return m
+	}, vague)
 }
 
 // The suite must fail stores that break the contract, or it asserts
@@ -63,6 +117,7 @@ func TestSuiteCatchesBrokenStores(t *testing.T) {
 	for store, mustFail := range map[string][]string{
 		"forgetful": {"ConfirmMakesDuplicate", "ConcurrentClaims", "TTLExpiry"},
 		"careless":  {"ConfirmMakesDuplicate", "OwnerTokenProtectsNewerClaim"},
+		"vague":     {"OutagePauses"},
 	} {
 		t.Run(store, func(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestBrokenStoreHelper$", "-test.v")

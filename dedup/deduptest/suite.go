@@ -26,6 +26,7 @@ type NewStore func(t *testing.T, namespace string) dedup.Store
 type suite struct {
 	durable bool
 	tick    time.Duration
+	outage  NewOutageStore
 }
 
 // Option configures [Run].
@@ -77,6 +78,13 @@ func Run(t *testing.T, newStore NewStore, opts ...Option) {
 		}
 		t.Parallel()
 		s.persistence(t, newStore)
+	})
+	t.Run("OutagePauses", func(t *testing.T) {
+		if s.outage == nil {
+			t.Skip("no outage to test (deduptest.WithOutage)")
+		}
+		t.Parallel()
+		s.outagePauses(t)
 	})
 }
 

@@ -28,12 +28,12 @@ func (s *Store) ClaimMany(ctx context.Context, keys []string, lease time.Duratio
 			// Redis lost its script cache: load it and claim again. Keys
 			// claimed by the failed run cannot exist (it did not run).
 			if lerr := claimManyScript.Load(ctx, s.client).Err(); lerr != nil {
-				return nil, fmt.Errorf("redisstore: claim many: load script: %w", lerr)
+				return nil, opError("claim many: load script", lerr)
 			}
 			out, err = s.claimScripted(ctx, keys, lease)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("redisstore: claim many: %w", err)
+			return nil, opError("claim many", err)
 		}
 		return out, nil
 	}
@@ -95,7 +95,7 @@ func (s *Store) claimPipeline(ctx context.Context, keys []string, lease time.Dur
 		return nil
 	})
 	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("redisstore: claim many: %w", err)
+		return nil, opError("claim many", err)
 	}
 	out := make([]dedup.Claim, len(keys))
 	for i, cmd := range cmds {
@@ -144,15 +144,15 @@ func (s *Store) ConfirmMany(ctx context.Context, leases []dedup.Lease, ttl time.
 		// scripts and run the batch again, which is safe as confirming twice
 		// with the same token is idempotent.
 		if lerr := confirmScript.Load(ctx, s.client).Err(); lerr != nil {
-			return nil, fmt.Errorf("redisstore: confirm many: load script: %w", lerr)
+			return nil, opError("confirm many: load script", lerr)
 		}
 		if lerr := confirmManyScript.Load(ctx, s.client).Err(); lerr != nil {
-			return nil, fmt.Errorf("redisstore: confirm many: load script: %w", lerr)
+			return nil, opError("confirm many: load script", lerr)
 		}
 		ok, err = run(ctx, leases, ttl)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("redisstore: confirm many: %w", err)
+		return nil, opError("confirm many", err)
 	}
 	out := make([]error, len(leases))
 	for i := range leases {

@@ -50,6 +50,12 @@ const DefaultPrefix = "bulwark:dedup:"
 // the context passed to the store (dedup.WithStoreTimeout) does not cut a
 // command short once it is queued; the client's ReadTimeout and WriteTimeout
 // still do, and a command that times out is an error like any other.
+//
+// Errors that say Redis is unavailable (network errors, EOF, timeouts, a
+// closed client, a pool timeout, replies such as LOADING, READONLY,
+// CLUSTERDOWN, OOM or NOAUTH) are pause-class [*dedup.UnavailableError]s
+// matching [dedup.ErrUnavailable], so the dedup middleware pauses the
+// partition until Redis is back instead of using up the record's attempts.
 type Store struct {
 	client redis.Cmdable
 	prefix string
@@ -65,15 +71,31 @@ type Option func(*config)
 // deduplication domains use different ones.
 func WithPrefix(p string) Option { return func(c *config) { c.prefix = p } }
 
-// New returns a store using client: a *redis.Client, *redis.ClusterClient,
-// *redis.Ring, or an *redis.AutoPipeliner.
+// New is [NewContext] with a connectivity check bounded by
+// [DefaultConnectTimeout].
 func New(client redis.Cmdable, opts ...Option) (*Store, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), DefaultConnectTimeout)
+	defer cancel()
+	return NewContext(ctx, client, opts...)
+}
+
+// NewContext returns a store using client: a *redis.Client,
+// *redis.ClusterClient, *redis.Ring, or an *redis.AutoPipeliner. It first
+// checks that Redis answers a PING, and returns a pause-class
+// [*dedup.UnavailableError] (Op "connect", matching [dedup.ErrUnavailable])
+// when it does not before ctx ends: refused, unreachable, a wrong
+// password, a server that accepts and never answers. It returns when ctx
+// ends even if the client's own timeouts are longer.
+func NewContext(ctx context.Context, client redis.Cmdable, opts ...Option) (*Store, error) {
 	if client == nil {
 		return nil, fmt.Errorf("%w: nil redis client", dedup.ErrInvalidConfig)
 	}
 	cfg := config{prefix: DefaultPrefix}
 	for _, o := range opts {
 		o(&cfg)
+	}
+	if err := ping(ctx, client); err != nil {
+		return nil, err
 	}
 	return &Store{client: client, prefix: cfg.prefix}, nil
 }
@@ -113,7 +135,7 @@ func (s *Store) Claim(ctx context.Context, key string, lease time.Duration) (ded
 	for try := 0; ; try++ {
 		won, err := s.client.SetNX(ctx, k, leasedMark+string(tok), ttl).Result()
 		if err != nil {
-			return dedup.Claim{}, fmt.Errorf("redisstore: claim: %w", err)
+			return dedup.Claim{}, opError("claim", err)
 		}
 		if won {
 			return dedup.Claim{State: dedup.Acquired, Token: tok}, nil
@@ -136,7 +158,7 @@ func (s *Store) Claim(ctx context.Context, key string, lease time.Duration) (ded
 			// Gone whenever we looked: busy for now, the caller claims again.
 			return dedup.Claim{State: dedup.Busy}, nil
 		case err != nil:
-			return dedup.Claim{}, fmt.Errorf("redisstore: claim: %w", err)
+			return dedup.Claim{}, opError("claim", err)
 		case strings.HasPrefix(old, confirmedMark):
 			return dedup.Claim{State: dedup.Duplicate}, nil
 		}
@@ -159,7 +181,7 @@ func claimResult(tok dedup.Token, old string, err error) (dedup.Claim, error) {
 	case errors.Is(err, redis.Nil): // nothing there: our SET won
 		return dedup.Claim{State: dedup.Acquired, Token: tok}, nil
 	case err != nil:
-		return dedup.Claim{}, fmt.Errorf("redisstore: claim: %w", err)
+		return dedup.Claim{}, opError("claim", err)
 	case strings.HasPrefix(old, confirmedMark):
 		return dedup.Claim{State: dedup.Duplicate}, nil
 	default:
@@ -171,7 +193,7 @@ func claimResult(tok dedup.Token, old string, err error) (dedup.Claim, error) {
 func (s *Store) Confirm(ctx context.Context, key string, token dedup.Token, ttl time.Duration) error {
 	ok, err := confirmScript.Run(ctx, s.client, []string{s.prefix + key}, string(token), millis(ttl)).Int()
 	if err != nil {
-		return fmt.Errorf("redisstore: confirm: %w", err)
+		return opError("confirm", err)
 	}
 	if ok == 0 {
 		return dedup.ErrLeaseLost
@@ -183,7 +205,7 @@ func (s *Store) Confirm(ctx context.Context, key string, token dedup.Token, ttl 
 func (s *Store) Release(ctx context.Context, key string, token dedup.Token) error {
 	ok, err := releaseScript.Run(ctx, s.client, []string{s.prefix + key}, string(token)).Int()
 	if err != nil {
-		return fmt.Errorf("redisstore: release: %w", err)
+		return opError("release", err)
 	}
 	if ok == 0 {
 		return dedup.ErrLeaseLost

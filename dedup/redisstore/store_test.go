@@ -2,7 +2,6 @@ package redisstore_test
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
@@ -63,7 +62,14 @@ func TestConformance(t *testing.T) {
 				st, err := redisstore.New(kind(t, newClient(t, addr)), redisstore.WithPrefix(prefix))
 				require.NoError(t, err)
 				return st
-			}, deduptest.Durable())
+			}, deduptest.Durable(), deduptest.WithOutage(func(t *testing.T, ns string) (dedup.Store, func(), func()) {
+				prefix := "bulwark:test:" + name + ":" + ns + ":"
+				t.Cleanup(func() { dropPrefix(t, addr, prefix) })
+				proxy := servicetest.NewProxy(t, addr)
+				st, err := redisstore.New(kind(t, newClient(t, proxy.Addr())), redisstore.WithPrefix(prefix))
+				require.NoError(t, err)
+				return st, proxy.Cut, proxy.Restore
+			}))
 		})
 	}
 }
@@ -143,36 +149,71 @@ func testBatch(t *testing.T, addr string, client redis.Cmdable) {
 	assert.Equal(t, dedup.Busy, again[2].State)
 }
 
-// A Redis that is unreachable from the start: the handler must not run and
-// the error must be retryable.
-func TestUnreachableRedisIsRetryable(t *testing.T) {
+// A Redis that is unreachable from the start: the constructor says so
+// with the typed error, at once for a refused port, within its bound for a
+// server that accepts and never answers.
+func TestNewOnUnreachableRedis(t *testing.T) {
 	for name, kind := range clientKinds {
-		t.Run(name, func(t *testing.T) { testUnreachableRedis(t, kind) })
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			refused := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+			defer refused.Close()
+			start := time.Now()
+			_, err := redisstore.New(kind(t, refused))
+			assertUnavailable(t, err, "connection refused")
+			assert.Less(t, time.Since(start), 5*time.Second)
+
+			silent := silentClient(t, &redis.Options{MaxRetries: -1})
+			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+			defer cancel()
+			start = time.Now()
+			_, err = redisstore.NewContext(ctx, kind(t, silent))
+			assertUnavailable(t, err, "no PING reply")
+			assert.ErrorIs(t, err, context.DeadlineExceeded)
+			assert.Less(t, time.Since(start), 3*time.Second, "returned when its context ended, not after the client's 5 s read timeout")
+		})
 	}
 }
 
-func testUnreachableRedis(t *testing.T, kind func(testing.TB, *redis.Client) redis.Cmdable) {
-	c := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
-	defer c.Close()
-	st, err := redisstore.New(kind(t, c))
-	require.NoError(t, err)
-	d, err := dedup.New(st)
-	require.NoError(t, err)
-	ran := false
-	err = d.Wrap(bulwark.HandlerFunc(func(context.Context, *bulwark.Message) error { ran = true; return nil })).
-		Handle(context.Background(), msg("m1"))
-	require.Error(t, err)
-	assert.Equal(t, bulwark.ClassRetryable, bulwark.ClassOf(err))
-	assert.False(t, errors.Is(err, bulwark.ErrPermanent))
-	assert.False(t, ran, "handler ran without a claim")
+// silentClient is a client of a server that accepts and never answers.
+// The server goes first when the test ends, so that closing the client
+// does not wait for its timeouts.
+func silentClient(t *testing.T, opt *redis.Options) *redis.Client {
+	var c *redis.Client
+	t.Cleanup(func() { _ = c.Close() })
+	opt.Addr = servicetest.NeverAnswering(t)
+	c = redis.NewClient(opt)
+	return c
+}
+
+func assertUnavailable(t *testing.T, err error, text string) {
+	t.Helper()
+	var ue *dedup.UnavailableError
+	require.ErrorAs(t, err, &ue)
+	assert.Equal(t, "redisstore", ue.Store)
+	assert.Equal(t, "connect", ue.Op)
+	assert.ErrorIs(t, err, dedup.ErrUnavailable)
+	assert.Contains(t, err.Error(), text)
+}
+
+// New without a context bounds its check by DefaultConnectTimeout.
+func TestNewBoundsItsCheck(t *testing.T) {
+	silent := silentClient(t, &redis.Options{MaxRetries: -1, ReadTimeout: -1})
+	start := time.Now()
+	_, err := redisstore.New(silent)
+	took := time.Since(start)
+	assertUnavailable(t, err, "no PING reply")
+	assert.GreaterOrEqual(t, took, redisstore.DefaultConnectTimeout-100*time.Millisecond)
+	assert.Less(t, took, redisstore.DefaultConnectTimeout+5*time.Second, "a client without read timeout does not hold New")
 }
 
 // Redis goes away (the proxy in front of it cuts every connection and
-// refuses new ones) while the handler runs: the confirm fails, the handler's
-// caller gets a retryable error, and the record is not marked seen: once
-// the lease runs out a later delivery processes it. A record arriving while
-// Redis is gone gets a retryable error before its handler runs.
-func TestRedisGoneMidRunIsRetryable(t *testing.T) {
+// refuses new ones) while the handler runs: the confirm fails with a
+// pause-class error, not a silent pass. A record arriving while Redis is
+// gone pauses before its handler runs. Once Redis is back, the first
+// record's redelivery records the missed confirm without running the
+// handler again, and the second is processed.
+func TestRedisGoneMidRunPauses(t *testing.T) {
 	for name, kind := range clientKinds {
 		t.Run(name, func(t *testing.T) { testRedisGoneMidRun(t, kind) })
 	}
@@ -187,14 +228,13 @@ func testRedisGoneMidRun(t *testing.T, kind func(testing.TB, *redis.Client) redi
 	t.Cleanup(func() { _ = viaProxy.Close() })
 	st, err := redisstore.New(kind(t, viaProxy), redisstore.WithPrefix(prefix))
 	require.NoError(t, err)
-	const lease = 500 * time.Millisecond
-	d, err := dedup.New(st, dedup.WithLease(lease), dedup.WithStoreTimeout(2*time.Second))
+	d, err := dedup.New(st, dedup.WithLease(time.Minute), dedup.WithStoreTimeout(2*time.Second))
 	require.NoError(t, err)
 
-	var runs int
-	h := d.Wrap(bulwark.HandlerFunc(func(context.Context, *bulwark.Message) error {
-		runs++
-		if runs == 2 {
+	runs := map[string]int{}
+	h := d.Wrap(bulwark.HandlerFunc(func(_ context.Context, m *bulwark.Message) error {
+		runs[m.MessageID()]++
+		if m.MessageID() == "m2" {
 			proxy.Cut() // Redis is gone before the handler's outcome is recorded
 		}
 		return nil
@@ -202,40 +242,34 @@ func testRedisGoneMidRun(t *testing.T, kind func(testing.TB, *redis.Client) redi
 	require.NoError(t, h.Handle(context.Background(), msg("m1")), "works while Redis is there")
 	err = h.Handle(context.Background(), msg("m2"))
 	require.Error(t, err, "a confirm that never reached Redis passed silently")
-	assert.Equal(t, bulwark.ClassRetryable, bulwark.ClassOf(err))
+	assert.Equal(t, bulwark.ClassPause, bulwark.ClassOf(err))
+	assert.ErrorIs(t, err, dedup.ErrUnavailable)
 	assert.Contains(t, err.Error(), "confirm")
-	assert.Equal(t, 2, runs)
 
 	err = h.Handle(context.Background(), msg("m3"))
 	require.Error(t, err)
-	assert.Equal(t, bulwark.ClassRetryable, bulwark.ClassOf(err))
+	assert.Equal(t, bulwark.ClassPause, bulwark.ClassOf(err))
 	assert.Contains(t, err.Error(), "claim")
-	assert.Equal(t, 2, runs, "handler ran without a claim")
+	assert.Equal(t, 0, runs["m3"], "handler ran without a claim")
 
-	// What Redis itself holds, read past the proxy: m1 is seen, m2 only
-	// leased (its claim reached Redis, its confirm did not) and free again
-	// once the lease is over, m3 never claimed.
+	proxy.Restore()
+	require.NoError(t, h.Handle(context.Background(), msg("m2")), "no minute-long wait for m2's lease")
+	require.NoError(t, h.Handle(context.Background(), msg("m3")))
+	assert.Equal(t, map[string]int{"m1": 1, "m2": 1, "m3": 1}, runs, "every side effect once")
+
+	// What Redis itself holds, read past the proxy.
 	direct, err := redisstore.New(newClient(t, addr), redisstore.WithPrefix(prefix))
 	require.NoError(t, err)
-	ctx := context.Background()
-	c, err := direct.Claim(ctx, "m1", time.Minute)
-	require.NoError(t, err)
-	assert.Equal(t, dedup.Duplicate, c.State, "m1")
-	c, err = direct.Claim(ctx, "m2", time.Minute)
-	require.NoError(t, err)
-	assert.Equal(t, dedup.Busy, c.State, "m2 while its lease lasts")
-	time.Sleep(lease + 100*time.Millisecond)
-	c, err = direct.Claim(ctx, "m2", time.Minute)
-	require.NoError(t, err)
-	assert.Equal(t, dedup.Acquired, c.State, "m2 after its lease: processed again, not marked seen")
-	c, err = direct.Claim(ctx, "m3", time.Minute)
-	require.NoError(t, err)
-	assert.Equal(t, dedup.Acquired, c.State, "m3")
+	for _, id := range []string{"m1", "m2", "m3"} {
+		c, err := direct.Claim(context.Background(), id, time.Minute)
+		require.NoError(t, err)
+		assert.Equal(t, dedup.Duplicate, c.State, id)
+	}
 }
 
-// The client closed under the store (the process shutting down) is
-// retryable too, and no later record runs without a claim.
-func TestRedisClientClosedIsRetryable(t *testing.T) {
+// The client closed under the store (the process shutting down) pauses
+// too, and no later record runs without a claim.
+func TestRedisClientClosedPauses(t *testing.T) {
 	for name, kind := range clientKinds {
 		t.Run(name, func(t *testing.T) { testRedisClientClosed(t, kind) })
 	}
@@ -255,14 +289,14 @@ func testRedisClientClosed(t *testing.T, kind func(testing.TB, *redis.Client) re
 	}))
 	err = h.Handle(context.Background(), msg("m1"))
 	require.Error(t, err)
-	assert.Equal(t, bulwark.ClassRetryable, bulwark.ClassOf(err))
+	assert.Equal(t, bulwark.ClassPause, bulwark.ClassOf(err))
 	assert.ErrorIs(t, err, redis.ErrClosed)
 
 	// Next record on the dead client: no claim, no handler run.
 	ran := false
 	err = d.Wrap(bulwark.HandlerFunc(func(context.Context, *bulwark.Message) error { ran = true; return nil })).
 		Handle(context.Background(), msg("m2"))
-	assert.Equal(t, bulwark.ClassRetryable, bulwark.ClassOf(err))
+	assert.Equal(t, bulwark.ClassPause, bulwark.ClassOf(err))
 	assert.ErrorIs(t, err, redis.ErrClosed)
 	assert.False(t, ran)
 }

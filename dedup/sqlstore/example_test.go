@@ -12,7 +12,9 @@ import (
 )
 
 // A handler whose side effect is a database write: the write and the dedup
-// mark commit together, so the side effect happens exactly once.
+// mark commit together, so the side effect happens exactly once. Its
+// database errors go through ClassifyError, so that PostgreSQL going down
+// pauses the partition rather than using up the record's attempts.
 func Example() {
 	ctx := context.Background()
 	db, err := sql.Open("pgx", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable")
@@ -32,16 +34,16 @@ func Example() {
 		lease, _ := dedup.LeaseFrom(ctx)
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
-			return err
+			return sqlstore.ClassifyError(err)
 		}
 		defer tx.Rollback()
 		if _, err := tx.ExecContext(ctx, "INSERT INTO shipments (order_id) VALUES ($1)", string(m.Key)); err != nil {
-			return err
+			return sqlstore.ClassifyError(err)
 		}
 		if err := store.ConfirmTx(ctx, tx, lease.Key, lease.Token, dedup.DefaultRetention); err != nil {
-			return err
+			return err // already pause-class when PostgreSQL is down
 		}
-		return tx.Commit()
+		return sqlstore.ClassifyError(tx.Commit())
 	})
 	_ = d.Wrap(handler) // hand this to the consumer
 }

@@ -33,6 +33,14 @@ const DefaultTable = "bulwark_dedup"
 // transaction, so that a handler's own database writes and the dedup mark
 // commit or roll back together: its side effect is exactly-once even when
 // the consumer crashes between commit and Kafka offset commit.
+//
+// Errors that say PostgreSQL is unavailable (network errors, EOF,
+// timeouts, a closed pool, SQLSTATE classes 08, 53, 58 and 28, 57P01
+// admin shutdown and the other restart states) are pause-class
+// [*dedup.UnavailableError]s matching [dedup.ErrUnavailable], so the dedup
+// middleware pauses the partition until the server is back; a handler
+// writing to the same database classifies its own errors alike with
+// [ClassifyError].
 type Store struct {
 	db  *sql.DB
 	q   queries
@@ -94,9 +102,20 @@ func Schema(table string) (string, error) {
 CREATE INDEX IF NOT EXISTS %[2]s_expires_at ON %[1]s (expires_at);`, table, index), nil
 }
 
+// DefaultConnectTimeout bounds the connectivity check of [New] when ctx
+// ends later or never.
+const DefaultConnectTimeout = 5 * time.Second
+
 // New returns a store on db, creating the table if it does not exist
 // (unless [WithoutCreateTable]). Close it to stop background cleanup; it
 // does not close db.
+//
+// It first checks that PostgreSQL answers (db.PingContext), within ctx and
+// at most [DefaultConnectTimeout], and returns a pause-class
+// [*dedup.UnavailableError] (Op "connect", matching
+// [dedup.ErrUnavailable]) when it does not: refused, unreachable, a
+// server that accepts and never answers, a wrong password, a database
+// that is starting or shutting down.
 func New(ctx context.Context, db *sql.DB, opts ...Option) (*Store, error) {
 	if db == nil {
 		return nil, fmt.Errorf("%w: nil *sql.DB", dedup.ErrInvalidConfig)
@@ -112,12 +131,15 @@ func New(ctx context.Context, db *sql.DB, opts ...Option) (*Store, error) {
 	if cfg.cleanupInterval < 0 {
 		return nil, fmt.Errorf("%w: cleanup interval %v is negative", dedup.ErrInvalidConfig, cfg.cleanupInterval)
 	}
+	if err := ping(ctx, db); err != nil {
+		return nil, err
+	}
 	if cfg.create {
 		if err := createTable(ctx, db, cfg.table, ddl); err != nil {
 			return nil, err
 		}
 	} else if _, err := db.ExecContext(ctx, "SELECT 1 FROM "+cfg.table+" LIMIT 0"); err != nil {
-		return nil, fmt.Errorf("sqlstore: table %s: %w", cfg.table, err)
+		return nil, opError("table "+cfg.table, err)
 	}
 	s := &Store{db: db, q: newQueries(cfg.table), log: cfg.logger}
 	if s.log == nil {
@@ -132,25 +154,34 @@ func New(ctx context.Context, db *sql.DB, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
+func ping(ctx context.Context, db *sql.DB) error {
+	ctx, cancel := context.WithTimeout(ctx, DefaultConnectTimeout)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		return dedup.Unavailable("sqlstore", "connect", err)
+	}
+	return nil
+}
+
 // createTable runs the DDL under an advisory lock: concurrent CREATE TABLE
 // IF NOT EXISTS of the same table can otherwise fail on a catalog unique
 // constraint when several consumers start together.
 func createTable(ctx context.Context, db *sql.DB, table, ddl string) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("sqlstore: create table %s: %w", table, err)
+		return opError("create table "+table, err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtext($1))", "bulwark.dedup."+table); err != nil {
-		return fmt.Errorf("sqlstore: create table %s: %w", table, err)
+		return opError("create table "+table, err)
 	}
 	for _, stmt := range strings.Split(ddl, ";\n") {
 		if _, err := tx.ExecContext(ctx, stmt); err != nil {
-			return fmt.Errorf("sqlstore: create table %s: %w", table, err)
+			return opError("create table "+table, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlstore: create table %s: %w", table, err)
+		return opError("create table "+table, err)
 	}
 	return nil
 }
@@ -212,7 +243,7 @@ func (s *Store) Claim(ctx context.Context, key string, lease time.Duration) (ded
 		err := s.db.QueryRowContext(ctx, s.q.claim, key, string(tok), micros(lease)).Scan(&acquired, &confirmed, &remaining)
 		switch {
 		case err != nil:
-			return dedup.Claim{}, fmt.Errorf("sqlstore: claim: %w", err)
+			return dedup.Claim{}, opError("claim", err)
 		case acquired == 1:
 			return dedup.Claim{State: dedup.Acquired, Token: tok}, nil
 		case confirmed.Valid && confirmed.Bool:
@@ -244,9 +275,9 @@ func (s *Store) Confirm(ctx context.Context, key string, token dedup.Token, ttl 
 //	// ... the side effect: INSERT/UPDATE through tx ...
 //	if err := store.ConfirmTx(ctx, tx, lease.Key, lease.Token, retention); err != nil {
 //		tx.Rollback() // ErrLeaseLost: another consumer owns the record now
-//		return err
+//		return err    // pause-class when PostgreSQL is unavailable
 //	}
-//	return tx.Commit()
+//	return sqlstore.ClassifyError(tx.Commit())
 //
 // Until tx ends, the row stays locked, so a concurrent claim of the same key
 // waits for the outcome and then sees a duplicate (commit) or the lease
@@ -267,7 +298,7 @@ func (s *Store) confirm(ctx context.Context, q execer, key string, token dedup.T
 	case errors.Is(err, sql.ErrNoRows):
 		return dedup.ErrLeaseLost
 	case err != nil:
-		return fmt.Errorf("sqlstore: confirm: %w", err)
+		return opError("confirm", err)
 	}
 	return nil
 }
@@ -276,7 +307,7 @@ func (s *Store) confirm(ctx context.Context, q execer, key string, token dedup.T
 func (s *Store) Release(ctx context.Context, key string, token dedup.Token) error {
 	var ok bool
 	if err := s.db.QueryRowContext(ctx, s.q.release, key, string(token)).Scan(&ok); err != nil {
-		return fmt.Errorf("sqlstore: release: %w", err)
+		return opError("release", err)
 	}
 	if !ok {
 		return dedup.ErrLeaseLost
@@ -294,11 +325,11 @@ func (s *Store) Cleanup(ctx context.Context) (int64, error) {
 	for {
 		res, err := s.db.ExecContext(ctx, s.q.cleanup, cleanupBatch)
 		if err != nil {
-			return total, fmt.Errorf("sqlstore: cleanup: %w", err)
+			return total, opError("cleanup", err)
 		}
 		n, err := res.RowsAffected()
 		if err != nil {
-			return total, fmt.Errorf("sqlstore: cleanup: %w", err)
+			return total, opError("cleanup", err)
 		}
 		total += n
 		if n < cleanupBatch {

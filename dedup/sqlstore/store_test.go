@@ -4,8 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"net"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -16,8 +14,6 @@ import (
 	"github.com/bulwarkgo/bulwark/dedup/deduptest"
 	"github.com/bulwarkgo/bulwark/dedup/sqlstore"
 	"github.com/bulwarkgo/bulwark/internal/servicetest"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -48,7 +44,10 @@ func TestConformance(t *testing.T) {
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = st.Close() })
 		return st
-	}, deduptest.Durable())
+	}, deduptest.Durable(), deduptest.WithOutage(func(t *testing.T, _ string) (dedup.Store, func(), func()) {
+		st, proxy := proxiedStore(t)
+		return st, proxy.Cut, proxy.Restore
+	}))
 }
 
 func TestBadTableName(t *testing.T) {
@@ -220,42 +219,119 @@ func TestClaimWaitsForOpenConfirmTx(t *testing.T) {
 }
 
 func TestNewOnUnreachablePostgres(t *testing.T) {
-	db, err := sql.Open("pgx", "postgres://postgres@127.0.0.1:1/test?sslmode=disable&connect_timeout=1")
-	require.NoError(t, err)
-	defer db.Close()
-	_, err = sqlstore.New(context.Background(), db)
-	require.Error(t, err)
+	t.Run("refused", func(t *testing.T) {
+		t.Parallel()
+		db, err := sql.Open("pgx", "postgres://postgres@127.0.0.1:1/test?sslmode=disable")
+		require.NoError(t, err)
+		defer db.Close()
+		start := time.Now()
+		_, err = sqlstore.New(context.Background(), db)
+		assertConnectUnavailable(t, err)
+		assert.Contains(t, err.Error(), "refused")
+		assert.Less(t, time.Since(start), 5*time.Second)
+	})
+	silent := func(t *testing.T) *sql.DB {
+		db, err := sql.Open("pgx", "postgres://postgres@"+servicetest.NeverAnswering(t)+"/test?sslmode=disable")
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = db.Close() })
+		return db
+	}
+	t.Run("never answers, context", func(t *testing.T) {
+		t.Parallel()
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		_, err := sqlstore.New(ctx, silent(t))
+		assertConnectUnavailable(t, err)
+		assert.Less(t, time.Since(start), 3*time.Second, "returned when its context ended")
+	})
+	t.Run("never answers, no deadline", func(t *testing.T) {
+		t.Parallel()
+		start := time.Now()
+		_, err := sqlstore.New(context.Background(), silent(t))
+		took := time.Since(start)
+		assertConnectUnavailable(t, err)
+		assert.GreaterOrEqual(t, took, sqlstore.DefaultConnectTimeout-100*time.Millisecond)
+		assert.Less(t, took, sqlstore.DefaultConnectTimeout+5*time.Second, "bounded without a context deadline")
+	})
 }
 
-// PostgreSQL becomes unreachable between records: the next record gets a
-// retryable error and its handler does not run.
-func TestPostgresGoneBeforeClaimIsRetryable(t *testing.T) {
+func assertConnectUnavailable(t *testing.T, err error) {
+	t.Helper()
+	var ue *dedup.UnavailableError
+	require.ErrorAs(t, err, &ue)
+	assert.Equal(t, "sqlstore", ue.Store)
+	assert.Equal(t, "connect", ue.Op)
+	assert.ErrorIs(t, err, dedup.ErrUnavailable)
+}
+
+// PostgreSQL becomes unreachable between records: the next record pauses
+// and its handler does not run; once the server is back it is processed.
+func TestPostgresGoneBeforeClaimPauses(t *testing.T) {
 	st, proxy := proxiedStore(t)
 	d, err := dedup.New(st, dedup.WithStoreTimeout(2*time.Second))
 	require.NoError(t, err)
-	ran := false
-	h := d.Wrap(bulwark.HandlerFunc(func(context.Context, *bulwark.Message) error { ran = true; return nil }))
+	ran := 0
+	h := d.Wrap(bulwark.HandlerFunc(func(context.Context, *bulwark.Message) error { ran++; return nil }))
 	require.NoError(t, h.Handle(context.Background(), msg("m1")), "works while the server is there")
-	ran = false
 	proxy.Cut()
 	err = h.Handle(context.Background(), msg("m2"))
 	require.Error(t, err)
-	assert.Equal(t, bulwark.ClassRetryable, bulwark.ClassOf(err))
-	assert.ErrorIs(t, err, bulwark.ErrRetryable)
-	assert.False(t, ran, "handler ran without a claim")
+	assert.Equal(t, bulwark.ClassPause, bulwark.ClassOf(err))
+	assert.ErrorIs(t, err, dedup.ErrUnavailable)
+	assert.Equal(t, 1, ran, "handler ran without a claim")
+	proxy.Restore()
+	require.NoError(t, h.Handle(context.Background(), msg("m2")))
+	assert.Equal(t, 2, ran)
 }
 
 // PostgreSQL goes away while the handler runs: the confirm fails and the
-// middleware returns a retryable error, not a silent success.
-func TestPostgresGoneMidRunIsRetryable(t *testing.T) {
+// middleware pauses, not a silent success; once the server is back the
+// redelivery records the confirm without running the handler again.
+func TestPostgresGoneMidRunPauses(t *testing.T) {
 	st, proxy := proxiedStore(t)
-	d, err := dedup.New(st, dedup.WithStoreTimeout(2*time.Second))
+	d, err := dedup.New(st, dedup.WithStoreTimeout(2*time.Second), dedup.WithLease(time.Minute))
 	require.NoError(t, err)
-	h := d.Wrap(bulwark.HandlerFunc(func(context.Context, *bulwark.Message) error { proxy.Cut(); return nil }))
+	ran := 0
+	h := d.Wrap(bulwark.HandlerFunc(func(context.Context, *bulwark.Message) error { ran++; proxy.Cut(); return nil }))
 	err = h.Handle(context.Background(), msg("m1"))
 	require.Error(t, err)
-	assert.ErrorIs(t, err, bulwark.ErrRetryable)
+	assert.Equal(t, bulwark.ClassPause, bulwark.ClassOf(err))
 	assert.Contains(t, err.Error(), "confirm")
+	proxy.Restore()
+	require.NoError(t, h.Handle(context.Background(), msg("m1")), "no minute-long wait for the lease")
+	assert.Equal(t, 1, ran)
+}
+
+// The server terminates the store's sessions, as a restart does
+// (SQLSTATE 57P01, admin_shutdown), and is gone for a while: pause-class,
+// then the store works again on new connections.
+func TestPostgresRestartPauses(t *testing.T) {
+	db, proxy, app := servicetest.PostgresViaProxy(t)
+	admin := servicetest.Postgres(t)
+	st, _ := newStore(t, db)
+	ctx := context.Background()
+	tx, err := db.BeginTx(ctx, nil) // a session busy in a transaction when the server goes
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback() }()
+	c, err := st.Claim(ctx, "m1", time.Minute)
+	require.NoError(t, err)
+	var n int
+	require.NoError(t, admin.QueryRow("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1", app).Scan(&n))
+	require.Positive(t, n)
+	for deadline := time.Now().Add(10 * time.Second); n > 0; time.Sleep(20 * time.Millisecond) {
+		require.True(t, time.Now().Before(deadline), "sessions not terminated")
+		require.NoError(t, admin.QueryRow("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", app).Scan(&n))
+	}
+	err = st.ConfirmTx(ctx, tx, "m1", c.Token, time.Minute)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "57P01", "the session learnt of the shutdown")
+	assert.Equal(t, bulwark.ClassPause, bulwark.ClassOf(err))
+	proxy.Cut() // the server is down for a while
+	_, err = st.Claim(ctx, "m2", time.Minute)
+	assert.Equal(t, bulwark.ClassPause, bulwark.ClassOf(err), "reconnecting while it is gone: %v", err)
+	proxy.Restore()
+	require.NoError(t, st.Confirm(ctx, "m1", c.Token, time.Minute))
 }
 
 func msg(id string) *bulwark.Message {
@@ -267,21 +343,7 @@ func msg(id string) *bulwark.Message {
 // proxiedStore is a store whose connections go through a proxy the test can
 // cut, as if the server went away.
 func proxiedStore(t *testing.T) (*sqlstore.Store, *servicetest.Proxy) {
-	dsn := servicetest.PostgresDSN(t)
-	admin := servicetest.Postgres(t)
-	cfg, err := pgx.ParseConfig(dsn)
-	require.NoError(t, err)
-	p := servicetest.NewProxy(t, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
-	host, port, _ := net.SplitHostPort(p.Addr())
-	cfg.Host = host
-	pn, _ := strconv.Atoi(port)
-	cfg.Port = uint16(pn)
-	cfg.ConnectTimeout = time.Second
-	db := stdlib.OpenDB(*cfg)
-	t.Cleanup(func() { _ = db.Close() })
-	table := servicetest.UniqueName(t, "bulwark_dedup")
-	t.Cleanup(func() { _, _ = admin.Exec("DROP TABLE IF EXISTS " + table) })
-	st, err := sqlstore.New(context.Background(), db, sqlstore.WithTable(table))
-	require.NoError(t, err)
+	db, p, _ := servicetest.PostgresViaProxy(t)
+	st, _ := newStore(t, db)
 	return st, p
 }

@@ -10,11 +10,13 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib" // also registers the "pgx" database/sql driver
 )
 
 // Environment variables and their defaults.
@@ -73,6 +75,31 @@ func Postgres(t testing.TB) *sql.DB {
 	}
 	t.Cleanup(func() { _ = db.Close() })
 	return db
+}
+
+// PostgresViaProxy returns a pool on the PostgreSQL test database whose
+// connections all pass through a new [Proxy], so the test can take the
+// server away ([Proxy.Cut]) and bring it back ([Proxy.Restore]), and the
+// application_name its sessions carry, unique to the test, to find them
+// in pg_stat_activity (e.g. to terminate them as a restart would). Its
+// connect timeout is one second; the pool is closed when the test ends.
+func PostgresViaProxy(t testing.TB) (*sql.DB, *Proxy, string) {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(PostgresDSN(t))
+	if err != nil {
+		t.Fatalf("parse postgres DSN: %v", err)
+	}
+	p := NewProxy(t, net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))))
+	host, port, _ := net.SplitHostPort(p.Addr())
+	pn, _ := strconv.Atoi(port)
+	cfg.Host, cfg.Port = host, uint16(pn)
+	cfg.Fallbacks = nil
+	cfg.ConnectTimeout = time.Second
+	app := UniqueName(t, "bulwark")
+	cfg.RuntimeParams["application_name"] = app
+	db := stdlib.OpenDB(*cfg)
+	t.Cleanup(func() { _ = db.Close() })
+	return db, p, app
 }
 
 // RedisAddr returns the Redis address after checking the server answers

@@ -106,3 +106,56 @@ func TestProxyForwardsUntilCut(t *testing.T) {
 		c2.Close()
 	}
 }
+
+func TestProxyRestoreForwardsAgain(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { // greets every connection
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte("hello\n"))
+			_ = c.Close()
+		}
+	}()
+	p := servicetest.NewProxy(t, ln.Addr().String())
+	greeted := func() bool {
+		c, err := net.Dial("tcp", p.Addr())
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		line, err := bufio.NewReader(c).ReadString('\n')
+		return err == nil && line == "hello\n"
+	}
+	if !greeted() {
+		t.Fatal("no greeting through the proxy")
+	}
+	p.Cut()
+	if greeted() {
+		t.Fatal("greeted after the cut")
+	}
+	p.Restore()
+	if !greeted() {
+		t.Fatal("no greeting after Restore")
+	}
+}
+
+func TestNeverAnsweringAcceptsAndStaysSilent(t *testing.T) {
+	c, err := net.DialTimeout("tcp", servicetest.NeverAnswering(t), 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+	var b [1]byte
+	if n, err := c.Read(b[:]); n != 0 || err == nil || !os.IsTimeout(err) {
+		t.Fatalf("read %d bytes, %v; want a timeout", n, err)
+	}
+}

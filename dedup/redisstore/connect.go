@@ -1,0 +1,43 @@
+// Goroutines: ping starts one goroutine per call, owned by nobody after
+// ping returns: it runs the PING and sends its result on a buffered
+// channel of its own, so it never blocks, and ends when the client gives
+// up on the command (its ReadTimeout, DialTimeout and retries).
+
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/bulwarkgo/bulwark/dedup"
+	"github.com/redis/go-redis/v9"
+)
+
+// DefaultConnectTimeout bounds the connectivity check of [New]; use
+// [NewContext] for another bound.
+const DefaultConnectTimeout = 5 * time.Second
+
+// ping checks that Redis answers a PING before ctx ends. go-redis applies
+// a context's deadline to its reads only with ContextTimeoutEnabled, so a
+// server that accepts and never answers would hold a plain Ping for the
+// client's ReadTimeout (and with ReadTimeout -1, forever): the PING runs on
+// its own goroutine and ping returns when ctx ends, whatever the client's
+// configuration.
+func ping(ctx context.Context, client redis.Cmdable) error {
+	where := ""
+	if c, ok := client.(*redis.Client); ok {
+		where = " from " + c.Options().Addr
+	}
+	done := make(chan error, 1)
+	go func() { done <- client.Ping(ctx).Err() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			return dedup.Unavailable("redisstore", "connect", fmt.Errorf("PING%s: %w", where, err))
+		}
+		return nil
+	case <-ctx.Done():
+		return dedup.Unavailable("redisstore", "connect", fmt.Errorf("no PING reply%s before the context ended: %w", where, context.Cause(ctx)))
+	}
+}
