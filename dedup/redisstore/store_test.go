@@ -10,6 +10,7 @@ import (
 	"github.com/bulwarkgo/bulwark/dedup/deduptest"
 	"github.com/bulwarkgo/bulwark/dedup/redisstore"
 	"github.com/bulwarkgo/bulwark/internal/servicetest"
+	"github.com/bulwarkgo/bulwark/kafkatest"
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -181,7 +182,7 @@ func TestNewOnUnreachableRedis(t *testing.T) {
 func silentClient(t *testing.T, opt *redis.Options) *redis.Client {
 	var c *redis.Client
 	t.Cleanup(func() { _ = c.Close() })
-	opt.Addr = servicetest.NeverAnswering(t)
+	opt.Addr = kafkatest.NeverAnswering(t)
 	c = redis.NewClient(opt)
 	return c
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/bulwarkgo/bulwark/dedup/deduptest"
 	"github.com/bulwarkgo/bulwark/dedup/sqlstore"
 	"github.com/bulwarkgo/bulwark/internal/servicetest"
+	"github.com/bulwarkgo/bulwark/kafkatest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -231,7 +232,7 @@ func TestNewOnUnreachablePostgres(t *testing.T) {
 		assert.Less(t, time.Since(start), 5*time.Second)
 	})
 	silent := func(t *testing.T) *sql.DB {
-		db, err := sql.Open("pgx", "postgres://postgres@"+servicetest.NeverAnswering(t)+"/test?sslmode=disable")
+		db, err := sql.Open("pgx", "postgres://postgres@"+kafkatest.NeverAnswering(t)+"/test?sslmode=disable")
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = db.Close() })
 		return db

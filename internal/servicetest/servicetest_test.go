@@ -146,16 +146,3 @@ func TestProxyRestoreForwardsAgain(t *testing.T) {
 		t.Fatal("no greeting after Restore")
 	}
 }
-
-func TestNeverAnsweringAcceptsAndStaysSilent(t *testing.T) {
-	c, err := net.DialTimeout("tcp", servicetest.NeverAnswering(t), 2*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-	var b [1]byte
-	if n, err := c.Read(b[:]); n != 0 || err == nil || !os.IsTimeout(err) {
-		t.Fatalf("read %d bytes, %v; want a timeout", n, err)
-	}
-}

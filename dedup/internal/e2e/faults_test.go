@@ -550,7 +550,7 @@ func testRedisNeverAnswers(t *testing.T) {
 		Fault: "Redis address accepts and never answers", Component: "dedup (redisstore.NewContext)",
 		Bound: "returns within 3 s of a 1 s context (client read timeout 5 s)", Outcome: startOutcome,
 	})
-	addr := servicetest.NeverAnswering(t)
+	addr := kafkatest.NeverAnswering(t)
 	client := redis.NewClient(&redis.Options{Addr: addr})
 	t.Cleanup(func() { _ = client.Close() }) // after the listener closes (cleanups run last first)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -566,7 +566,7 @@ func testPostgresNeverAnswers(t *testing.T) {
 		Fault: "PostgreSQL address accepts and never answers", Component: "dedup (sqlstore.New)",
 		Bound: "returns within 3 s of a 1 s context", Outcome: startOutcome,
 	})
-	db, err := sql.Open("pgx", "postgres://postgres@"+servicetest.NeverAnswering(t)+"/test?sslmode=disable")
+	db, err := sql.Open("pgx", "postgres://postgres@"+kafkatest.NeverAnswering(t)+"/test?sslmode=disable")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = db.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
