@@ -9,7 +9,8 @@ import (
 
 // Proxy is a TCP forwarder in front of a server, for tests where the server
 // must go away mid-run: [Proxy.Cut] closes every connection and refuses new
-// ones, as a crashed or unreachable server would.
+// ones, as a crashed or unreachable server would; [Proxy.Restore] brings it
+// back.
 type Proxy struct {
 	ln     net.Listener
 	target string
@@ -45,6 +46,14 @@ func (p *Proxy) Cut() {
 	for c := range p.conns {
 		_ = c.Close()
 	}
+	p.mu.Unlock()
+}
+
+// Restore accepts and forwards connections again after [Proxy.Cut], as a
+// server that came back would. Connections closed by Cut stay closed.
+func (p *Proxy) Restore() {
+	p.mu.Lock()
+	p.cut = false
 	p.mu.Unlock()
 }
 

@@ -106,3 +106,42 @@ func TestProxyForwardsUntilCut(t *testing.T) {
 		c2.Close()
 	}
 }
+
+func TestProxyRestoreServesAgain(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { // answers "up\n" to every connection
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			_, _ = c.Write([]byte("up\n"))
+			_ = c.Close()
+		}
+	}()
+	p := servicetest.NewProxy(t, ln.Addr().String())
+	read := func() (string, error) {
+		c, err := net.Dial("tcp", p.Addr())
+		if err != nil {
+			return "", err
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		return bufio.NewReader(c).ReadString('\n')
+	}
+	if line, err := read(); line != "up\n" {
+		t.Fatalf("before the cut: %q, %v", line, err)
+	}
+	p.Cut()
+	if line, err := read(); err == nil {
+		t.Fatalf("served %q while cut", line)
+	}
+	p.Restore()
+	if line, err := read(); line != "up\n" {
+		t.Fatalf("after Restore: %q, %v", line, err)
+	}
+}
