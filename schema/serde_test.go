@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/schema"
 )
 
@@ -50,14 +49,17 @@ func TestHugeBlockCountRefused(t *testing.T) {
 	requirePermanentDecode(t, err, schema.ErrMalformedPayload)
 }
 
-func TestRegistryOutageIsNotPermanent(t *testing.T) {
+func TestRegistryOutageIsPauseClass(t *testing.T) {
 	srv := httptest.NewServer(fixedAnswer(503, `{"error_code":50001,"message":"store error"}`))
 	defer srv.Close()
 	client := must(schema.NewClient(srv.URL, schema.WithRetries(0)))
+	defer client.Close()
 	serde := must(schema.NewAvroSerde(client))
 	_, err := serde.Deserialize(context.Background(), "t", false, []byte{0, 0, 0, 0, 1, 2})
-	if err == nil || bulwark.ClassOf(err) == bulwark.ClassPermanent || errors.Is(err, schema.ErrDecode) {
-		t.Fatalf("registry outage gave %v (class %v), want a retryable, non-decode error", err, bulwark.ClassOf(err))
+	requireUnavailable(t, err)
+	var re *schema.RegistryError
+	if !errors.As(err, &re) || re.StatusCode != 503 {
+		t.Fatalf("error %v does not carry the registry's 503 answer", err)
 	}
 }
 
