@@ -282,14 +282,15 @@ func (b *Breaker) acquire() (bool, time.Duration) {
 func (b *Breaker) record(err error, panicked bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	wasOpen, now := b.cb.IsOpen(), b.clock.Now()
+	wasOpen := b.cb.IsOpen()
 	if panicked {
 		b.cb.RecordFailure()
 	} else {
 		b.cb.RecordError(err)
 	}
+	// Under mu, no call sees the breaker open before openedAt is set.
 	if !wasOpen && b.cb.IsOpen() {
-		b.openedAt = now
+		b.openedAt = b.clock.Now()
 	}
 }
 

@@ -126,8 +126,88 @@ func TestHarnessAndBreakerShareAFakeClock(t *testing.T) {
 	}
 }
 
-func TestBreakerNilClock(t *testing.T) {
-	if _, err := resilience.NewBreaker(resilience.WithClock(nil)); !errors.Is(err, resilience.ErrInvalidConfig) {
-		t.Fatalf("error %v, want ErrInvalidConfig", err)
+// The retry's backoff is slept on its clock: an auto clock moves by
+// exactly the backoff sequence, and the max elapsed time is measured on it.
+func TestRetryBacksOffOnAFakeClock(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		opts        []resilience.RetryOption
+		calls       int64
+		virtualTime time.Duration
+	}{
+		{"exponential, capped", []resilience.RetryOption{resilience.WithMaxAttempts(6),
+			resilience.WithBackoff(time.Second, 10*time.Second, 2)}, 6, (1 + 2 + 4 + 8 + 10) * time.Second},
+		{"max elapsed shortens the last backoff", []resilience.RetryOption{resilience.WithMaxAttempts(100),
+			resilience.WithBackoff(4*time.Second, 4*time.Second, 1), resilience.WithMaxElapsed(10 * time.Second)}, 4, 10 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			began := time.Now()
+			clock := consumertest.NewAutoClock(time.Time{})
+			start := clock.Now()
+			r := newRetry(t, append(tc.opts, resilience.WithJitter(0), resilience.WithClock(clock))...)
+			down := failing(errDown)
+			if err := call(r.Middleware()(down)); !errors.Is(err, errDown) {
+				t.Fatalf("err %v, want the last attempt's", err)
+			}
+			if down.calls.Load() != tc.calls || clock.Now().Sub(start) != tc.virtualTime {
+				t.Fatalf("%d calls over %v of virtual time, want %d over %v",
+					down.calls.Load(), clock.Now().Sub(start), tc.calls, tc.virtualTime)
+			}
+			if took := time.Since(began); took > 5*time.Second {
+				t.Fatalf("took %s of real time", took)
+			}
+		})
+	}
+}
+
+// A full bulkhead's wait runs on its clock: the waiting call is rejected
+// when the fake clock passes the max wait, not before.
+func TestBulkheadMaxWaitOnAFakeClock(t *testing.T) {
+	const maxWait = time.Minute
+	clock := consumertest.NewFakeClock(time.Time{})
+	bh := newBulkhead(t, 1, resilience.WithMaxWait(maxWait), resilience.WithClock(clock))
+	release, holding := make(chan struct{}), make(chan struct{})
+	hold := bulwark.HandlerFunc(func(context.Context, *bulwark.Message) error {
+		close(holding)
+		<-release
+		return nil
+	})
+	h := bh.Middleware()
+	go func() { _ = call(h(hold)) }()
+	defer close(release)
+	<-holding
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- call(h(&counted{})) }()
+	if err := clock.WaitForSleepers(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(maxWait - time.Nanosecond)
+	select {
+	case err := <-errc:
+		t.Fatalf("the call returned %v before its max wait", err)
+	default:
+	}
+	clock.Advance(time.Nanosecond)
+	select {
+	case err := <-errc:
+		if !errors.Is(err, resilience.ErrBulkheadFull) || bulwark.ClassOf(err) != bulwark.ClassPause {
+			t.Fatalf("err %v, want ErrBulkheadFull of the pause class", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the call still waits after its max wait")
+	}
+}
+
+func TestNilClock(t *testing.T) {
+	_, errB := resilience.NewBreaker(resilience.WithClock(nil))
+	_, errR := resilience.NewRetry(resilience.WithClock(nil))
+	_, errH := resilience.NewBulkhead(1, resilience.WithClock(nil))
+	for _, err := range []error{errB, errR, errH} {
+		if !errors.Is(err, resilience.ErrInvalidConfig) {
+			t.Errorf("error %v, want ErrInvalidConfig", err)
+		}
 	}
 }
