@@ -129,17 +129,17 @@ func (c *avroCore) writerPlan(ctx context.Context, topic string, isKey bool) (*w
 				return nil, registryFault("latest version of "+subject, err)
 			}
 			if schemaType(latest) != TypeAvro {
-				return nil, fmt.Errorf("%w: latest version of %s is a %s schema", ErrInvalidSchema, subject, latest.Type)
+				return nil, bulwark.Permanent(fmt.Errorf("%w: latest version of %s is a %s schema", ErrInvalidSchema, subject, latest.Type))
 			}
 			target, err := compile(latest.Text)
 			if err != nil {
-				return nil, fmt.Errorf("schema: latest version of %s: %w", subject, err)
+				return nil, bulwark.Permanent(fmt.Errorf("schema: latest version of %s: %w", subject, err))
 			}
 			p := &writerPlan{subject: subject, id: latest.ID, codec: target.codec}
 			if local != nil && local.canon != target.canon {
 				if p.project, err = newResolver(target.t, local.t); err != nil {
-					return nil, fmt.Errorf("%w: values in the configured schema cannot be written with the latest version of %s: %v",
-						ErrIncompatibleSchema, subject, err)
+					return nil, bulwark.Permanent(fmt.Errorf("%w: values in the configured schema cannot be written with the latest version of %s: %v",
+						ErrIncompatibleSchema, subject, err))
 				}
 			}
 			return p, nil

@@ -57,7 +57,8 @@ type Result struct {
 	// DeadLetter is the dead-letter record, when DeadLettered.
 	DeadLetter *bulwark.Message
 	// Waits are the retry, pause and dead-letter backoff waits the consumer
-	// would have slept, in order.
+	// would have slept, in order; the harness slept them on its clock
+	// ([WithClock]).
 	Waits []time.Duration
 	// Paused reports whether a pause-class error paused the partition.
 	Paused bool
