@@ -66,6 +66,7 @@ type breakerConfig struct {
 	openDelay     time.Duration
 	probes        int
 	countsFailure func(error) bool
+	clock         Clock
 }
 
 type breakerOption func(*breakerConfig)
@@ -137,6 +138,16 @@ type Breaker struct {
 	tel       *instruments
 	openErr   error
 	busyDelay time.Duration
+	clock     Clock
+	openDelay time.Duration
+
+	// failsafe-go measures the open delay on the wall clock, with no way to
+	// give it another; so cb is given a delay it never reaches, and the
+	// breaker half-opens it itself once openDelay has passed on clock since
+	// openedAt. mu orders every call into cb with openedAt (mu, then cb's
+	// lock; cb's state listener, called under mu, must not take it).
+	mu       sync.Mutex
+	openedAt time.Time
 
 	closeOnce sync.Once
 	reg       metric.Registration
@@ -151,6 +162,7 @@ func NewBreaker(opts ...BreakerOption) (*Breaker, error) {
 		openDelay:     DefaultOpenDelay,
 		probes:        DefaultHalfOpenProbes,
 		countsFailure: CountsAsFailure,
+		clock:         wallClock{},
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -164,7 +176,7 @@ func NewBreaker(opts ...BreakerOption) (*Breaker, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Breaker{tel: tel}
+	b := &Breaker{tel: tel, clock: cfg.clock, openDelay: cfg.openDelay}
 	b.openErr = fmt.Errorf("%w: %s", ErrBreakerOpen, tel.name)
 	// While half-open with every probe in flight there is no known delay;
 	// check again after a fraction of the open delay.
@@ -173,7 +185,7 @@ func NewBreaker(opts ...BreakerOption) (*Breaker, error) {
 	countsFailure := cfg.countsFailure
 	builder := circuitbreaker.NewBuilder[any]().
 		HandleIf(func(_ any, err error) bool { return err != nil && countsFailure(err) }).
-		WithDelay(cfg.openDelay).
+		WithDelay(neverHalfOpens).
 		WithSuccessThreshold(uint(cfg.probes)).
 		OnStateChanged(b.stateChanged)
 	if cfg.rate > 0 {
@@ -216,6 +228,8 @@ func (c *breakerConfig) validate() error {
 		return invalid("breaker: half-open probes %d must be at least 1", c.probes)
 	case c.countsFailure == nil:
 		return invalid("breaker: nil failure classifier")
+	case c.clock == nil:
+		return invalid("breaker: nil clock")
 	}
 	if c.rate == 0 && c.consecutive == 0 {
 		c.consecutive = DefaultConsecutiveFailures
@@ -228,7 +242,57 @@ func (c *breakerConfig) validate() error {
 func (b *Breaker) State() BreakerState { return stateOf(b.cb.State()) }
 
 // RemainingDelay returns how long the breaker stays open; zero unless open.
-func (b *Breaker) RemainingDelay() time.Duration { return b.cb.RemainingDelay() }
+func (b *Breaker) RemainingDelay() time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.remainingLocked()
+}
+
+// neverHalfOpens is failsafe-go's open delay: a century, so that only the
+// breaker's own clock half-opens it (see Breaker.mu).
+const neverHalfOpens = 100 * 365 * 24 * time.Hour
+
+func (b *Breaker) remainingLocked() time.Duration {
+	if !b.cb.IsOpen() {
+		return 0
+	}
+	return max(0, b.openedAt.Add(b.openDelay).Sub(b.clock.Now()))
+}
+
+// acquire asks for a permit, half-opening the breaker first when its open
+// delay has passed; without one it returns the delay until a probe may go.
+func (b *Breaker) acquire() (bool, time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cb.IsOpen() && !b.clock.Now().Before(b.openedAt.Add(b.openDelay)) {
+		b.cb.HalfOpen()
+	}
+	if b.cb.TryAcquirePermit() {
+		return true, 0
+	}
+	if d := b.remainingLocked(); d > 0 {
+		return false, d
+	}
+	// Half-open with every probe in flight: no known delay.
+	return false, b.busyDelay
+}
+
+// record records a call's outcome (err, or a failure if panicked) and
+// notes when it opened the breaker.
+func (b *Breaker) record(err error, panicked bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	wasOpen := b.cb.IsOpen()
+	if panicked {
+		b.cb.RecordFailure()
+	} else {
+		b.cb.RecordError(err)
+	}
+	// Under mu, no call sees the breaker open before openedAt is set.
+	if !wasOpen && b.cb.IsOpen() {
+		b.openedAt = b.clock.Now()
+	}
+}
 
 // Close stops reporting the breaker's state gauge. The breaker keeps
 // working. Close is idempotent.
@@ -246,12 +310,8 @@ func (b *Breaker) wrap(next bulwark.Handler) bulwark.Handler {
 }
 
 func (b *Breaker) handle(ctx context.Context, msg *bulwark.Message, next bulwark.Handler) error {
-	if !b.cb.TryAcquirePermit() {
+	if ok, delay := b.acquire(); !ok {
 		b.tel.rejected(ctx)
-		delay := b.cb.RemainingDelay()
-		if delay <= 0 {
-			delay = b.busyDelay
-		}
 		return bulwark.Pause(b.openErr, delay)
 	}
 	recorded := false
@@ -259,16 +319,17 @@ func (b *Breaker) handle(ctx context.Context, msg *bulwark.Message, next bulwark
 		// A panicking call must still give back its permit, or a half-open
 		// breaker would never let another probe through.
 		if !recorded {
-			b.cb.RecordFailure()
+			b.record(nil, true)
 		}
 	}()
 	err := next.Handle(ctx, msg)
 	recorded = true
-	b.cb.RecordError(err)
+	b.record(err, false)
 	return err
 }
 
-// stateChanged is failsafe-go's listener; it runs outside the breaker's lock.
+// stateChanged is failsafe-go's listener; it runs outside failsafe-go's
+// lock but under b.mu, so it must not take b.mu.
 func (b *Breaker) stateChanged(ev circuitbreaker.StateChangedEvent) {
 	from, to := stateOf(ev.OldState), stateOf(ev.NewState)
 	ctx := context.Background()
@@ -280,7 +341,7 @@ func (b *Breaker) stateChanged(ev circuitbreaker.StateChangedEvent) {
 		// its lock, racing with calls recorded meanwhile. cb.Metrics()
 		// locks; once open it reports the closed state's counts.
 		cm := b.cb.Metrics()
-		args = append(args, "calls", cm.Executions(), "failures", cm.Failures(), "delay", b.cb.RemainingDelay())
+		args = append(args, "calls", cm.Executions(), "failures", cm.Failures(), "delay", b.openDelay)
 		b.tel.logger.Warn("resilience: circuit breaker opened", args...)
 		return
 	}

@@ -1,5 +1,9 @@
 package resilience
 
+// Goroutines: a call that finds the bulkhead full and waits for a slot
+// starts one goroutine sleeping its max wait on the clock; the call owns
+// it and ends it (cancelling the wait's context) before returning.
+
 import (
 	"context"
 	"errors"
@@ -16,6 +20,7 @@ const DefaultBulkheadPause = 100 * time.Millisecond
 type bulkheadConfig struct {
 	shared
 	waiting
+	clock Clock
 }
 
 // Bulkhead bounds how many calls run at once. A call that finds it full
@@ -27,6 +32,7 @@ type bulkheadConfig struct {
 type Bulkhead struct {
 	bh      bulkhead.Bulkhead[any]
 	tel     *instruments
+	clock   Clock
 	maxWait time.Duration
 	pause   time.Duration
 	fullErr error
@@ -35,7 +41,7 @@ type Bulkhead struct {
 // NewBulkhead returns a bulkhead letting at most maxConcurrent calls run at
 // once. See [WithMaxWait], [WithPauseDelay] and the shared [Option]s.
 func NewBulkhead(maxConcurrent int, opts ...BulkheadOption) (*Bulkhead, error) {
-	cfg := bulkheadConfig{waiting: waiting{maxWait: DefaultMaxWait, pauseDelay: DefaultBulkheadPause}}
+	cfg := bulkheadConfig{waiting: waiting{maxWait: DefaultMaxWait, pauseDelay: DefaultBulkheadPause}, clock: wallClock{}}
 	for _, o := range opts {
 		if o != nil {
 			o.applyBulkhead(&cfg)
@@ -47,6 +53,9 @@ func NewBulkhead(maxConcurrent int, opts ...BulkheadOption) (*Bulkhead, error) {
 	if err := cfg.validate("bulkhead"); err != nil {
 		return nil, err
 	}
+	if cfg.clock == nil {
+		return nil, invalid("bulkhead: nil clock")
+	}
 	tel, err := newInstruments(cfg.shared, "bulkhead")
 	if err != nil {
 		return nil, err
@@ -54,6 +63,7 @@ func NewBulkhead(maxConcurrent int, opts ...BulkheadOption) (*Bulkhead, error) {
 	return &Bulkhead{
 		bh:      bulkhead.New[any](uint(maxConcurrent)),
 		tel:     tel,
+		clock:   cfg.clock,
 		maxWait: cfg.maxWait,
 		pause:   cfg.pauseDelay,
 		fullErr: fmt.Errorf("%w: %s", ErrBulkheadFull, tel.name),
@@ -84,11 +94,11 @@ func (b *Bulkhead) await(ctx context.Context) error {
 		b.tel.rejected(ctx)
 		return bulwark.Pause(b.fullErr, b.pause)
 	}
-	start := time.Now()
+	start := b.clock.Now()
 	b.tel.queued.Add(ctx, 1, b.tel.addOpts...)
-	err := b.bh.AcquirePermitWithMaxWait(ctx, b.maxWait)
+	err := b.acquireWithin(ctx)
 	b.tel.queued.Add(ctx, -1, b.tel.addOpts...)
-	b.tel.wait.Record(ctx, time.Since(start).Seconds(), b.tel.recordOpts...)
+	b.tel.wait.Record(ctx, b.clock.Now().Sub(start).Seconds(), b.tel.recordOpts...)
 	switch {
 	case err == nil:
 		return nil
@@ -98,4 +108,22 @@ func (b *Bulkhead) await(ctx context.Context) error {
 	default:
 		return err // the caller's context ended while waiting
 	}
+}
+
+// acquireWithin waits for a slot for up to the max wait on b.clock (not
+// failsafe-go's AcquirePermitWithMaxWait, whose timer is the wall clock's);
+// it returns bulkhead.ErrFull when the wait ran out.
+func (b *Bulkhead) acquireWithin(ctx context.Context) error {
+	waitCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		if b.clock.Sleep(waitCtx, b.maxWait) == nil {
+			cancel()
+		}
+	}()
+	err := b.bh.AcquirePermit(waitCtx)
+	if err != nil && ctx.Err() == nil {
+		return bulkhead.ErrFull
+	}
+	return err
 }

@@ -90,12 +90,12 @@ func produceOrders(t *testing.T, c *kafkatest.Cluster, topic string, n int) {
 	}
 }
 
-// The main test: a consumer whose handler calls a downstream that
-// is down for a few seconds, then fails a share of calls. The breaker opens,
+// A fault matrix cell (faults_test.go): a consumer whose handler calls a
+// downstream that is down for a few seconds, then fails a share of calls. The breaker opens,
 // the consumer pauses the partitions instead of burning records, the
 // process idles, and when the downstream is back every record is processed
 // and none is dead-lettered.
-func TestConsumerPausesWhileBreakerIsOpen(t *testing.T) {
+func testConsumerPausesWhileBreakerIsOpen(t *testing.T) {
 	const (
 		topic   = "orders"
 		group   = "payments"

@@ -43,12 +43,24 @@
 //
 // Breaker state changes are logged through [WithLogger] (default: discard).
 //
+// # Testing without sleeping
+//
+// [WithClock] gives the breaker, the retry and the bulkhead the clock they
+// measure and wait on (default: the wall clock). With a fake clock, such as
+// consumertest's FakeClock, a test opens a breaker and, by advancing the
+// clock past the open delay, lets its next call through as a half-open
+// probe; retry backoffs and bulkhead waits pass in virtual time. Sharing one
+// auto-advancing clock with a consumertest harness runs a whole outage
+// (breaker open, partition paused for the breaker's delays, probe, recovery)
+// in microseconds.
+//
 // # Cost
 //
-// The policies are github.com/failsafe-go/failsafe-go's, none of its types
-// exported. On the success path the middleware calls their permit
-// methods directly rather than building a failsafe-go execution per call,
-// and hands a call to failsafe-go's retry executor only once it has failed:
+// The breaker, bulkhead and rate limiter are
+// github.com/failsafe-go/failsafe-go's, none of its types exported; the
+// retry loop is this package's own, since failsafe-go's sleeps on timers no
+// test can advance. On the success path the middleware calls their permit
+// methods directly rather than building a failsafe-go execution per call:
 // the full chain (retry, breaker, bulkhead, timeout) adds well under a
 // microsecond and the allocations of one context.WithTimeout to a call.
 package resilience

@@ -54,8 +54,14 @@ func TestPoliciesAroundProducerSend(t *testing.T) {
 		t.Fatalf("send on a healthy cluster: %v", err)
 	}
 
+	// An error sarama does not retry, so each failed Send is final: with a
+	// retriable one (NotEnoughReplicas) sarama retries for about the
+	// delivery timeout, and on a loaded machine the producer's expiry could
+	// fail a record whose last retry then landed once the cluster healed (a
+	// duplicate the producer's ErrDeliveryTimeout warns of: "may still be
+	// written").
 	fault := c.InjectFault(kafkatest.Fault{Requests: []kafkatest.Request{kafkatest.Produce}, Topic: topic,
-		Err: kafkatest.NotEnoughReplicas, Count: -1})
+		Err: kafkatest.UnknownServerError, Count: -1})
 	// Two failed attempts open the breaker; the retry's third attempt is
 	// rejected by it, with the pause class, and not retried.
 	err = send(1)

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"time"
 
 	"github.com/bulwarkgo/bulwark"
-	"github.com/failsafe-go/failsafe-go"
-	"github.com/failsafe-go/failsafe-go/retrypolicy"
 )
 
 // Defaults of [NewRetry].
@@ -29,6 +29,7 @@ type retryConfig struct {
 	factor      float64
 	jitter      float64
 	retryIf     func(error) bool
+	clock       Clock
 }
 
 type retryOption func(*retryConfig)
@@ -80,10 +81,8 @@ func WithRetryIf(retryable func(err error) bool) RetryOption {
 // quick in-place retries of one call (an HTTP request) rather than around
 // the whole handler, or the attempts multiply.
 type Retry struct {
-	exec        failsafe.Executor[any]
-	tel         *instruments
-	maxAttempts int
-	retryIf     func(error) bool
+	tel *instruments
+	cfg retryConfig
 }
 
 // NewRetry returns a retry policy. See [WithMaxAttempts], [WithMaxElapsed],
@@ -95,6 +94,7 @@ func NewRetry(opts ...RetryOption) (*Retry, error) {
 		maxBackoff:  DefaultMaxBackoff,
 		factor:      DefaultBackoffFactor,
 		jitter:      DefaultJitter,
+		clock:       wallClock{},
 	}
 	for _, o := range opts {
 		if o != nil {
@@ -108,23 +108,7 @@ func NewRetry(opts ...RetryOption) (*Retry, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Retry{tel: tel, maxAttempts: cfg.maxAttempts, retryIf: cfg.retryIf}
-	builder := retrypolicy.NewBuilder[any]().
-		HandleIf(func(_ any, err error) bool { return r.retryable(err) }).
-		WithMaxAttempts(cfg.maxAttempts).
-		WithBackoffFactor(cfg.initial, cfg.maxBackoff, cfg.factor).
-		ReturnLastFailure().
-		OnRetry(func(ev failsafe.ExecutionEvent[any]) {
-			tel.retries.Add(ev.Context(), 1, tel.addOpts...)
-		})
-	if cfg.jitter > 0 {
-		builder = builder.WithJitterFactor(cfg.jitter)
-	}
-	if cfg.maxElapsed > 0 {
-		builder = builder.WithMaxDuration(cfg.maxElapsed)
-	}
-	r.exec = failsafe.With[any](builder.Build())
-	return r, nil
+	return &Retry{tel: tel, cfg: cfg}, nil
 }
 
 func (c *retryConfig) validate() error {
@@ -141,6 +125,8 @@ func (c *retryConfig) validate() error {
 		return invalid("retry: backoff factor %v must be at least 1", c.factor)
 	case c.jitter < 0 || c.jitter > 1:
 		return invalid("retry: jitter %v is not within [0, 1]", c.jitter)
+	case c.clock == nil:
+		return invalid("retry: nil clock")
 	}
 	return nil
 }
@@ -149,7 +135,7 @@ func (r *Retry) retryable(err error) bool {
 	if err == nil || bulwark.ClassOf(err) != bulwark.ClassRetryable || errors.Is(err, context.Canceled) {
 		return false
 	}
-	return r.retryIf == nil || r.retryIf(err)
+	return r.cfg.retryIf == nil || r.cfg.retryIf(err)
 }
 
 // Middleware returns the retry policy as record middleware.
@@ -160,27 +146,43 @@ func (r *Retry) wrap(next bulwark.Handler) bulwark.Handler {
 }
 
 func (r *Retry) handle(ctx context.Context, msg *bulwark.Message, next bulwark.Handler) error {
-	// The first attempt runs outside failsafe-go: most calls succeed, and
-	// an execution there costs a dozen allocations. A failure is handed to
-	// failsafe-go as the outcome of its first attempt, so the attempt count
-	// and the backoff sequence are failsafe-go's.
+	// The loop is ours, not failsafe-go's retry executor: that one sleeps on
+	// wall-clock timers no test can advance (see WithClock), and costs a
+	// dozen allocations per execution.
 	err := next.Handle(ctx, msg)
-	if err == nil || r.maxAttempts == 1 || !r.retryable(err) || ctx.Err() != nil {
+	if err == nil || r.cfg.maxAttempts == 1 || !r.retryable(err) || ctx.Err() != nil {
 		return err
 	}
-	replay, last := true, err
-	runErr := r.exec.WithContext(ctx).Run(func() error {
-		if replay {
-			replay = false
+	start := r.cfg.clock.Now() // the first failure
+	for attempt := 1; attempt < r.cfg.maxAttempts; attempt++ {
+		delay := r.delay(attempt)
+		if r.cfg.maxElapsed > 0 {
+			left := r.cfg.maxElapsed - r.cfg.clock.Now().Sub(start)
+			if left <= 0 {
+				return err
+			}
+			delay = min(delay, left)
+		}
+		r.tel.retries.Add(ctx, 1, r.tel.addOpts...)
+		if sleepErr := r.cfg.clock.Sleep(ctx, delay); sleepErr != nil {
+			// Keep the failure that was being retried, not only the
+			// cancellation.
+			return fmt.Errorf("resilience: retry stopped: %w; last attempt: %w", sleepErr, err)
+		}
+		if err = next.Handle(ctx, msg); err == nil || !r.retryable(err) {
 			return err
 		}
-		last = next.Handle(ctx, msg)
-		return last
-	})
-	if ctxErr := ctx.Err(); ctxErr != nil && runErr == ctxErr && last != ctxErr {
-		// failsafe-go reports only the cancellation; keep the failure that
-		// was being retried.
-		return fmt.Errorf("resilience: retry stopped: %w; last attempt: %w", ctxErr, last)
 	}
-	return runErr
+	return err
+}
+
+// delay is the backoff before retry n (from 1): initial*factor^(n-1),
+// capped at the max backoff, then varied by up to ±jitter of itself.
+func (r *Retry) delay(n int) time.Duration {
+	d := float64(r.cfg.initial) * math.Pow(r.cfg.factor, float64(n-1))
+	d = min(d, float64(r.cfg.maxBackoff))
+	if r.cfg.jitter > 0 {
+		d += (2*rand.Float64() - 1) * r.cfg.jitter * d
+	}
+	return time.Duration(max(d, 0))
 }

@@ -351,17 +351,17 @@ type tokenError struct{ err error }
 func (e *tokenError) Error() string { return "schema registry: bearer token: " + e.err.Error() }
 func (e *tokenError) Unwrap() error { return e.err }
 
+// retryable reports whether the client retries a failed attempt at once:
+// when the registry is unavailable (see registryUnavailable), except for a
+// failing token source or an unreadable answer, which an immediate retry
+// would meet again.
 func retryable(err error) bool {
 	var te *tokenError
-	if errors.As(err, &te) {
+	var de *decodeAnswerError
+	if errors.As(err, &te) || errors.As(err, &de) {
 		return false
 	}
-	var re *RegistryError
-	if errors.As(err, &re) {
-		return re.temporary()
-	}
-	var de *decodeAnswerError
-	return !errors.As(err, &de) // everything else is the network
+	return registryUnavailable(err)
 }
 
 // decodeAnswerError is a 2xx answer we cannot read; not retried.

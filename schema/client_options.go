@@ -111,9 +111,11 @@ func WithTimeout(d time.Duration) ClientOption {
 }
 
 // WithRetries sets how many times a request is retried after a network
-// error or a 5xx/429 answer, with exponential backoff and jitter. Zero
-// disables retries. Default [DefaultRetries]. 4xx answers are never
-// retried.
+// error or a 5xx, 429 or 408 answer, with exponential backoff and jitter.
+// Zero disables retries. Default [DefaultRetries]. Other 4xx answers are
+// never retried. A serde whose request still fails for want of the
+// registry returns a pause-class [*UnavailableError], so a consumer keeps
+// retrying the record after a pause rather than dead-lettering it.
 func WithRetries(n int) ClientOption {
 	return func(c *clientConfig) error {
 		if n < 0 {

@@ -43,10 +43,14 @@
 // truncated or garbage body, a writer schema the reader cannot read) gives
 // a [*DecodeError] wrapped with bulwark.Permanent: bulwark.ClassOf says
 // permanent, so a consumer dead-letters the record, and errors.Is matches
-// [ErrDecode] and the cause. A registry that cannot be reached gives a
-// plain (retryable) error instead: the record is fine, the registry is not.
-// A value that does not fit its schema gives an [*EncodeError], also
-// permanent.
+// [ErrDecode] and the cause. A registry that cannot be reached or is
+// failing (connection refused or reset, EOF, a timeout, HTTP 5xx or 429)
+// gives an [*UnavailableError] wrapped with bulwark.Pause instead: the
+// record is fine, the registry is not, so a consumer pauses the partition
+// and tries again rather than dead-lettering records for an outage. The
+// registry's answers about a schema (unknown ID or subject, incompatible,
+// invalid) are permanent. A value that does not fit its schema gives an
+// [*EncodeError], also permanent.
 //
 // # Compatibility
 //

@@ -3,7 +3,10 @@ package schema
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
+
+	"github.com/bulwarkgo/bulwark"
 )
 
 // Sentinels for errors.Is.
@@ -36,6 +39,10 @@ var (
 	// ErrEncode is matched by every [EncodeError]: a value that does not
 	// fit its schema.
 	ErrEncode = errors.New("schema: cannot encode value")
+
+	// ErrRegistryUnavailable is matched by every [UnavailableError]: the
+	// registry could not be reached or failed to answer.
+	ErrRegistryUnavailable = errors.New("schema: registry unavailable")
 )
 
 // Confluent Schema Registry error codes (the "error_code" of an error body).
@@ -104,9 +111,10 @@ func (e *RegistryError) Is(target error) bool {
 	return false
 }
 
-// temporary reports whether retrying may help: server-side failures.
+// temporary reports whether the answer says the registry is failing or
+// overloaded (5xx, 429, 408) rather than that the request was wrong.
 func (e *RegistryError) temporary() bool {
-	return e.StatusCode >= 500 || e.StatusCode == 429
+	return e.StatusCode >= 500 || e.StatusCode == http.StatusTooManyRequests || e.StatusCode == http.StatusRequestTimeout
 }
 
 // InvalidSchemaError is a schema this package cannot parse. It matches
@@ -184,6 +192,71 @@ func (e *EncodeError) Unwrap() []error {
 		return []error{ErrEncode}
 	}
 	return []error{ErrEncode, e.Err}
+}
+
+// UnavailableError is a registry that could not be reached or failed:
+// connection refused or reset, EOF, a timeout, an HTTP 5xx, 429 or 408
+// answer, an unreadable answer, a failing bearer token source, or the
+// caller's context ending while waiting for it. It matches
+// [ErrRegistryUnavailable] and its cause. The serdes return it wrapped with
+// bulwark.Pause: nothing is wrong with the record, so a consumer pauses the
+// partition and tries the record again when the registry is back, and never
+// dead-letters it.
+type UnavailableError struct {
+	// Op is what the serde was doing, e.g. "fetching writer schema 3".
+	Op string
+	// Err is the cause: a [*RegistryError], a network error, ...
+	Err error
+}
+
+func (e *UnavailableError) Error() string {
+	return "schema: registry unavailable: " + e.Op + ": " + e.Err.Error()
+}
+
+// Unwrap returns ErrRegistryUnavailable and the cause.
+func (e *UnavailableError) Unwrap() []error { return []error{ErrRegistryUnavailable, e.Err} }
+
+// registryFault gives an error of a [Registry] call made by a serde its
+// bulwark class. It is the one place this package classifies registry
+// errors, by the project's rule: only a fault of the record itself may
+// dead-letter. A registry that cannot be reached or is failing says nothing
+// about the record (it would dead-letter every record of an outage), so it
+// is pause-class; an answer about the record's schema (404 unknown ID or
+// subject, 409 incompatible, 422 invalid, other 4xx refusals such as 401)
+// would be the same on every try, so it is permanent. A class the error
+// already declares (a custom Registry's bulwark.Permanent, say) is kept.
+func registryFault(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *bulwark.ClassError
+	switch {
+	case errors.As(err, &ce):
+		return fmt.Errorf("schema: %s: %w", op, err)
+	case registryUnavailable(err):
+		return bulwark.Pause(&UnavailableError{Op: op, Err: err}, 0)
+	default:
+		return bulwark.Permanent(fmt.Errorf("schema: %s: %w", op, err))
+	}
+}
+
+// registryUnavailable reports whether err, from a Registry call, says the
+// registry is unavailable rather than answering about the request.
+func registryUnavailable(err error) bool {
+	var re *RegistryError
+	if errors.As(err, &re) {
+		return re.temporary()
+	}
+	for _, answer := range []error{ErrSubjectNotFound, ErrVersionNotFound, ErrSchemaNotFound,
+		ErrIncompatibleSchema, ErrInvalidSchema, ErrInvalidVersion, ErrInvalidCompatibility} {
+		if errors.Is(err, answer) {
+			return false
+		}
+	}
+	// Anything else is the transport or the caller's context: connection
+	// refused or reset, EOF, a timeout, an unreadable answer, a failing
+	// token source.
+	return true
 }
 
 func invalidConfig(format string, args ...any) error {

@@ -79,6 +79,25 @@ func (f *fakeRegistry) LatestSchema(context.Context, string) (schema.Schema, err
 	return schema.Schema{}, errors.New("fake: read only")
 }
 
+// requireUnavailable checks that err says the registry is unavailable, as
+// a pause-class error that is neither a decode nor an encode error.
+func requireUnavailable(t *testing.T, err error) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("no error, want the registry unavailable")
+	}
+	if d, ok := bulwark.PauseDelay(err); !ok || d != 0 {
+		t.Fatalf("error %v is of class %v (delay %v), want pause with the consumer's delay", err, bulwark.ClassOf(err), d)
+	}
+	var ue *schema.UnavailableError
+	if !errors.As(err, &ue) || !errors.Is(err, schema.ErrRegistryUnavailable) {
+		t.Fatalf("error %v is not an *UnavailableError matching ErrRegistryUnavailable", err)
+	}
+	if errors.Is(err, schema.ErrDecode) || errors.Is(err, schema.ErrEncode) {
+		t.Fatalf("error %v blames the record", err)
+	}
+}
+
 func requireEncodeError(t *testing.T, err error) {
 	t.Helper()
 	if !errors.Is(err, schema.ErrEncode) || bulwark.ClassOf(err) != bulwark.ClassPermanent {

@@ -126,20 +126,20 @@ func (c *avroCore) writerPlan(ctx context.Context, topic string, isKey bool) (*w
 		case c.cfg.useLatest:
 			latest, err := c.reg.LatestSchema(ctx, subject)
 			if err != nil {
-				return nil, fmt.Errorf("schema: latest version of %s: %w", subject, err)
+				return nil, registryFault("latest version of "+subject, err)
 			}
 			if schemaType(latest) != TypeAvro {
-				return nil, fmt.Errorf("%w: latest version of %s is a %s schema", ErrInvalidSchema, subject, latest.Type)
+				return nil, bulwark.Permanent(fmt.Errorf("%w: latest version of %s is a %s schema", ErrInvalidSchema, subject, latest.Type))
 			}
 			target, err := compile(latest.Text)
 			if err != nil {
-				return nil, fmt.Errorf("schema: latest version of %s: %w", subject, err)
+				return nil, bulwark.Permanent(fmt.Errorf("schema: latest version of %s: %w", subject, err))
 			}
 			p := &writerPlan{subject: subject, id: latest.ID, codec: target.codec}
 			if local != nil && local.canon != target.canon {
 				if p.project, err = newResolver(target.t, local.t); err != nil {
-					return nil, fmt.Errorf("%w: values in the configured schema cannot be written with the latest version of %s: %v",
-						ErrIncompatibleSchema, subject, err)
+					return nil, bulwark.Permanent(fmt.Errorf("%w: values in the configured schema cannot be written with the latest version of %s: %v",
+						ErrIncompatibleSchema, subject, err))
 				}
 			}
 			return p, nil
@@ -148,13 +148,13 @@ func (c *avroCore) writerPlan(ctx context.Context, topic string, isKey bool) (*w
 		case c.cfg.autoRegister:
 			id, err := c.reg.Register(ctx, subject, Schema{Type: TypeAvro, Text: local.text})
 			if err != nil {
-				return nil, fmt.Errorf("schema: registering under %s: %w", subject, err)
+				return nil, registryFault("registering under "+subject, err)
 			}
 			return &writerPlan{subject: subject, id: id, codec: local.codec}, nil
 		default:
 			s, err := c.reg.Lookup(ctx, subject, Schema{Type: TypeAvro, Text: local.text})
 			if err != nil {
-				return nil, fmt.Errorf("schema: looking up the schema in %s: %w", subject, err)
+				return nil, registryFault("looking up the schema in "+subject, err)
 			}
 			return &writerPlan{subject: subject, id: s.ID, codec: local.codec}, nil
 		}
@@ -223,13 +223,18 @@ func (c *avroCore) deserialize(ctx context.Context, data []byte) (any, error) {
 func (c *avroCore) readerFill(id int) func(context.Context) (*readerPlan, error) {
 	return func(ctx context.Context) (*readerPlan, error) {
 		s, err := c.reg.SchemaByID(ctx, id)
-		if errors.Is(err, ErrSchemaNotFound) {
-			return nil, decodeErr(id, "the registry has no schema with this ID", err)
-		}
 		if err != nil {
-			// The registry is unreachable or failing: not the record's
-			// fault, so not permanent.
-			return nil, fmt.Errorf("schema: fetching writer schema %d: %w", id, err)
+			classed := registryFault(fmt.Sprintf("fetching writer schema %d", id), err)
+			if bulwark.ClassOf(classed) != bulwark.ClassPermanent {
+				return nil, classed
+			}
+			// A registry that answers does not know the ID (or refuses
+			// it): the record's fault.
+			reason := "the registry refused this schema ID"
+			if errors.Is(err, ErrSchemaNotFound) {
+				reason = "the registry has no schema with this ID"
+			}
+			return nil, decodeErr(id, reason, err)
 		}
 		return newReaderPlan(id, s, c.reader), nil
 	}
@@ -322,8 +327,10 @@ func NewAvroSerde(reg Registry, opts ...SerdeOption) (*AvroSerde, error) {
 // Serialize encodes v for the key (isKey) or value of topic. The first call
 // for a topic registers or looks up the schema; later ones make no
 // registry call. A value that does not fit the schema is an [EncodeError]
-// of the bulwark permanent class; registry failures are returned as they
-// are ([RegistryError], network errors).
+// of the bulwark permanent class. A registry that cannot be reached or is
+// failing gives an [*UnavailableError] of the bulwark pause class; its
+// answers about the schema (ErrIncompatibleSchema, ErrSubjectNotFound, ...)
+// are permanent, wrapping the [*RegistryError].
 func (s *AvroSerde) Serialize(ctx context.Context, topic string, isKey bool, v any) ([]byte, error) {
 	return s.core.serialize(ctx, topic, isKey, v)
 }
@@ -331,8 +338,9 @@ func (s *AvroSerde) Serialize(ctx context.Context, topic string, isKey bool, v a
 // Deserialize decodes a record in the wire format. A record that can never
 // decode (wrong magic byte, unknown schema ID, truncated or garbage body,
 // a writer schema the reader schema cannot read) is a [DecodeError] of the
-// bulwark permanent class; a registry that cannot be reached gives a
-// retryable error. []byte values in the result may share data's memory.
+// bulwark permanent class; a registry that cannot be reached or is failing
+// gives an [*UnavailableError] of the bulwark pause class, so a consumer
+// pauses instead of dead-lettering. []byte values in the result may share data's memory.
 func (s *AvroSerde) Deserialize(ctx context.Context, topic string, isKey bool, data []byte) (any, error) {
 	return s.core.deserialize(ctx, data)
 }

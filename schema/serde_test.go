@@ -3,6 +3,7 @@ package schema_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"testing"
 
@@ -50,14 +51,17 @@ func TestHugeBlockCountRefused(t *testing.T) {
 	requirePermanentDecode(t, err, schema.ErrMalformedPayload)
 }
 
-func TestRegistryOutageIsNotPermanent(t *testing.T) {
+func TestRegistryOutageIsPauseClass(t *testing.T) {
 	srv := httptest.NewServer(fixedAnswer(503, `{"error_code":50001,"message":"store error"}`))
 	defer srv.Close()
 	client := must(schema.NewClient(srv.URL, schema.WithRetries(0)))
+	defer client.Close()
 	serde := must(schema.NewAvroSerde(client))
 	_, err := serde.Deserialize(context.Background(), "t", false, []byte{0, 0, 0, 0, 1, 2})
-	if err == nil || bulwark.ClassOf(err) == bulwark.ClassPermanent || errors.Is(err, schema.ErrDecode) {
-		t.Fatalf("registry outage gave %v (class %v), want a retryable, non-decode error", err, bulwark.ClassOf(err))
+	requireUnavailable(t, err)
+	var re *schema.RegistryError
+	if !errors.As(err, &re) || re.StatusCode != 503 {
+		t.Fatalf("error %v does not carry the registry's 503 answer", err)
 	}
 }
 
@@ -170,5 +174,56 @@ func TestNegativeBlockCountWithSize(t *testing.T) {
 	v := must(serde.Deserialize(context.Background(), "t", false, []byte{0, 0, 0, 0, 1, 0x03, 0x04, 0x02, 0x04, 0x00}))
 	if got := v.([]any); len(got) != 2 || got[0] != int64(1) || got[1] != int64(2) {
 		t.Fatalf("decoded %v", v)
+	}
+}
+
+// failingRegistry fails every call with err.
+type failingRegistry struct{ err error }
+
+func (f failingRegistry) Register(context.Context, string, schema.Schema) (int, error) {
+	return 0, f.err
+}
+func (f failingRegistry) Lookup(context.Context, string, schema.Schema) (schema.Schema, error) {
+	return schema.Schema{}, f.err
+}
+func (f failingRegistry) SchemaByID(context.Context, int) (schema.Schema, error) {
+	return schema.Schema{}, f.err
+}
+func (f failingRegistry) LatestSchema(context.Context, string) (schema.Schema, error) {
+	return schema.Schema{}, f.err
+}
+
+// Errors of any Registry implementation are classified alike: transport
+// failures pause, answers about the schema are permanent, and a class the
+// error declares is kept.
+func TestRegistryErrorsOfAnyImplementationAreClassified(t *testing.T) {
+	ctx := context.Background()
+	record := []byte{0, 0, 0, 0, 1, 2}
+	for name, tc := range map[string]struct {
+		err   error
+		class bulwark.Class
+	}{
+		"transport error":  {errors.New("read: connection reset by peer"), bulwark.ClassPause},
+		"context deadline": {context.DeadlineExceeded, bulwark.ClassPause},
+		"sentinel answer":  {fmt.Errorf("custom: %w", schema.ErrSchemaNotFound), bulwark.ClassPermanent},
+		"401 answer":       {&schema.RegistryError{StatusCode: 401, Code: 401, Message: "unauthorized"}, bulwark.ClassPermanent},
+		"declared class":   {bulwark.Permanent(errors.New("custom refusal")), bulwark.ClassPermanent},
+	} {
+		t.Run(name, func(t *testing.T) {
+			serde := must(schema.NewAvroSerde(failingRegistry{tc.err}, schema.WithSchema(goldenSchema)))
+			_, decErr := serde.Deserialize(ctx, "t", false, record)
+			_, encErr := serde.Serialize(ctx, "t", false, map[string]any{"id": int64(1), "name": "a", "ok": true})
+			for _, err := range []error{decErr, encErr} {
+				if got := bulwark.ClassOf(err); got != tc.class || !errors.Is(err, tc.err) {
+					t.Errorf("error %v of class %v, want %v wrapping the registry's error", err, got, tc.class)
+				}
+				if tc.class == bulwark.ClassPause {
+					requireUnavailable(t, err)
+				}
+			}
+			if tc.class == bulwark.ClassPermanent {
+				requirePermanentDecode(t, decErr, nil)
+			}
+		})
 	}
 }

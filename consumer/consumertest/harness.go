@@ -16,6 +16,13 @@ import (
 // ErrInvalidConfig is wrapped by errors New returns for bad options.
 var ErrInvalidConfig = errors.New("consumertest: invalid configuration")
 
+// DefaultAttemptLimit is the default of [WithAttemptLimit].
+const DefaultAttemptLimit = 1000
+
+// errAttemptLimit stops a delivery at the attempt limit: the harness's
+// Sleep returns it, which the delivery code treats as the end of the wait.
+var errAttemptLimit = errors.New("consumertest: attempt limit reached")
+
 // Outcome is how the consumer would finish a record.
 type Outcome int
 
@@ -50,10 +57,17 @@ type Result struct {
 	// DeadLetter is the dead-letter record, when DeadLettered.
 	DeadLetter *bulwark.Message
 	// Waits are the retry, pause and dead-letter backoff waits the consumer
-	// would have slept, in order.
+	// would have slept, in order; the harness slept them on its clock
+	// ([WithClock]).
 	Waits []time.Duration
 	// Paused reports whether a pause-class error paused the partition.
 	Paused bool
+	// Limited reports that the harness stopped the delivery at its attempt
+	// limit ([WithAttemptLimit]): the handler kept failing with pause-class
+	// errors, or the dead letter could not be written. The Outcome is then
+	// Abandoned, as when the context ends: the consumer would still be
+	// trying.
+	Limited bool
 }
 
 // Partition names a topic partition.
@@ -66,6 +80,8 @@ type config struct {
 	middleware []bulwark.Middleware
 	policy     delivery.Policy
 	dltErr     func(*bulwark.Message) error
+	clock      Clock
+	limit      int
 	errs       []error
 }
 
@@ -105,9 +121,38 @@ func WithPauseDelay(d time.Duration) Option {
 // WithDeadLetterError makes writing a dead letter fail with fn's result
 // (nil: succeed), to test that such records stay uncommitted. The consumer
 // retries a failed write until it succeeds or the context ends; so does
-// the harness, so pass a context with a deadline when fn keeps failing.
+// the harness, up to its attempt limit ([WithAttemptLimit]).
 func WithDeadLetterError(fn func(dl *bulwark.Message) error) Option {
 	return func(c *config) { c.dltErr = fn }
+}
+
+// WithClock sets the clock the harness waits on (default: a fresh
+// [NewAutoClock], so no test sleeps). With a [NewFakeClock], Deliver blocks
+// in each wait until the test advances the clock. The clock also gives the
+// time the retry budget (WithRetry's attempts, the consumer's max elapsed
+// time) is measured on.
+func WithClock(c Clock) Option {
+	return func(cfg *config) {
+		if c == nil {
+			cfg.errs = append(cfg.errs, ErrInvalidConfig)
+		}
+		cfg.clock = c
+	}
+}
+
+// WithAttemptLimit bounds the handler calls of one Deliver or
+// DeliverBatch, pause-class ones included, and the tries to write its dead
+// letter, each at n (default [DefaultAttemptLimit]). A delivery that gets
+// there ends Abandoned with Result.Limited set, instead of looping for as
+// long as its context lives: a persistent pause-class error makes the
+// consumer wait forever, which a test cannot.
+func WithAttemptLimit(n int) Option {
+	return func(c *config) {
+		if n < 1 {
+			c.errs = append(c.errs, ErrInvalidConfig)
+		}
+		c.limit = n
+	}
 }
 
 // Harness delivers records to a handler. It is safe for concurrent use.
@@ -128,7 +173,7 @@ func New(h bulwark.Handler, opts ...Option) (*Harness, error) {
 		Backoff:         backoff.Policy{Initial: consumer.DefaultRetryInitial, Max: consumer.DefaultRetryMax},
 		PauseDelay:      consumer.DefaultPauseDelay,
 		DeadLetterTopic: consumer.DefaultDeadLetterTopic,
-	}}
+	}, limit: DefaultAttemptLimit}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -137,6 +182,9 @@ func New(h bulwark.Handler, opts ...Option) (*Harness, error) {
 	}
 	if err := errors.Join(cfg.errs...); err != nil {
 		return nil, err
+	}
+	if cfg.clock == nil {
+		cfg.clock = NewAutoClock(time.Time{})
 	}
 	return &Harness{
 		handler:  bulwark.Chain(cfg.middleware...)(h),
@@ -160,30 +208,65 @@ func (h *Harness) Deliver(ctx context.Context, msg *bulwark.Message) Result {
 	tr.Add(msg.Offset)
 
 	var res Result
-	env := h.env(&res)
-	out := delivery.Deliver(ctx, h.handler, msg, &h.cfg.policy, env)
+	b := h.newBounds(&res)
+	out := delivery.Deliver(ctx, b.handler(h.handler), msg, &h.cfg.policy, b.env())
 	h.settle(&res, out, tr, msg)
 	return res
 }
 
-// env is the consumer's delivery environment, with sleeps recorded in res
-// instead of slept.
-func (h *Harness) env(res *Result) *delivery.Env {
+// bounds is one delivery's environment: its waits go to the clock and are
+// recorded in res, and its attempts are counted against the limit. A
+// delivery runs on its caller's goroutine, so the counts need no lock.
+type bounds struct {
+	h        *Harness
+	res      *Result
+	calls    int // handler calls
+	dlWrites int // dead-letter write tries
+}
+
+func (h *Harness) newBounds(res *Result) *bounds { return &bounds{h: h, res: res} }
+
+// handler counts the calls of next.
+func (b *bounds) handler(next bulwark.Handler) bulwark.Handler {
+	return bulwark.HandlerFunc(func(ctx context.Context, msg *bulwark.Message) error {
+		b.calls++
+		return next.Handle(ctx, msg)
+	})
+}
+
+// batch counts the calls of next.
+func (b *bounds) batch(next delivery.BatchFunc) delivery.BatchFunc {
+	return func(ctx context.Context, msgs []*bulwark.Message) error {
+		b.calls++
+		return next(ctx, msgs)
+	}
+}
+
+func (b *bounds) env() *delivery.Env {
+	cfg := &b.h.cfg
 	return &delivery.Env{
+		// Every wait comes before another handler call or dead-letter
+		// try: refusing it at the limit ends the delivery.
 		Sleep: func(ctx context.Context, d time.Duration) error {
-			res.Waits = append(res.Waits, d)
-			return ctx.Err()
+			if b.calls >= cfg.limit || b.dlWrites >= cfg.limit {
+				b.res.Limited = true
+				return errAttemptLimit
+			}
+			b.res.Waits = append(b.res.Waits, d)
+			return cfg.clock.Sleep(ctx, d)
 		},
+		Now: cfg.clock.Now,
 		DeadLetter: func(ctx context.Context, dl *bulwark.Message) error {
+			b.dlWrites++
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if h.cfg.dltErr != nil {
-				return h.cfg.dltErr(dl)
+			if cfg.dltErr != nil {
+				return cfg.dltErr(dl)
 			}
 			return nil
 		},
-		OnPause: func(*bulwark.Message, error, time.Duration) { res.Paused = true },
+		OnPause: func(*bulwark.Message, error, time.Duration) { b.res.Paused = true },
 	}
 }
 
@@ -248,10 +331,11 @@ func (h *Harness) DeliverBatch(ctx context.Context, msgs []*bulwark.Message) []R
 		tr.Add(m.Offset)
 	}
 	var shared Result
-	outs := delivery.DeliverBatch(ctx, h.batch.HandleBatch, h.handler, msgs, &h.cfg.policy, h.env(&shared))
+	b := h.newBounds(&shared)
+	outs := delivery.DeliverBatch(ctx, b.batch(h.batch.HandleBatch), b.handler(h.handler), msgs, &h.cfg.policy, b.env())
 	results := make([]Result, len(msgs))
 	for i, out := range outs {
-		results[i] = Result{Waits: shared.Waits, Paused: shared.Paused}
+		results[i] = Result{Waits: shared.Waits, Paused: shared.Paused, Limited: shared.Limited}
 		h.settle(&results[i], out, tr, msgs[i])
 	}
 	return results
