@@ -233,7 +233,7 @@ func registryFault(op string, err error) error {
 	switch {
 	case errors.As(err, &ce):
 		return fmt.Errorf("schema: %s: %w", op, err)
-	case registryUnavailable(err):
+	case registryUnavailable(err), registryRefusesUs(err):
 		return bulwark.Pause(&UnavailableError{Op: op, Err: err}, 0)
 	default:
 		return bulwark.Permanent(fmt.Errorf("schema: %s: %w", op, err))
@@ -257,6 +257,15 @@ func registryUnavailable(err error) bool {
 	// refused or reset, EOF, a timeout, an unreadable answer, a failing
 	// token source.
 	return true
+}
+
+// registryRefusesUs reports a 401 or 403: the registry refuses this
+// client's credentials. That is no fault of the record, so it pauses (the
+// operator fixes the credentials, or a token source's next token works)
+// rather than dead-letter every record; the client does not retry it.
+func registryRefusesUs(err error) bool {
+	var re *RegistryError
+	return errors.As(err, &re) && (re.StatusCode == http.StatusUnauthorized || re.StatusCode == http.StatusForbidden)
 }
 
 func invalidConfig(format string, args ...any) error {

@@ -206,8 +206,12 @@ func TestRegistryErrorsOfAnyImplementationAreClassified(t *testing.T) {
 		"transport error":  {errors.New("read: connection reset by peer"), bulwark.ClassPause},
 		"context deadline": {context.DeadlineExceeded, bulwark.ClassPause},
 		"sentinel answer":  {fmt.Errorf("custom: %w", schema.ErrSchemaNotFound), bulwark.ClassPermanent},
-		"401 answer":       {&schema.RegistryError{StatusCode: 401, Code: 401, Message: "unauthorized"}, bulwark.ClassPermanent},
-		"declared class":   {bulwark.Permanent(errors.New("custom refusal")), bulwark.ClassPermanent},
+		// Refused credentials are no fault of the record: pause, never
+		// dead-letter.
+		"401 answer":     {&schema.RegistryError{StatusCode: 401, Code: 401, Message: "unauthorized"}, bulwark.ClassPause},
+		"403 answer":     {&schema.RegistryError{StatusCode: 403, Code: 403, Message: "forbidden"}, bulwark.ClassPause},
+		"422 answer":     {&schema.RegistryError{StatusCode: 422, Code: 42201, Message: "invalid schema"}, bulwark.ClassPermanent},
+		"declared class": {bulwark.Permanent(errors.New("custom refusal")), bulwark.ClassPermanent},
 	} {
 		t.Run(name, func(t *testing.T) {
 			serde := must(schema.NewAvroSerde(failingRegistry{tc.err}, schema.WithSchema(goldenSchema)))
