@@ -44,8 +44,8 @@
 // a [*DecodeError] wrapped with bulwark.Permanent: bulwark.ClassOf says
 // permanent, so a consumer dead-letters the record, and errors.Is matches
 // [ErrDecode] and the cause. A registry that cannot be reached or is
-// failing (connection refused or reset, EOF, a timeout, HTTP 5xx or 429)
-// gives an [*UnavailableError] wrapped with bulwark.Pause instead: the
+// failing (connection refused or reset, EOF, a timeout, HTTP 5xx or 429),
+// or that refuses the client's credentials (401, 403), gives an [*UnavailableError] wrapped with bulwark.Pause instead: the
 // record is fine, the registry is not, so a consumer pauses the partition
 // and tries again rather than dead-lettering records for an outage. The
 // registry's answers about a schema (unknown ID or subject, incompatible,

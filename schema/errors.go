@@ -222,8 +222,9 @@ func (e *UnavailableError) Unwrap() []error { return []error{ErrRegistryUnavaila
 // dead-letter. A registry that cannot be reached or is failing says nothing
 // about the record (it would dead-letter every record of an outage), so it
 // is pause-class; an answer about the record's schema (404 unknown ID or
-// subject, 409 incompatible, 422 invalid, other 4xx refusals such as 401)
-// would be the same on every try, so it is permanent. A class the error
+// subject, 409 incompatible, 422 invalid, other 4xx) would be the same on
+// every try, so it is permanent; a 401 or 403 refuses our credentials, not
+// the record, so it pauses too (registryRefusesUs). A class the error
 // already declares (a custom Registry's bulwark.Permanent, say) is kept.
 func registryFault(op string, err error) error {
 	if err == nil {
