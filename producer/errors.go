@@ -17,6 +17,12 @@ var (
 	// timeout (Send's error, SendAsync's callback, a transaction's commit).
 	// The record may still be written; its outcome is unknown.
 	ErrDeliveryTimeout = errors.New("producer: delivery timeout")
+	// ErrUnknownTopic: the record's topic does not exist, and the cluster
+	// does not create topics on demand. The error is pause-class: the
+	// record is fine, the topic is missing, so a consumer handler that
+	// returns it pauses its partition (visibly) until the topic exists,
+	// instead of dead-lettering its records.
+	ErrUnknownTopic = errors.New("producer: topic does not exist")
 	// ErrTxnFinished: a Txn was used after its InTransaction call returned.
 	ErrTxnFinished = errors.New("producer: transaction already finished")
 

@@ -50,6 +50,29 @@ func TestFaultMatrix(t *testing.T) {
 		assert.Len(t, readTopic(t, cl, "seeds"), 1)
 	})
 
+	t.Run("topic missing", func(t *testing.T) {
+		faultmatrix.Report(t, faultmatrix.Cell{
+			Fault: "topic missing", Component: "producer.Send",
+			Bound: "fails within 10 s; sends once the topic exists", Outcome: "pause-class error matching ErrUnknownTopic, naming the topic",
+			Records: "1 on the topic after it is created",
+		})
+		t.Parallel()
+		cl := kafkatest.NewCluster(t, kafkatest.WithBrokers(1))
+		p := newProducer(t, cl)
+		msg := &bulwark.Message{Topic: "created-later", Value: []byte("v")}
+		start := time.Now()
+		_, err := p.Send(ctxFor(t, 30*time.Second), msg)
+		assert.Less(t, time.Since(start), 10*time.Second)
+		require.ErrorIs(t, err, producer.ErrUnknownTopic)
+		assert.Equal(t, bulwark.ClassPause, bulwark.ClassOf(err))
+		assert.Contains(t, err.Error(), "created-later")
+
+		require.NoError(t, cl.CreateTopic(ctxFor(t, 10*time.Second), "created-later", 1, nil))
+		_, err = p.Send(ctxFor(t, 30*time.Second), msg)
+		require.NoError(t, err)
+		assert.Len(t, readTopic(t, cl, "created-later"), 1)
+	})
+
 	t.Run("broker address without a port", func(t *testing.T) {
 		faultmatrix.Report(t, faultmatrix.Cell{
 			Fault: "broker address without a port", Component: "producer.New",

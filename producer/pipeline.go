@@ -246,6 +246,9 @@ func (r *record) notify(res Result, err error) {
 }
 
 func deliveryError(topic string, err error) error {
+	if saramax.IsUnknownTopic(err) {
+		return bulwark.Pause(fmt.Errorf("producer: send to %s: %w (%w)", topic, ErrUnknownTopic, err), 0)
+	}
 	err = fmt.Errorf("producer: send to %s: %w", topic, err)
 	if saramax.IsPermanentProduceError(err) {
 		return bulwark.Permanent(err)
