@@ -25,32 +25,6 @@ func TestFaultMatrixOffsets(t *testing.T) {
 	t.Run("commit traffic, 6 partitions one member", testCommitTraffic)
 }
 
-// txnInput is the transactional input of the matrix: committed and
-// aborted transactions over three partitions, partition 2 only aborted.
-// Values of committed records start with "c", aborted ones with "a".
-func txnInput(round int) []kafkatest.Txn {
-	v := func(kind string, p, i int) string { return fmt.Sprintf("%s%d-p%d-%d", kind, round, p, i) }
-	return []kafkatest.Txn{
-		{Records: map[int32][]string{0: {v("c", 0, 0), v("c", 0, 1)}, 1: {v("c", 1, 0)}}, Commit: true},
-		{Records: map[int32][]string{0: {v("a", 0, 0)}, 2: {v("a", 2, 0), v("a", 2, 1)}}},
-		{Records: map[int32][]string{1: {v("c", 1, 1), v("c", 1, 2)}, 0: {v("c", 0, 2)}}, Commit: true},
-		{Records: map[int32][]string{2: {v("a", 2, 2)}, 1: {v("a", 1, 0)}}},
-	}
-}
-
-// committedValues lists the values of the committed records of txns.
-func committedValues(txns []kafkatest.Txn) []string {
-	var out []string
-	for _, txn := range txns {
-		if txn.Commit {
-			for _, vs := range txn.Records {
-				out = append(out, vs...)
-			}
-		}
-	}
-	return out
-}
-
 // A consumer of a topic written by a transactional producer, caught up,
 // has committed every partition to its end (the last stable offset: past
 // the last marker), including the partition whose records were all
@@ -80,11 +54,11 @@ func testTransactionalInput(t *testing.T) {
 	stop := runConsumer(t, c)
 	var want []string
 	for round := range 2 {
-		txns := txnInput(round)
+		txns := kafkatest.MixedTransactions(fmt.Sprint(round))
 		if err := cl.WriteTransactions(ctx, "in", "producer-of-in", txns); err != nil {
 			t.Fatal(err)
 		}
-		want = append(want, committedValues(txns)...)
+		want = append(want, kafkatest.CommittedValues(txns)...)
 		ends, err := cl.EndOffsets(ctx, "in", true)
 		if err != nil {
 			t.Fatal(err)

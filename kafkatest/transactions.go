@@ -51,3 +51,32 @@ func (c *Cluster) WriteTransactions(ctx context.Context, topic, txnID string, tx
 	}
 	return nil
 }
+
+// MixedTransactions returns the transactional input of the fault matrix:
+// four transactions over partitions 0 to 2, two committed and two
+// aborted, partition 2 written only by the aborted ones. Values of
+// committed records start with "c", of aborted ones with "a"; tag makes
+// them unique across calls.
+func MixedTransactions(tag string) []Txn {
+	v := func(kind string, p, i int) string { return fmt.Sprintf("%s%s-p%d-%d", kind, tag, p, i) }
+	return []Txn{
+		{Records: map[int32][]string{0: {v("c", 0, 0), v("c", 0, 1)}, 1: {v("c", 1, 0)}}, Commit: true},
+		{Records: map[int32][]string{0: {v("a", 0, 0)}, 2: {v("a", 2, 0), v("a", 2, 1)}}},
+		{Records: map[int32][]string{1: {v("c", 1, 1), v("c", 1, 2)}, 0: {v("c", 0, 2)}}, Commit: true},
+		{Records: map[int32][]string{2: {v("a", 2, 2)}, 1: {v("a", 1, 0)}}},
+	}
+}
+
+// CommittedValues lists the values of the records of the committed
+// transactions of txns.
+func CommittedValues(txns []Txn) []string {
+	var out []string
+	for _, txn := range txns {
+		if txn.Commit {
+			for _, vs := range txn.Records {
+				out = append(out, vs...)
+			}
+		}
+	}
+	return out
+}
