@@ -3,7 +3,6 @@ package eos_test
 import (
 	"context"
 	"fmt"
-	"maps"
 	"strings"
 	"sync"
 	"testing"
@@ -55,19 +54,12 @@ func testTransactionalInput(t *testing.T) {
 		txns := kafkatest.MixedTransactions(fmt.Sprint(round))
 		require.NoError(t, c.WriteTransactions(ctx, "in", "producer-of-in", txns))
 		want = append(want, kafkatest.CommittedValues(txns)...)
-		ends, err := c.EndOffsets(ctx, "in", true)
-		require.NoError(t, err)
-		hwms, err := c.EndOffsets(ctx, "in", false)
-		require.NoError(t, err)
-		require.Equal(t, hwms, ends, "last stable offsets differ from high watermarks with no transaction open")
 		start := time.Now()
-		var got map[int32]int64
-		waitFor(t, 20*time.Second, fmt.Sprintf("round %d committed to the end offsets %v", round, ends), func() bool {
-			got, err = c.CommittedOffsets(ctx, group, "in")
-			require.NoError(t, err)
-			return maps.Equal(got, ends)
-		})
-		t.Logf("round %d: committed %v = end offsets after %v", round, got, time.Since(start).Round(time.Millisecond))
+		wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		ends, err := c.WaitCaughtUp(wctx, group, "in")
+		cancel()
+		require.NoError(t, err, "round %d", round)
+		t.Logf("round %d: committed %v = end offsets after %v", round, ends, time.Since(start).Round(time.Millisecond))
 	}
 	require.NoError(t, stop())
 
