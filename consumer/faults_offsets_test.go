@@ -20,7 +20,8 @@ import (
 // The offset rows of the fault matrix (issue 17): input written by a
 // transactional producer, and commit traffic with many partitions.
 func TestFaultMatrixOffsets(t *testing.T) {
-	t.Run("transactional input with aborts", testTransactionalInput)
+	t.Run("transactional input with aborts", testTransactionalInput(true))
+	t.Run("transactional input with aborts, read_uncommitted", testTransactionalInput(false))
 	t.Run("commit traffic, 6 partitions one member", testCommitTraffic)
 }
 
@@ -29,15 +30,26 @@ func TestFaultMatrixOffsets(t *testing.T) {
 // the last marker), including the partition whose records were all
 // aborted, and reports lag 0 in Stats and the lag gauge; it handled every
 // committed record once and no aborted one. A second round of
-// transactions, written while it runs, ends the same way.
-func testTransactionalInput(t *testing.T) {
-	faultmatrix.Report(t, faultmatrix.Cell{
+// transactions, written while it runs, ends the same way. Read
+// uncommitted, it handles the aborted records too (once each) and commits
+// past the markers all the same.
+func testTransactionalInput(readCommitted bool) func(*testing.T) {
+	return func(t *testing.T) { transactionalInput(t, readCommitted) }
+}
+
+func transactionalInput(t *testing.T, readCommitted bool) {
+	cell := faultmatrix.Cell{
 		Fault:     "transactional input with aborts (3 partitions, one only aborted)",
 		Component: "consumer",
 		Bound:     "caught up (committed = end offsets) within 20 s of each round",
 		Outcome:   "committed offsets = end offsets on every partition, lag 0 (Stats and gauge)",
 		Records:   "every committed record handled once, 0 aborted handled, 0 dead-lettered",
-	})
+	}
+	if !readCommitted {
+		cell.Fault += ", read_uncommitted"
+		cell.Records = "every record, aborted ones too, handled once, 0 dead-lettered"
+	}
+	faultmatrix.Report(t, cell)
 	const group = "g-txn-input"
 	cl := newCluster(t, map[string]int32{"in": 3})
 	ctx := context.Background()
@@ -46,7 +58,7 @@ func testTransactionalInput(t *testing.T) {
 	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
 
 	rec := newRecorder(nil)
-	c, err := New(cl.Brokers(), group, []string{"in"}, rec, fastOpts(cl, WithMeterProvider(mp))...)
+	c, err := New(cl.Brokers(), group, []string{"in"}, rec, fastOpts(cl, WithMeterProvider(mp), WithReadCommitted(readCommitted))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +69,15 @@ func testTransactionalInput(t *testing.T) {
 		if err := cl.WriteTransactions(ctx, "in", "producer-of-in", txns); err != nil {
 			t.Fatal(err)
 		}
-		want = append(want, kafkatest.CommittedValues(txns)...)
+		if readCommitted {
+			want = append(want, kafkatest.CommittedValues(txns)...)
+		} else {
+			for _, txn := range txns {
+				for _, vs := range txn.Records {
+					want = append(want, vs...)
+				}
+			}
+		}
 		start := time.Now()
 		wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		ends, err := cl.WaitCaughtUp(wctx, group, "in")
@@ -95,16 +115,16 @@ func testTransactionalInput(t *testing.T) {
 	defer rec.mu.Unlock()
 	for _, v := range want {
 		if n := rec.seen[v]; n != 1 {
-			t.Errorf("committed record %s handled %d times, want once", v, n)
+			t.Errorf("record %s handled %d times, want once", v, n)
 		}
 	}
 	for v := range rec.seen {
-		if strings.HasPrefix(v, "a") {
+		if readCommitted && strings.HasPrefix(v, "a") {
 			t.Errorf("aborted record %s was handled", v)
 		}
 	}
 	if len(rec.seen) != len(want) {
-		t.Errorf("handled %d distinct records, want the %d committed ones", len(rec.seen), len(want))
+		t.Errorf("handled %d distinct records, want %d", len(rec.seen), len(want))
 	}
 	if st := c.Stats(); st.DeadLettered != 0 || st.Failed != 0 {
 		t.Errorf("dead-lettered %d, failed %d; want 0", st.DeadLettered, st.Failed)
