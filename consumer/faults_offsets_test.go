@@ -179,7 +179,7 @@ func testCommitTraffic(t *testing.T) {
 		Fault:     "6 partitions, one member, records on all of them",
 		Component: "consumer",
 		Bound:     fmt.Sprintf("OffsetCommit requests <= commit ticks (%v interval) over %v", interval, window),
-		Outcome:   "one OffsetCommit request per tick with all partitions; Stats.Commits = requests seen by the broker",
+		Outcome:   "one OffsetCommit request per tick for all partitions with progress; Stats.Commits = requests the broker saw",
 		Records:   "every record committed",
 	})
 	cl := newCluster(t, map[string]int32{"in": partitions})
