@@ -319,8 +319,12 @@ func (h groupHandler) ConsumeClaim(sess *saramagroup.Session, claim *saramagroup
 
 	r.run()
 	r.drain()
+	r.released.Store(true)
 	ctx, cancel := context.WithTimeout(context.Background(), finalCommitTimeout)
-	c.commitPartitions(ctx, sess, []*partitionRunner{r}, 3)
+	// Partitions released together (a rebalance, the end of the session)
+	// share one commit request: whichever gets to commit first takes the
+	// others that are waiting.
+	c.commitPartitions(ctx, sess, func() []*partitionRunner { return c.releasedRunners(sess, r) }, 3)
 	cancel()
 
 	c.mu.Lock()
@@ -352,7 +356,7 @@ func (c *Consumer) commitLoop(ctx context.Context) {
 		for sess, rs := range bySession {
 			// A commit that hangs must not hold up the next ones for long.
 			cctx, cancel := context.WithTimeout(ctx, max(c.cfg.commitInterval, loopCommitTimeout))
-			c.commitPartitions(cctx, sess, rs, 1)
+			c.commitPartitions(cctx, sess, func() []*partitionRunner { return rs }, 1)
 			cancel()
 		}
 	}
@@ -361,11 +365,27 @@ func (c *Consumer) commitLoop(ctx context.Context) {
 // loopCommitTimeout is the least time a periodic commit gets.
 const loopCommitTimeout = 5 * time.Second
 
-// commitPartitions commits the finished offsets of rs, trying up to tries
-// times while ctx lasts. A failed commit is only logged: the offsets stay
-// tracked and go out with the next commit, and an offset never committed
-// means records are delivered again, never lost.
-func (c *Consumer) commitPartitions(ctx context.Context, sess *saramagroup.Session, rs []*partitionRunner, tries int) {
+// releasedRunners returns r and the other partitions of sess that were
+// released and wait for their final commit.
+func (c *Consumer) releasedRunners(sess *saramagroup.Session, r *partitionRunner) []*partitionRunner {
+	rs := []*partitionRunner{r}
+	c.mu.Lock()
+	for _, o := range c.runners {
+		if o != r && o.sess == sess && o.released.Load() {
+			rs = append(rs, o)
+		}
+	}
+	c.mu.Unlock()
+	return rs
+}
+
+// commitPartitions commits the finished offsets of the partitions that
+// runners returns (asked once the commit's turn has come), in one request,
+// trying up to tries times while ctx lasts. A failed commit is only
+// logged: the offsets stay tracked and go out with the next commit, and
+// an offset never committed means records are delivered again, never
+// lost.
+func (c *Consumer) commitPartitions(ctx context.Context, sess *saramagroup.Session, runners func() []*partitionRunner, tries int) {
 	select {
 	case c.commitSem <- struct{}{}:
 	case <-ctx.Done():
@@ -373,6 +393,10 @@ func (c *Consumer) commitPartitions(ctx context.Context, sess *saramagroup.Sessi
 		return
 	}
 	defer func() { <-c.commitSem }()
+	rs := runners()
+	for _, r := range rs {
+		c.skipMarkers(ctx, r)
+	}
 	for try := 1; try <= tries; try++ {
 		var offsets []saramagroup.Offset
 		var owners []*partitionRunner

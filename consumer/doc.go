@@ -64,8 +64,16 @@
 //     commits and leaving the group get a bounded attempt, then the
 //     connections are cut.
 //   - Offsets are committed every [WithCommitInterval] through a client of
-//     their own: on the fetch connection a commit would wait behind a
-//     long-poll fetch (up to 500 ms with sarama's defaults).
+//     their own (on the fetch connection a commit would wait behind a
+//     long-poll fetch, up to 500 ms with sarama's defaults), one
+//     OffsetCommit request for all of the member's partitions; partitions
+//     released together are committed together.
+//   - On topics written by transactional producers, a partition idle for a
+//     commit interval with its high watermark beyond it is committed past
+//     the transaction markers (and, read_committed, aborted records) that
+//     follow its last record, found with one fetch that does not wait: a
+//     caught-up consumer shows lag 0 in Kafka's tools and in the lag
+//     metric, and a partition whose records were all aborted is committed.
 //   - A consumer span per record, child of the producer's span found in the
 //     headers; metrics bulwark.consumer.* (consumed, failed, paused,
 //     retried, dead_lettered, writes.failed, handler.duration,

@@ -9,19 +9,17 @@ import (
 	"time"
 
 	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/internal/leakcheck"
 	"github.com/bulwarkgo/bulwark/kafkatest"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// sarama's metrics library starts a ticker goroutine per registry
-		// that it never stops.
-		goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick"),
+	goleak.VerifyTestMain(m, leakcheck.Options(
 		// kfake's and kgo's background goroutines end asynchronously after Close.
 		goleak.IgnoreAnyFunction("github.com/twmb/franz-go/pkg/kfake.(*Cluster).run"),
-	)
+	)...)
 }
 
 // newCluster starts a cluster with the given topics (partition counts).

@@ -201,12 +201,18 @@ type partitionRunner struct {
 	blockedOn  string
 	blockedErr error
 
-	// committed is guarded by Consumer.commitSem; committedPub mirrors it
-	// for Stats.
+	// committed and markers are guarded by Consumer.commitSem;
+	// committedPub mirrors committed for Stats.
 	committed    int64
+	markers      markerState // markers.go
 	committedPub atomic.Int64
-	nextOffset   atomic.Int64
-	buffered     atomic.Int64
+	// nextOffset is the offset after the last record taken, or past the
+	// transaction markers after it (markers.go).
+	nextOffset atomic.Int64
+	buffered   atomic.Int64
+	// released is set once the runner drained and waits for its final
+	// commit, which may go out with other released partitions'.
+	released atomic.Bool
 }
 
 func newPartitionRunner(c *Consumer, sess *saramagroup.Session, claim *saramagroup.Claim) *partitionRunner {
@@ -222,6 +228,7 @@ func newPartitionRunner(c *Consumer, sess *saramagroup.Session, claim *saramagro
 		hcancel:   hcancel,
 		progress:  make(chan struct{}, 1),
 		committed: -1,
+		markers:   newMarkerState(),
 	}
 	if off := claim.InitialOffset(); off >= 0 {
 		r.committed = off

@@ -39,13 +39,17 @@ type Stats struct {
 type PartitionStats struct {
 	Topic     string
 	Partition int32
-	// NextOffset is the offset after the last record taken (-1: none yet
-	// and no committed offset known).
+	// NextOffset is the offset after the last record taken, or past the
+	// transaction markers and aborted records that follow it once the
+	// partition is idle there (-1: none yet and no committed offset
+	// known). Once everything is handled it is what gets committed.
 	NextOffset int64
 	// Committed is the last offset this member committed (or found
 	// committed when the partition was assigned); -1 when none.
 	Committed int64
-	// Lag is the high watermark minus NextOffset; -1 when unknown.
+	// Lag is the high watermark minus NextOffset; -1 when unknown. For a
+	// caught-up consumer it is 0, as Kafka's tools compute from the
+	// committed offset, also on topics written by transactions.
 	Lag int64
 	// InFlight counts records handed to handlers and not finished;
 	// Buffered counts fetched records waiting for in-flight room.

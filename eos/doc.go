@@ -15,6 +15,11 @@
 //     go into one transaction, the offsets with the consumer-group metadata
 //     (generation, member ID, group instance ID; KIP-447), so the broker
 //     rejects the commit of a member whose partitions moved on (a zombie).
+//     An input partition idle at its committed offset with its high
+//     watermark beyond it (transaction markers, aborted records of another
+//     transactional producer) is committed past them, in the open
+//     transaction or in one holding only offsets, so a caught-up session's
+//     committed offsets are the end offsets.
 //   - Rebalancing is eager: a rebalance ends the generation, and the open
 //     transaction is aborted (or an EndTxn in flight completes) before any
 //     partition is released. Nothing is committed after the generation

@@ -65,6 +65,8 @@ type txnLoop struct {
 	failures    map[recordKey]attempts // handler failures of uncommitted records
 	replay      []*bulwark.Message
 	txnFailures int // consecutive failed transactions, for backoff
+
+	marks markerState // markers.go
 }
 
 func newTxnLoop(s *Session, p *txnsession.Producer, gen *txnsession.Generation) *txnLoop {
@@ -85,6 +87,8 @@ func (l *txnLoop) run(runCtx, ctx context.Context) error {
 	l.timer = time.NewTimer(time.Hour)
 	l.timer.Stop()
 	defer l.timer.Stop()
+	l.initMarkers()
+	defer l.stopMarkers()
 	for {
 		var msg *bulwark.Message
 		if len(l.replay) > 0 {
@@ -100,6 +104,14 @@ func (l *txnLoop) run(runCtx, ctx context.Context) error {
 			case <-l.timer.C:
 				l.timerSet = false
 				if err := l.commit(ctx); err != nil {
+					return l.result(runCtx, err)
+				}
+				continue
+			case <-l.marks.ticker.C:
+				l.checkIdle()
+				continue
+			case res := <-l.marks.results:
+				if err := l.probed(res); err != nil {
 					return l.result(runCtx, err)
 				}
 				continue
@@ -314,6 +326,7 @@ func (l *txnLoop) committed() {
 		l.span.SetAttributes(telemetry.MessagingBatchCount.Int(len(l.inputs)))
 	}
 	l.span.End()
+	l.markCommitted()
 	if len(l.failures) > 0 {
 		for _, m := range l.inputs {
 			delete(l.failures, recordKey{txnsession.TopicPartition{Topic: m.Topic, Partition: m.Partition}, m.Offset})

@@ -3,13 +3,10 @@ package eos_test
 import (
 	"testing"
 
+	"github.com/bulwarkgo/bulwark/internal/leakcheck"
 	"go.uber.org/goleak"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// sarama's metrics registry keeps a meter ticker goroutine for the
-		// life of the process.
-		goleak.IgnoreAnyFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick"),
-	)
+	goleak.VerifyTestMain(m, leakcheck.Options()...)
 }

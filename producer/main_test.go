@@ -3,6 +3,7 @@ package producer_test
 import (
 	"testing"
 
+	"github.com/bulwarkgo/bulwark/internal/leakcheck"
 	"go.uber.org/goleak"
 )
 
@@ -10,8 +11,7 @@ import (
 // producer, sarama client and kafkatest cluster must be closed. goleak runs
 // after all tests, when every t.Cleanup has closed its cluster.
 //
-// Ignored: go-metrics' meter arbiter, a process-wide ticker that sarama's
-// metrics registry starts once and nothing can stop.
+// Ignored: the dependency goroutines nothing can stop (internal/leakcheck).
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick"))
+	goleak.VerifyTestMain(m, leakcheck.Options()...)
 }

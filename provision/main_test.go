@@ -3,11 +3,11 @@ package provision_test
 import (
 	"testing"
 
+	"github.com/bulwarkgo/bulwark/internal/leakcheck"
 	"go.uber.org/goleak"
 )
 
-// go-metrics (used by sarama) starts one ticker goroutine per process that
-// cannot be stopped.
+// Ignored: the dependency goroutines nothing can stop (internal/leakcheck).
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick"))
+	goleak.VerifyTestMain(m, leakcheck.Options()...)
 }

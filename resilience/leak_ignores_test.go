@@ -1,10 +1,7 @@
 package resilience_test
 
-import "go.uber.org/goleak"
+import "github.com/bulwarkgo/bulwark/internal/leakcheck"
 
-// leakIgnores lists third-party goroutines the tests cannot stop: sarama
-// (inside the consumer) starts go-metrics' process-wide meter ticker, which
-// never exits.
-var leakIgnores = []goleak.Option{
-	goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick"),
-}
+// leakIgnores lists third-party goroutines the tests cannot stop
+// (internal/leakcheck).
+var leakIgnores = leakcheck.Options()

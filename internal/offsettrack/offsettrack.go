@@ -98,6 +98,27 @@ func (p *Partition) find(offset int64) int {
 	return -1
 }
 
+// Idle returns the offset after the last one added (or the initial
+// offset), and whether every offset added has finished.
+func (p *Partition) Idle() (next int64, idle bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.next, p.head == len(p.offsets)
+}
+
+// SkipTo records that the offsets from the last one added up to (not
+// including) to hold nothing to handle (transaction markers, aborted
+// records): once everything added has finished, to is committable. An
+// offset added later must be at least to. It does nothing when to is not
+// past what was added.
+func (p *Partition) SkipTo(to int64) {
+	p.mu.Lock()
+	if to > p.next {
+		p.next = to
+	}
+	p.mu.Unlock()
+}
+
 // Committable returns the offset to commit: the oldest unfinished offset,
 // or one past the last added offset when all have finished.
 func (p *Partition) Committable() int64 {

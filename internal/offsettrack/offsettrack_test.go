@@ -70,3 +70,38 @@ func TestRandomOrderMatchesModel(t *testing.T) {
 		}
 	}
 }
+
+// SkipTo moves the committable offset past offsets holding nothing to
+// handle, but never past a record still in flight, and never backwards.
+func TestSkipTo(t *testing.T) {
+	p := New(-2) // nothing committed, start unresolved
+	if next, idle := p.Idle(); next != -2 || !idle {
+		t.Fatalf("Idle() = %d, %v; want -2, true", next, idle)
+	}
+	p.SkipTo(5) // a partition whose first records were all aborted
+	if got := p.Committable(); got != 5 {
+		t.Fatalf("committable after SkipTo(5) = %d, want 5", got)
+	}
+	p.Add(5)
+	p.Add(6)
+	if next, idle := p.Idle(); next != 7 || idle {
+		t.Fatalf("Idle() = %d, %v; want 7, false", next, idle)
+	}
+	p.SkipTo(9) // 7: marker, 8: aborted
+	if got := p.Committable(); got != 5 {
+		t.Fatalf("committable = %d with 5 in flight, want 5", got)
+	}
+	p.Done(5)
+	p.Done(6)
+	if got := p.Committable(); got != 9 {
+		t.Fatalf("committable = %d, want 9", got)
+	}
+	p.SkipTo(8) // stale: behind what is known
+	if got := p.Committable(); got != 9 {
+		t.Fatalf("committable after a stale SkipTo = %d, want 9", got)
+	}
+	p.Add(9)
+	if got := p.Committable(); got != 9 {
+		t.Fatalf("committable with 9 in flight = %d, want 9", got)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/IBM/sarama"
+	"github.com/bulwarkgo/bulwark/internal/saramax"
 )
 
 // Offset is a commit for one partition: the next offset to consume.
@@ -49,24 +50,53 @@ func (g *Group) Commit(ctx context.Context, sess *Session, offsets []Offset) err
 	if len(offsets) == 0 {
 		return nil
 	}
+	return g.onCommitClient(ctx, "commit", func() error { return g.commit(sess, offsets) })
+}
+
+// NextDelivered returns where the next record this member would receive
+// from a partition can be, given that everything before from was handled
+// (see saramax.NextDelivered): past transaction markers and, under
+// read_committed, aborted records. A commit of the result is what Kafka's
+// tools count as caught up. from may be the [Claim.InitialOffset] of a
+// partition without a committed offset; the oldest offset is then looked
+// up when consumption starts at the oldest. It runs like a commit: in
+// turn with commits, bounded by ctx.
+func (g *Group) NextDelivered(ctx context.Context, topic string, partition int32, from int64) (int64, error) {
+	next := from
+	err := g.onCommitClient(ctx, "find next offset", func() error {
+		var err error
+		next, err = saramax.NextDelivered(g.commitClient, topic, partition, from)
+		return err
+	})
+	if err != nil {
+		return from, err
+	}
+	return next, nil
+}
+
+// onCommitClient runs fn, a call on the commit client, after the calls
+// before it, returning when ctx ends even if sarama has not answered
+// (its calls take no context); fn still runs to its end then, and Close
+// waits for it.
+func (g *Group) onCommitClient(ctx context.Context, what string, fn func() error) error {
 	if ctx.Err() != nil {
-		return fmt.Errorf("commit: %w", context.Cause(ctx))
+		return fmt.Errorf("%s: %w", what, context.Cause(ctx))
 	}
 	select {
 	case g.commitSlot <- struct{}{}:
 	case <-ctx.Done():
-		return fmt.Errorf("commit: %w", context.Cause(ctx))
+		return fmt.Errorf("%s: %w", what, context.Cause(ctx))
 	}
 	result := make(chan error, 1)
 	g.commits.Go(func() {
 		defer func() { <-g.commitSlot }()
-		result <- g.commit(sess, offsets)
+		result <- fn()
 	})
 	select {
 	case err := <-result:
 		return err
 	case <-ctx.Done():
-		return fmt.Errorf("commit: %w", context.Cause(ctx))
+		return fmt.Errorf("%s: %w", what, context.Cause(ctx))
 	}
 }
 

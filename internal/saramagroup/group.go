@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/IBM/sarama"
 	"github.com/bulwarkgo/bulwark"
@@ -88,7 +89,7 @@ type Handler interface {
 // cooperative protocol that spans rebalances, until ctx ends, the group is
 // closed or the session fails. Call it in a loop.
 func (g *Group) Consume(ctx context.Context, topics []string, h Handler) error {
-	return g.cg.Consume(ctx, topics, adapter{h})
+	return g.cg.Consume(ctx, topics, &adapter{h: h})
 }
 
 // Errors returns errors sarama reports while consuming (fetch, offset
@@ -148,7 +149,9 @@ func IsFatal(err error) bool {
 // with this static member's instance ID (KIP-345).
 func IsFencedInstance(err error) bool { return errors.Is(err, sarama.ErrFencedInstancedId) }
 
-// Session is the member's current group session.
+// Session is the member's current group session. Every claim of one
+// sarama session shares one *Session, so that callers can group their
+// partitions by it (one commit request for all of them).
 type Session struct{ s sarama.ConsumerGroupSession }
 
 // MemberID is the member ID the coordinator assigned in this generation.
@@ -248,10 +251,25 @@ func recordSize(cm *sarama.ConsumerMessage) int {
 	return n
 }
 
-type adapter struct{ h Handler }
+// adapter is made per Consume call, that is per sarama session: Setup
+// runs once, before any ConsumeClaim of the session (with the cooperative
+// protocol, claims added by later rebalances join the same session).
+type adapter struct {
+	h    Handler
+	sess atomic.Pointer[Session]
+}
 
-func (a adapter) Setup(s sarama.ConsumerGroupSession) error   { return a.h.Setup(&Session{s}) }
-func (a adapter) Cleanup(s sarama.ConsumerGroupSession) error { return a.h.Cleanup(&Session{s}) }
-func (a adapter) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
-	return a.h.ConsumeClaim(&Session{s}, &Claim{c: c, done: s.Context().Done()})
+func (a *adapter) session(s sarama.ConsumerGroupSession) *Session {
+	if cur := a.sess.Load(); cur != nil && cur.s == s {
+		return cur
+	}
+	sess := &Session{s}
+	a.sess.Store(sess)
+	return sess
+}
+
+func (a *adapter) Setup(s sarama.ConsumerGroupSession) error   { return a.h.Setup(a.session(s)) }
+func (a *adapter) Cleanup(s sarama.ConsumerGroupSession) error { return a.h.Cleanup(a.session(s)) }
+func (a *adapter) ConsumeClaim(s sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
+	return a.h.ConsumeClaim(a.session(s), &Claim{c: c, done: s.Context().Done()})
 }

@@ -29,8 +29,12 @@ type Generation struct {
 	Meta    GroupMeta
 	Claims  []TopicPartition
 	Records <-chan *bulwark.Message
+	// Start is where each claimed partition starts: its stable committed
+	// offset, or NoOffset (then the oldest offset).
+	Start map[TopicPartition]int64
 
 	group *Group
+	marks watermarks // next_offset.go
 }
 
 // StableOffsets fetches the committed offsets of parts, waiting while a
@@ -65,6 +69,9 @@ type Group struct {
 	cg         sarama.ConsumerGroup
 	hooks      Hooks
 	log        *slog.Logger
+	// probes are the sarama calls of Generation.NextDelivered; Run waits
+	// for them after closing the client, which ends them.
+	probes sync.WaitGroup
 }
 
 // NewGroup connects the member's client. Run joins the group.
@@ -116,6 +123,7 @@ func (g *Group) Run(ctx context.Context, fn GenerationFunc) error {
 		_ = g.cg.Close()
 		<-errsDone
 		_ = g.client.Close()
+		g.probes.Wait()
 	}()
 	backoff := 50 * time.Millisecond
 	for {
@@ -173,6 +181,7 @@ type groupHandler struct {
 
 	records chan *bulwark.Message
 	done    chan struct{}
+	gen     *Generation
 
 	mu    sync.Mutex
 	fatal error
@@ -216,8 +225,10 @@ func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
 		Meta:    GroupMeta{sarama.NewConsumerGroupMetadataFromSession(sess, h.g.id, h.g.instanceID)},
 		Claims:  parts,
 		Records: records,
+		Start:   offs,
 		group:   h.g,
 	}
+	h.gen = gen
 	ctx := sess.Context()
 	go func() {
 		defer close(done)
@@ -233,6 +244,9 @@ func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
 
 func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	records, done, ctxDone := h.records, h.done, sess.Context().Done()
+	if h.gen != nil {
+		h.gen.marks.add(TopicPartition{claim.Topic(), claim.Partition()}, claim)
+	}
 	var slab saramax.MessageSlab
 	for {
 		select {

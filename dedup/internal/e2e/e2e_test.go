@@ -17,6 +17,7 @@ import (
 	"github.com/bulwarkgo/bulwark/consumer"
 	"github.com/bulwarkgo/bulwark/dedup"
 	"github.com/bulwarkgo/bulwark/dedup/sqlstore"
+	"github.com/bulwarkgo/bulwark/internal/leakcheck"
 	"github.com/bulwarkgo/bulwark/internal/servicetest"
 	"github.com/bulwarkgo/bulwark/kafkatest"
 	"github.com/bulwarkgo/bulwark/producer"
@@ -28,12 +29,10 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// sarama's metrics library starts a ticker goroutine it never stops;
+	goleak.VerifyTestMain(m, leakcheck.Options(
 		// kfake's run loop ends asynchronously after Close.
-		goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick"),
 		goleak.IgnoreAnyFunction("github.com/twmb/franz-go/pkg/kfake.(*Cluster).run"),
-	)
+	)...)
 }
 
 // counter returns the sum of an int64 counter's points.
