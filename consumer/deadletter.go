@@ -7,7 +7,6 @@ import (
 
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/conn"
-	"github.com/bulwarkgo/bulwark/internal/saramagroup"
 	"github.com/bulwarkgo/bulwark/internal/saramax"
 )
 
@@ -18,7 +17,7 @@ type deadLetterWriter struct {
 	conn    conn.Settings
 	mu      sync.Mutex
 	p       *saramax.AsyncProducer
-	aborter *saramagroup.Abortable
+	aborter *saramax.Aborter
 	stop    chan struct{}
 	closed  bool
 	// sending is held (read) around Enqueue so close never calls
@@ -45,7 +44,7 @@ func (w *deadLetterWriter) producer() (*saramax.AsyncProducer, error) {
 	}
 	// Cut off when Run runs out of time to stop: then retries stop
 	// waiting too, so the producer's goroutines end soon after.
-	w.aborter = saramagroup.MakeAbortable(cfg)
+	w.aborter = saramax.MakeAbortable(cfg)
 	p, err := saramax.NewAsyncProducer(w.brokers, cfg)
 	if err != nil {
 		return nil, err

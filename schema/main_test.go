@@ -3,11 +3,12 @@ package schema_test
 import (
 	"testing"
 
+	"github.com/bulwarkgo/bulwark/internal/leakcheck"
 	"go.uber.org/goleak"
 )
 
+// TestMain fails the package if a test leaves goroutines behind, beyond
+// the dependencies' ones leakcheck lists (the fault matrix runs a consumer).
 func TestMain(m *testing.M) {
-	// The fault matrix runs a consumer: sarama starts go-metrics'
-	// process-wide meter ticker, which never exits.
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/rcrowley/go-metrics.(*meterArbiter).tick"))
+	goleak.VerifyTestMain(m, leakcheck.Options()...)
 }

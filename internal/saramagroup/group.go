@@ -23,7 +23,7 @@ type Group struct {
 	// aborters cut the connections of both clients: sarama's blocking
 	// calls take no context, so cutting is what bounds a stop when the
 	// network hangs.
-	aborters []*Abortable
+	aborters []*saramax.Aborter
 
 	// commitSlot serializes commits: a commit abandoned by its caller
 	// keeps the slot until sarama returns, so a later commit can never be
@@ -62,7 +62,7 @@ func New(brokers []string, group string, config *Config) (*Group, error) {
 // abortable returns a copy of cfg whose connections [Group.Abort] cuts.
 func (g *Group) abortable(cfg *sarama.Config) *sarama.Config {
 	c := *cfg
-	g.aborters = append(g.aborters, MakeAbortable(&c))
+	g.aborters = append(g.aborters, saramax.MakeAbortable(&c))
 	return &c
 }
 
