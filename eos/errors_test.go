@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/eos"
 	"github.com/bulwarkgo/bulwark/kafkatest"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -119,4 +121,50 @@ func TestStopAbortsOpenTransaction(t *testing.T) {
 	offs, err := c.CommittedOffsets(context.Background(), "g", "in")
 	require.NoError(t, err)
 	require.Empty(t, offs)
+}
+
+// A record that keeps pausing (a dependency that stays down) is tried
+// less and less often: the pause delay doubles up to WithMaxPauseDelay.
+// Each asserted gap is a lower bound set by the pause alone, so a slow
+// machine cannot make the test fail; a fixed pause of 200 ms could not
+// make the fifth gap reach 1.6 s.
+func TestPauseDelayGrowsWhileTheDependencyStaysDown(t *testing.T) {
+	c := kafkatest.NewCluster(t, kafkatest.WithTopic("in", 1), kafkatest.WithTopic("out", 1))
+	produceInputs(t, c, "in", 1, 1)
+	var (
+		mu    sync.Mutex
+		calls []time.Time
+	)
+	const pauses = 5
+	h := eos.HandlerFunc(func(_ context.Context, in *bulwark.Message, out eos.Emitter) error {
+		mu.Lock()
+		calls = append(calls, time.Now())
+		n := len(calls)
+		mu.Unlock()
+		if n <= pauses {
+			return bulwark.Pause(errors.New("dependency down"), 0)
+		}
+		out.Emit(copyOutput(in, "out"))
+		return nil
+	})
+	s, err := eos.New(c.Brokers(), "g", []string{"in"}, "pauses", h,
+		testOpts(eos.WithPauseDelay(200*time.Millisecond), eos.WithMaxPauseDelay(5*time.Second))...)
+	require.NoError(t, err)
+	stop := runSession(t, s)
+	waitFor(t, 30*time.Second, "committed after the pauses", func() bool { return committedSum(c, "g", "in") == 1 })
+	require.NoError(t, stop())
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, calls, pauses+1)
+	// Pause n waits at least min(200ms*2^(n-1), 5s)/2, and never less
+	// than 200 ms.
+	for n := 1; n <= pauses; n++ {
+		gap := calls[n].Sub(calls[n-1])
+		least := max(200*time.Millisecond, (200*time.Millisecond<<(n-1))/2)
+		assert.GreaterOrEqual(t, gap, least, "pause %d", n)
+		t.Logf("pause %d: %v", n, gap.Round(time.Millisecond))
+	}
+	counts := checkExactlyOnce(t, c, "g", "in", "out")
+	require.Equal(t, 1, counts["out"])
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/internal/backoff"
 	"github.com/bulwarkgo/bulwark/internal/deadletter"
 	"github.com/bulwarkgo/bulwark/internal/telemetry"
 	"github.com/bulwarkgo/bulwark/internal/txnsession"
@@ -31,7 +32,9 @@ var errEndGeneration = errors.New("eos: end of generation")
 // dead-letter topic that is down costs no handler call and no attempt.
 type attempts struct {
 	deliveries, retryable int
-	dead                  error
+	// pauses counts consecutive pauses, for the growing pause delay.
+	pauses int
+	dead   error
 }
 
 type recordKey struct {
@@ -189,9 +192,9 @@ func (l *txnLoop) process(ctx context.Context, msg *bulwark.Message) error {
 		case class == bulwark.ClassPause:
 			delay, _ := bulwark.PauseDelay(herr)
 			if delay <= 0 {
-				delay = l.s.opts.pauseDelay
+				delay = backoff.Pause(l.s.opts.pauseDelay, l.s.opts.maxPauseDelay, fails.pauses+1)
 			}
-			l.failures[key] = attempts{deliveries: fails.deliveries + 1, retryable: fails.retryable}
+			l.failures[key] = attempts{deliveries: fails.deliveries + 1, retryable: fails.retryable, pauses: fails.pauses + 1}
 			return l.abortAndRetry(ctx, msg, reasonPause, herr, delay)
 		case class == bulwark.ClassRetryable && fails.retryable+1 < l.s.opts.maxAttempts:
 			l.failures[key] = attempts{deliveries: fails.deliveries + 1, retryable: fails.retryable + 1}

@@ -34,6 +34,8 @@ const (
 	// DefaultPauseDelay is how long a pause-class error without its own
 	// delay stops processing.
 	DefaultPauseDelay = time.Second
+	// DefaultMaxPauseDelay caps the growing pause of [WithPauseDelay].
+	DefaultMaxPauseDelay = time.Minute
 	// DeadLetterSuffix is appended to an input topic's name to form its
 	// default dead-letter topic.
 	DeadLetterSuffix = ".dlt"
@@ -55,6 +57,7 @@ type options struct {
 	maxAttempts        int
 	retryBackoff       time.Duration
 	pauseDelay         time.Duration
+	maxPauseDelay      time.Duration
 	linger             time.Duration
 	autoRestart        bool
 	logger             *slog.Logger
@@ -73,6 +76,7 @@ func defaultOptions() options {
 		maxAttempts:     DefaultMaxAttempts,
 		retryBackoff:    DefaultRetryBackoff,
 		pauseDelay:      DefaultPauseDelay,
+		maxPauseDelay:   DefaultMaxPauseDelay,
 		logger:          logging.Default(),
 	}
 }
@@ -113,6 +117,8 @@ func (o *options) validate() error {
 		return invalidConfig("retry backoff must be positive, got %v", o.retryBackoff)
 	case o.pauseDelay <= 0:
 		return invalidConfig("pause delay must be positive, got %v", o.pauseDelay)
+	case o.maxPauseDelay < 0:
+		return invalidConfig("max pause delay must not be negative, got %v", o.maxPauseDelay)
 	case o.linger < 0:
 		return invalidConfig("linger must not be negative, got %v", o.linger)
 	case o.deadLetterTopic == nil:
@@ -208,9 +214,19 @@ func WithRetryBackoff(d time.Duration) Option {
 }
 
 // WithPauseDelay sets how long a pause-class handler error without its own
-// delay stops processing. Default [DefaultPauseDelay].
+// delay stops processing (a dependency such as Redis or the schema
+// registry is down). While the same record keeps pausing the delay
+// doubles, with jitter, up to [WithMaxPauseDelay]. A delay carried by the
+// error (bulwark.Pause) is kept as given. Default [DefaultPauseDelay].
 func WithPauseDelay(d time.Duration) Option {
 	return func(o *options) error { o.pauseDelay = d; return nil }
+}
+
+// WithMaxPauseDelay caps the growing pause of [WithPauseDelay]; a value at
+// or below the pause delay keeps the pause fixed. Default
+// [DefaultMaxPauseDelay].
+func WithMaxPauseDelay(d time.Duration) Option {
+	return func(o *options) error { o.maxPauseDelay = d; return nil }
 }
 
 // WithLinger makes the producer wait up to d to fill produce requests.

@@ -29,3 +29,15 @@ func (p Policy) Delay(n int) time.Duration {
 	half := d / 2
 	return half + time.Duration(rand.Int64N(int64(d-half)+1))
 }
+
+// Pause is the delay of the n-th consecutive pause (from 1) of a record
+// whose pause-class error carries no delay of its own: base the first
+// time, then growing with jitter as [Policy] grows, never below base and
+// at most ceiling, so a dependency that stays down is asked less and less
+// often. A ceiling at or below base keeps the pause fixed.
+func Pause(base, ceiling time.Duration, n int) time.Duration {
+	if n <= 1 || ceiling <= base {
+		return base
+	}
+	return max(base, Policy{Initial: base, Max: ceiling}.Delay(n))
+}

@@ -19,3 +19,22 @@ func TestDelayGrowsWithinBounds(t *testing.T) {
 		t.Fatal("zero policy must not wait")
 	}
 }
+
+func TestPauseGrowsFromBaseToMax(t *testing.T) {
+	base, max := 100*time.Millisecond, time.Second
+	if got := Pause(base, max, 1); got != base {
+		t.Fatalf("first pause %v, want %v", got, base)
+	}
+	for n := 2; n <= 10; n++ {
+		for i := 0; i < 100; i++ {
+			got := Pause(base, max, n)
+			d := min(base<<(n-1), max)
+			if got < base || got < d/2 || got > d {
+				t.Fatalf("pause %d: %v, want within [max(%v, %v), %v]", n, got, base, d/2, d)
+			}
+		}
+	}
+	if got := Pause(base, base/2, 5); got != base {
+		t.Fatalf("a max below base keeps the pause fixed: got %v", got)
+	}
+}

@@ -57,10 +57,7 @@ func (p *Policy) retryEndsInTime(now func() time.Time, start *time.Time, delay t
 // pauseDelay is the delay of the n-th consecutive pause (from 1) whose
 // error carries none.
 func (p *Policy) pauseDelay(n int) time.Duration {
-	if n <= 1 || p.MaxPauseDelay <= p.PauseDelay {
-		return p.PauseDelay
-	}
-	return max(p.PauseDelay, backoff.Policy{Initial: p.PauseDelay, Max: p.MaxPauseDelay}.Delay(n))
+	return backoff.Pause(p.PauseDelay, p.MaxPauseDelay, n)
 }
 
 // Env connects Deliver to its surroundings. Sleep and DeadLetter are
