@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/internal/logging"
 )
 
 // Deduplicator is the idempotent-consumer middleware: it lets a record's
@@ -94,7 +95,7 @@ func New(store Store, opts ...Option) (*Deduplicator, error) {
 	}
 	log := cfg.logger
 	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+		log = logging.Default()
 	}
 	if cfg.name != "" {
 		log = log.With("dedup_name", cfg.name)

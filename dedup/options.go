@@ -89,7 +89,9 @@ func WithStoreTimeout(d time.Duration) Option { return func(c *config) { c.store
 // a key, so this matters only with a fallback of your own.
 func WithAllowUnkeyed() Option { return func(c *config) { c.allowUnkeyed = true } }
 
-// WithLogger sets the logger (default: discard). Duplicates are logged at
+// WithLogger sets the logger (default: slog.Default(), WARN and above only,
+// so store failures reach the operator with no configuration;
+// slog.New(slog.DiscardHandler) silences it). Duplicates are logged at
 // debug level, store failures and lost leases at warn.
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 

@@ -64,7 +64,9 @@ func (o sharedOption) applyRateLimiter(c *rateLimiterConfig) { o(&c.shared) }
 // "ratelimiter").
 func WithName(name string) Option { return sharedOption(func(s *shared) { s.name = name }) }
 
-// WithLogger sets the logger (default: discard). Breaker state changes are
+// WithLogger sets the logger (default: slog.Default(), WARN and above only,
+// so an opened breaker reaches the operator with no configuration;
+// slog.New(slog.DiscardHandler) silences it). Breaker state changes are
 // logged at info (opened: warn); rejections are not logged, they are counted.
 func WithLogger(l *slog.Logger) Option { return sharedOption(func(s *shared) { s.logger = l }) }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 
+	"github.com/bulwarkgo/bulwark/internal/logging"
 	"github.com/bulwarkgo/bulwark/internal/telemetry"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -52,7 +53,7 @@ func newInstruments(s shared, kind string) (*instruments, error) {
 	}
 	logger := s.logger
 	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+		logger = logging.Default()
 	}
 	logger = logger.With("resilience_policy", kind, "resilience_name", name)
 	meter := telemetry.MeterProvider(s.meters).Meter(telemetry.Scope + "/resilience")

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bulwarkgo/bulwark/dedup"
+	"github.com/bulwarkgo/bulwark/internal/logging"
 )
 
 // DefaultTable is the table name unless [WithTable] says otherwise.
@@ -79,7 +80,8 @@ func WithoutCreateTable() Option { return func(c *config) { c.create = false } }
 func WithCleanupInterval(d time.Duration) Option { return func(c *config) { c.cleanupInterval = d } }
 
 // WithLogger sets the logger for background cleanup failures (default:
-// discard).
+// slog.Default(), WARN and above only; slog.New(slog.DiscardHandler)
+// silences it).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
 var tableName = regexp.MustCompile(`^([a-z_][a-z0-9_]*\.)?[a-z_][a-z0-9_]*$`)
@@ -143,7 +145,7 @@ func New(ctx context.Context, db *sql.DB, opts ...Option) (*Store, error) {
 	}
 	s := &Store{db: db, q: newQueries(cfg.table), log: cfg.logger}
 	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
+		s.log = logging.Default()
 	}
 	if cfg.cleanupInterval > 0 {
 		// A context of its own: the loop outlives New's ctx, until Close.

@@ -1,4 +1,4 @@
-// Package logging gives producer, consumer and eos their logger when the
+// Package logging gives bulwark's packages their logger when the
 // user passes none: slog.Default() restricted to WARN and above, so what an
 // operator must see (a missing topic, a partition blocked on a dead-letter
 // write, a failed rejoin) reaches the process's log with no configuration,
