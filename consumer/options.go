@@ -8,6 +8,7 @@ import (
 
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/conn"
+	"github.com/bulwarkgo/bulwark/internal/joinerr"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -307,5 +308,5 @@ func (c *config) validate() error {
 		c.invalid("heartbeat interval (%v) must be positive and below the session timeout (%v)", c.heartbeat, c.sessionTimeout)
 	}
 	c.validateBatch()
-	return errors.Join(c.errs...)
+	return joinerr.Join(c.errs...)
 }

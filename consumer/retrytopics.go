@@ -11,6 +11,7 @@ import (
 
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/internal/deadletter"
+	"github.com/bulwarkgo/bulwark/internal/joinerr"
 )
 
 // Headers of a record waiting in a retry topic ([WithRetryTopics]); the
@@ -149,7 +150,7 @@ func parseRetry(msg *bulwark.Message, sources map[string]bool) (retryStage, erro
 	errs = append(errs, err)
 	nb, err = num(HeaderRetryNotBefore)
 	errs = append(errs, err)
-	if err := errors.Join(errs...); err != nil {
+	if err := joinerr.Join(errs...); err != nil {
 		return retryStage{}, bulwark.Permanent(err)
 	}
 	st.partition, st.offset, st.attempts, st.notBefore = int32(p), off, int(att), time.UnixMilli(nb)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/internal/joinerr"
 	"github.com/bulwarkgo/bulwark/internal/saramax"
 	"go.opentelemetry.io/otel/metric"
 )
@@ -157,9 +158,9 @@ func (t *TransactionalProducer) begin() error {
 	// (its error was returned then): resolve it once before giving up.
 	if abortErr := t.pipe.ap.AbortTxn(); abortErr != nil {
 		if kind := t.classify(abortErr); kind != TxnAbortable {
-			return t.breakWith(kind, errors.Join(err, abortErr))
+			return t.breakWith(kind, joinerr.Join(err, abortErr))
 		}
-		return &TxnError{Kind: TxnAbortable, Err: fmt.Errorf("begin: %w", errors.Join(err, abortErr))}
+		return &TxnError{Kind: TxnAbortable, Err: fmt.Errorf("begin: %w", joinerr.Join(err, abortErr))}
 	}
 	if err := t.pipe.ap.BeginTxn(); err != nil {
 		if kind := t.classify(err); kind != TxnAbortable {
@@ -202,9 +203,9 @@ func (t *TransactionalProducer) commit(start time.Time, expiredBefore int64) err
 	if abortErr := t.pipe.ap.AbortTxn(); abortErr != nil {
 		t.recordEnd(t.pipe.tel.txnAborts, start)
 		if kind := t.classify(abortErr); kind != TxnAbortable {
-			return t.breakWith(kind, errors.Join(cause, abortErr))
+			return t.breakWith(kind, joinerr.Join(cause, abortErr))
 		}
-		return &TxnError{Kind: TxnAbortable, Err: errors.Join(cause, fmt.Errorf("abort: %w", abortErr))}
+		return &TxnError{Kind: TxnAbortable, Err: joinerr.Join(cause, fmt.Errorf("abort: %w", abortErr))}
 	}
 	t.recordEnd(t.pipe.tel.txnAborts, start)
 	return &TxnError{Kind: TxnAbortable, Err: cause}
@@ -225,9 +226,9 @@ func (t *TransactionalProducer) abortAfter(cause error, start time.Time) error {
 		return cause
 	}
 	if kind := t.classify(abortErr); kind != TxnAbortable {
-		return t.breakWith(kind, errors.Join(cause, abortErr))
+		return t.breakWith(kind, joinerr.Join(cause, abortErr))
 	}
-	return &TxnError{Kind: TxnAbortable, Err: errors.Join(cause, fmt.Errorf("abort: %w", abortErr))}
+	return &TxnError{Kind: TxnAbortable, Err: joinerr.Join(cause, fmt.Errorf("abort: %w", abortErr))}
 }
 
 func (t *TransactionalProducer) classify(err error) TxnKind {

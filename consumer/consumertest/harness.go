@@ -10,6 +10,7 @@ import (
 	"github.com/bulwarkgo/bulwark/consumer"
 	"github.com/bulwarkgo/bulwark/consumer/internal/delivery"
 	"github.com/bulwarkgo/bulwark/internal/backoff"
+	"github.com/bulwarkgo/bulwark/internal/joinerr"
 	"github.com/bulwarkgo/bulwark/internal/offsettrack"
 )
 
@@ -180,7 +181,7 @@ func New(h bulwark.Handler, opts ...Option) (*Harness, error) {
 	if h == nil {
 		cfg.errs = append(cfg.errs, ErrInvalidConfig)
 	}
-	if err := errors.Join(cfg.errs...); err != nil {
+	if err := joinerr.Join(cfg.errs...); err != nil {
 		return nil, err
 	}
 	if cfg.clock == nil {

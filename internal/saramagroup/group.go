@@ -9,6 +9,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/internal/joinerr"
 	"github.com/bulwarkgo/bulwark/internal/saramax"
 )
 
@@ -131,7 +132,7 @@ func (g *Group) Close(ctx context.Context) error {
 	}
 	g.Abort()
 	err := <-done
-	return errors.Join(fmt.Errorf("close: %w", context.Cause(ctx)), err)
+	return joinerr.Join(fmt.Errorf("close: %w", context.Cause(ctx)), err)
 }
 
 // IsFatal reports whether an error from Consume means the member cannot go
