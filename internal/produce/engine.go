@@ -140,7 +140,7 @@ func (e *Engine) Produce(r Record, cb Callback) {
 		e.mu.Unlock()
 		var err error
 		if t, err = e.loadTopic(r.Topic); err != nil {
-			cb(r.Partition, -1, err)
+			e.failRecord(r.Partition, cb, err)
 			return
 		}
 		e.mu.Lock()
@@ -152,15 +152,14 @@ func (e *Engine) Produce(r Record, cb Callback) {
 	}
 	pn, err := e.partitionOf(t, &r)
 	if err != nil {
+		e.failRecordLocked(r.Partition, cb, err)
 		e.mu.Unlock()
-		cb(r.Partition, -1, err)
 		return
 	}
 	p := t.parts[pn]
 	if p.failed != nil {
-		err := p.failed
+		e.failRecordLocked(pn, cb, p.failed)
 		e.mu.Unlock()
-		cb(pn, -1, err)
 		return
 	}
 	b, fresh := p.openBatch(size, &e.o, now)
@@ -179,6 +178,30 @@ func (e *Engine) Produce(r Record, cb Callback) {
 	if wake != nil {
 		wake.poke()
 	}
+}
+
+// failRecord reports a record that failed before it reached a batch. It
+// goes through the results goroutine like every other outcome, so a
+// partition's callbacks stay in produce order; only after Close, when that
+// goroutine may be gone, does the caller's goroutine run it.
+func (e *Engine) failRecord(pn int32, cb Callback, err error) {
+	e.mu.Lock()
+	closed := e.closed
+	if !closed {
+		e.failRecordLocked(pn, cb, err)
+	}
+	e.mu.Unlock()
+	if closed {
+		cb(pn, -1, err)
+	}
+}
+
+func (e *Engine) failRecordLocked(pn int32, cb Callback, err error) {
+	b := newBatch(&partition{id: pn}, time.Time{})
+	b.cbs = append(b.cbs, cb)
+	b.err = err
+	e.pending++
+	e.results.push(b)
 }
 
 // loadTopic learns topic's partitions, outside the engine lock.

@@ -1,6 +1,7 @@
 package produce
 
 import (
+	"math"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -69,4 +70,15 @@ func (p *partition) ready(now time.Time, o *options, flushing bool) (bool, time.
 		return true, time.Time{}
 	}
 	return false, at
+}
+
+// addSeq moves a sequence number by n, wrapping from math.MaxInt32 to 0
+// (and back) as Kafka does.
+func addSeq(seq int32, n int) int32 {
+	const period = int64(math.MaxInt32) + 1
+	v := (int64(seq) + int64(n)) % period
+	if v < 0 {
+		v += period
+	}
+	return int32(v)
 }

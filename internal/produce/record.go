@@ -22,9 +22,10 @@ type Record struct {
 }
 
 // Callback receives a record's outcome: its partition and offset, or err.
-// It runs on the engine's results goroutine, in produce order per
-// partition, exactly once per record; it must not block for long, and must
-// not call Flush or Close.
+// It runs on the engine's results goroutine (on the caller's, inside
+// Produce, once the engine is closed), in produce order per partition,
+// exactly once per record; it must not block for long, and must not call
+// Flush or Close.
 type Callback func(partition int32, offset int64, err error)
 
 // recordOverhead bounds the encoded size of a record beyond its key, value

@@ -103,7 +103,7 @@ func (s *sender) sendOnce() (next time.Time, sent, stopped bool) {
 		b := p.queue[0]
 		if !b.sent {
 			b.seal(e.pid, e.epoch, p.nextSeq)
-			p.nextSeq += int32(len(b.recs))
+			p.nextSeq = addSeq(p.nextSeq, len(b.recs))
 		}
 		p.inflight = true
 		s.inReq = append(s.inReq, b)
@@ -173,7 +173,7 @@ func (s *sender) handle(broker *sarama.Broker, res produceResult) {
 				// Rejected, not written: give its sequences back, which
 				// is sound as no later batch of p has been sent.
 				p.pop()
-				p.nextSeq -= int32(len(b.recs))
+				p.nextSeq = addSeq(p.nextSeq, -len(b.recs))
 				b.err = kerr
 				done = append(done, b)
 			}
