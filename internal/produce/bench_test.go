@@ -65,8 +65,8 @@ func BenchmarkProduce(b *testing.B) {
 		e := newEngine(b, cl)
 		failed.Store(0)
 		cb := func(_ int32, _ int64, err error) { countErr(err) }
-		measure(b, func(_ context.Context, i int) {
-			e.Produce(produce.Record{Topic: topic, Key: keys[i%len(keys)], Value: value}, cb)
+		measure(b, func(ctx context.Context, i int) {
+			e.Produce(ctx, produce.Record{Topic: topic, Key: keys[i%len(keys)], Value: value}, cb)
 		}, e.Flush)
 		require.Zero(b, failed.Load())
 	})

@@ -37,6 +37,7 @@ type Engine struct {
 	flushing int
 	pending  int           // records produced whose callbacks have not run
 	idle     chan struct{} // closed when pending drops to zero; made by Flush
+	space    chan struct{} // closed when pending drops below the buffer cap; made by a waiting Produce
 	key      keyEncoder
 	scratch  sarama.ProducerMessage
 
@@ -115,11 +116,35 @@ func produceVersion(v sarama.KafkaVersion) int16 {
 // ProducerID returns the engine's producer ID and epoch.
 func (e *Engine) ProducerID() (int64, int16) { return e.pid, e.epoch }
 
-// Produce queues r; cb (may be nil) receives its outcome exactly once. It
-// blocks only the first time a topic is seen, to learn its partitions.
-func (e *Engine) Produce(r Record, cb Callback) {
+// Produce queues r; cb (may be nil) receives its outcome exactly once.
+// It blocks while the engine holds its maximum of unsettled records
+// (WithMaxBufferedRecords) and, the first time a topic is seen, to learn
+// its partitions; when ctx ends first, cb gets ctx's error.
+func (e *Engine) Produce(ctx context.Context, r Record, cb Callback) {
 	if cb == nil {
 		cb = func(int32, int64, error) {}
+	}
+	size := r.size()
+
+	e.mu.Lock()
+	for e.pending >= e.o.maxBuffered && !e.closed {
+		if e.space == nil {
+			e.space = make(chan struct{})
+		}
+		space := e.space
+		e.mu.Unlock()
+		select {
+		case <-space:
+		case <-ctx.Done():
+			e.failRecord(r.Partition, cb, context.Cause(ctx))
+			return
+		}
+		e.mu.Lock()
+	}
+	if e.closed {
+		e.mu.Unlock()
+		cb(r.Partition, -1, ErrClosed)
+		return
 	}
 	now := time.Now()
 	ts := r.Timestamp
@@ -127,14 +152,6 @@ func (e *Engine) Produce(r Record, cb Callback) {
 		ts = now
 	}
 	ts = ts.Truncate(time.Millisecond)
-	size := r.size()
-
-	e.mu.Lock()
-	if e.closed {
-		e.mu.Unlock()
-		cb(r.Partition, -1, ErrClosed)
-		return
-	}
 	t := e.topics[r.Topic]
 	if t == nil {
 		e.mu.Unlock()
@@ -287,6 +304,10 @@ func (e *Engine) Close(ctx context.Context) error {
 	e.closeOnce.Do(func() {
 		e.mu.Lock()
 		e.closed = true
+		if e.space != nil {
+			close(e.space) // waiting Produce calls see closed
+			e.space = nil
+		}
 		e.mu.Unlock()
 		if _, ok := ctx.Deadline(); !ok {
 			var cancel context.CancelFunc
@@ -332,5 +353,9 @@ func (e *Engine) settleLocked(n int) {
 	if e.pending == 0 && e.idle != nil {
 		close(e.idle)
 		e.idle = nil
+	}
+	if e.pending < e.o.maxBuffered && e.space != nil {
+		close(e.space)
+		e.space = nil
 	}
 }

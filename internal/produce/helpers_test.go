@@ -66,7 +66,7 @@ func (tr *tracker) produce(e *produce.Engine, topic, key, value string) {
 	tr.got[value] = &outcome{}
 	tr.mu.Unlock()
 	tr.done.Add(1)
-	e.Produce(produce.Record{Topic: topic, Key: []byte(key), Value: []byte(value)}, func(p int32, off int64, err error) {
+	e.Produce(context.Background(), produce.Record{Topic: topic, Key: []byte(key), Value: []byte(value)}, func(p int32, off int64, err error) {
 		tr.mu.Lock()
 		o := tr.got[value]
 		o.calls++

@@ -10,6 +10,7 @@ type options struct {
 	linger          time.Duration
 	maxBatchRecords int
 	maxBatchBytes   int
+	maxBuffered     int
 	deliveryTimeout time.Duration
 	requestTimeout  time.Duration
 	retryBackoff    time.Duration
@@ -22,6 +23,7 @@ func defaultOptions() options {
 	return options{
 		maxBatchRecords: 10000,
 		maxBatchBytes:   1 << 20,
+		maxBuffered:     100000,
 		deliveryTimeout: 2 * time.Minute,
 		requestTimeout:  10 * time.Second,
 		retryBackoff:    100 * time.Millisecond,
@@ -64,6 +66,19 @@ func WithMaxBatchBytes(n int) Option {
 			return fmt.Errorf("produce: max batch bytes %d, want at least 1", n)
 		}
 		o.maxBatchBytes = n
+		return nil
+	}
+}
+
+// WithMaxBufferedRecords caps the records produced whose callbacks have
+// not run yet (default 100000); Produce waits for room beyond it, which
+// bounds memory and pushes back on a producer faster than the cluster.
+func WithMaxBufferedRecords(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("produce: max buffered records %d, want at least 1", n)
+		}
+		o.maxBuffered = n
 		return nil
 	}
 }

@@ -107,7 +107,7 @@ func TestRejectedBatchGivesSequencesBack(t *testing.T) {
 	f := c.FailNext(kafkatest.Produce, kafkatest.TopicAuthorizationFailed, 1)
 	var rejected error
 	calls := 0
-	e.Produce(produce.Record{Topic: topic, Key: []byte("k"), Value: []byte("rejected")}, func(_ int32, _ int64, err error) {
+	e.Produce(context.Background(), produce.Record{Topic: topic, Key: []byte("k"), Value: []byte("rejected")}, func(_ int32, _ int64, err error) {
 		calls++
 		rejected = err
 	})
@@ -148,7 +148,7 @@ func TestDeliveryTimeout(t *testing.T) {
 	}
 	var after error
 	done := make(chan struct{})
-	e.Produce(produce.Record{Topic: topic, Key: []byte("k"), Value: []byte("d")}, func(_ int32, _ int64, err error) { after = err; close(done) })
+	e.Produce(context.Background(), produce.Record{Topic: topic, Key: []byte("k"), Value: []byte("d")}, func(_ int32, _ int64, err error) { after = err; close(done) })
 	<-done
 	require.ErrorIs(t, after, produce.ErrSequenceLost)
 }
@@ -190,7 +190,7 @@ func TestCloseBounded(t *testing.T) {
 	require.Equal(t, err, e.Close(context.Background()))
 
 	var after error
-	e.Produce(produce.Record{Topic: topic, Value: []byte("late")}, func(_ int32, _ int64, err error) { after = err })
+	e.Produce(context.Background(), produce.Record{Topic: topic, Value: []byte("late")}, func(_ int32, _ int64, err error) { after = err })
 	require.ErrorIs(t, after, produce.ErrClosed)
 }
 
