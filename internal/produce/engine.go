@@ -298,7 +298,8 @@ func (e *Engine) Flush(ctx context.Context) error {
 
 // Close refuses new records, flushes the queued ones within ctx (or the
 // close timeout when ctx has no deadline), then fails what is left with
-// ErrClosed and stops every goroutine. It is idempotent; later calls
+// ErrClosed and stops every goroutine; see WithAbort for what bounds a
+// sarama call in progress then. It is idempotent; later calls
 // return the first call's result.
 func (e *Engine) Close(ctx context.Context) error {
 	e.closeOnce.Do(func() {
@@ -319,6 +320,9 @@ func (e *Engine) Close(ctx context.Context) error {
 		}
 		close(e.abort)
 		close(e.stop)
+		if e.closeErr != nil && e.o.abort != nil {
+			e.o.abort()
+		}
 		e.wg.Wait()
 		e.mu.Lock()
 		var left []*batch

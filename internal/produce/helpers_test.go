@@ -19,6 +19,13 @@ import (
 // metadata retries so fault tests recover fast.
 func newClient(t testing.TB, c *kafkatest.Cluster, opts ...conn.Option) sarama.Client {
 	t.Helper()
+	cl, _ := newAbortableClient(t, c, opts...)
+	return cl
+}
+
+// newAbortableClient is newClient with the Aborter cutting its connections.
+func newAbortableClient(t testing.TB, c *kafkatest.Cluster, opts ...conn.Option) (sarama.Client, *saramax.Aborter) {
+	t.Helper()
 	s, err := conn.Build(append(c.ConnOptions(), opts...)...)
 	require.NoError(t, err)
 	cfg, err := saramax.NewConfig(s)
@@ -26,10 +33,11 @@ func newClient(t testing.TB, c *kafkatest.Cluster, opts ...conn.Option) sarama.C
 	cfg.Metadata.Retry.Backoff = 20 * time.Millisecond
 	cfg.Metadata.Retry.Max = 10
 	require.NoError(t, saramax.Validate(cfg))
+	a := saramax.MakeAbortable(cfg)
 	cl, err := sarama.NewClient(c.Brokers(), cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = cl.Close() })
-	return cl
+	return cl, a
 }
 
 func newEngine(t testing.TB, cl sarama.Client, opts ...produce.Option) *produce.Engine {

@@ -16,6 +16,7 @@ type options struct {
 	retryBackoff    time.Duration
 	closeTimeout    time.Duration
 	manual          bool
+	abort           func()
 	logger          *slog.Logger
 }
 
@@ -128,6 +129,15 @@ func WithCloseTimeout(d time.Duration) Option {
 		o.closeTimeout = d
 		return nil
 	}
+}
+
+// WithAbort gives Close a way to cut the client's connections (such as
+// saramax.Aborter.Abort) once its bound is spent, so that a sarama call in
+// progress on a sender or the router (a connection set-up, a metadata
+// refresh) returns at once. Without it such a call can hold Close past its
+// bound by up to the client's dial and read timeouts.
+func WithAbort(abort func()) Option {
+	return func(o *options) error { o.abort = abort; return nil }
 }
 
 // WithManualPartitioning honours Record.Partition instead of hashing the key.

@@ -153,16 +153,26 @@ func TestDeliveryTimeout(t *testing.T) {
 	require.ErrorIs(t, after, produce.ErrSequenceLost)
 }
 
-// TestCloseBounded: with the broker holding a produce request, Close
+// TestCloseBounded: with the broker sitting on a produce request, Close
 // returns within its bound, every callback is called once (ErrClosed for
 // the records left), and Close is idempotent; Produce after Close fails.
 func TestCloseBounded(t *testing.T) {
 	c := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 3))
-	cl := newClient(t, c)
-	e, err := produce.New(cl)
+	cl, aborter := newAbortableClient(t, c)
+	e, err := produce.New(cl, produce.WithAbort(aborter.Abort))
 	require.NoError(t, err)
-	arrived, release := c.HoldNext(kafkatest.Produce)
-	defer release()
+	// The control function blocks kfake until cleanup, which runs before
+	// the cluster's (registered later, run first). HoldNext is not used:
+	// a request kfake sleeps on when the cluster closes strands one of
+	// its goroutines.
+	arrived, block := make(chan struct{}), make(chan struct{})
+	c.Kfake().ControlKey(int16(kafkatest.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.Kfake().DropControl()
+		close(arrived)
+		<-block
+		return nil, nil, false
+	})
+	t.Cleanup(func() { close(block) })
 	tr := newTracker()
 	for i := range 100 {
 		tr.produce(e, topic, string(rune('a'+i%26)), string(rune(1000+i)))
