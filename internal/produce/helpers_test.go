@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,9 +63,10 @@ type outcome struct {
 
 // tracker records every callback, keyed by the record's value.
 type tracker struct {
-	mu   sync.Mutex
-	got  map[string]*outcome
-	done sync.WaitGroup
+	mu      sync.Mutex
+	got     map[string]*outcome
+	done    sync.WaitGroup
+	settled atomic.Int64 // records whose callback has run
 }
 
 func newTracker() *tracker { return &tracker{got: map[string]*outcome{}} }
@@ -82,9 +84,23 @@ func (tr *tracker) produce(e *produce.Engine, topic, key, value string) {
 		o.partition, o.offset, o.err = p, off, err
 		tr.mu.Unlock()
 		if first {
+			tr.settled.Add(1)
 			tr.done.Done()
 		}
 	})
+}
+
+// waitSettled waits until n callbacks have run, failing the test after d.
+func (tr *tracker) waitSettled(t *testing.T, n int64, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for tr.settled.Load() < n {
+		if time.Now().After(deadline) {
+			t.Errorf("only %d of %d callbacks within %v", tr.settled.Load(), n, d)
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // wait waits for every callback, failing the test after d.
