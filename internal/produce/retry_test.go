@@ -3,6 +3,7 @@ package produce_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -222,4 +223,51 @@ func TestLingerAndFlush(t *testing.T) {
 	require.NoError(t, e.Flush(ctx))
 	tr.wait(t, time.Second)
 	verify(t, newClient(t, c), e, tr, topic, 2)
+}
+
+// TestSequenceErrorFailsOnlyItsPartition: OUT_OF_ORDER_SEQUENCE_NUMBER on
+// one partition fails that partition's records with ErrSequenceLost (no
+// reordering, no duplicate, and, until the KIP-360 epoch bump exists, no
+// further records there), while the other partitions go on.
+func TestSequenceErrorFailsOnlyItsPartition(t *testing.T) {
+	const outOfOrderSequence = kafkatest.KafkaError(45)
+	c := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 2))
+	cl := newClient(t, c)
+	e := newEngine(t, cl, produce.WithManualPartitioning())
+	f := c.InjectFault(kafkatest.Fault{Requests: []kafkatest.Request{kafkatest.Produce}, Topic: topic, Partitions: []int32{0}, Err: outOfOrderSequence, Count: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	errs := map[int32][]error{}
+	var mu sync.Mutex
+	produceTo := func(p int32, v string) {
+		e.Produce(ctx, produce.Record{Topic: topic, Partition: p, Value: []byte(v)}, func(got int32, _ int64, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			errs[got] = append(errs[got], err)
+		})
+	}
+	for _, v := range []string{"a", "b", "c"} {
+		produceTo(0, v)
+		produceTo(1, v)
+	}
+	require.NoError(t, e.Flush(ctx))
+	require.Equal(t, 1, f.Hits())
+	produceTo(0, "d")
+	produceTo(1, "d")
+	require.NoError(t, e.Flush(ctx))
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, errs[0], 4)
+	for _, err := range errs[0] {
+		require.ErrorIs(t, err, produce.ErrSequenceLost)
+	}
+	require.Len(t, errs[1], 4)
+	for _, err := range errs[1] {
+		require.NoError(t, err)
+	}
+	ends, err := c.EndOffsets(ctx, topic, false)
+	require.NoError(t, err)
+	require.Equal(t, map[int32]int64{0: 0, 1: 4}, ends)
 }
