@@ -1,0 +1,91 @@
+package produce
+
+import (
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// batch is a run of consecutive records of one partition. It is open
+// (records may be appended) until sealed; a sealed batch never changes
+// again, so a retry resends exactly the same records and sequences.
+type batch struct {
+	p       *partition
+	recs    []sarama.Record
+	ptrs    []*sarama.Record
+	cbs     []Callback
+	bytes   int
+	first   time.Time // timestamp of the first record, the batch's base
+	maxTS   time.Time
+	created time.Time // when the batch was opened: linger and delivery timeout
+	seq     int32     // first sequence, valid once sent
+	sealed  bool
+	sent    bool // in at least one request: its outcome may be unknown
+	rb      sarama.RecordBatch
+
+	// Outcome, set before the batch goes to the results goroutine.
+	offset int64
+	err    error
+}
+
+var batchPool = sync.Pool{New: func() any { return new(batch) }}
+
+func newBatch(p *partition, now time.Time) *batch {
+	b := batchPool.Get().(*batch)
+	b.p = p
+	b.created = now
+	return b
+}
+
+// append adds a record; the caller holds the engine lock.
+func (b *batch) append(r *Record, ts time.Time, size int, cb Callback) {
+	if len(b.recs) == 0 {
+		b.first = ts
+		b.maxTS = ts
+	}
+	if ts.After(b.maxTS) {
+		b.maxTS = ts
+	}
+	b.recs = append(b.recs, sarama.Record{
+		Headers:        r.Headers,
+		TimestampDelta: ts.Sub(b.first),
+		OffsetDelta:    int64(len(b.recs)),
+		Key:            r.Key,
+		Value:          r.Value,
+	})
+	b.cbs = append(b.cbs, cb)
+	b.bytes += size
+}
+
+// seal fixes the batch's sequence and builds its wire form; the caller
+// holds the engine lock. Called once, when the batch is first sent.
+func (b *batch) seal(pid int64, epoch int16, seq int32) {
+	b.sealed = true
+	b.sent = true
+	b.seq = seq
+	b.ptrs = b.ptrs[:0]
+	for i := range b.recs {
+		b.ptrs = append(b.ptrs, &b.recs[i])
+	}
+	b.rb = sarama.RecordBatch{
+		Version:         2,
+		FirstTimestamp:  b.first,
+		MaxTimestamp:    b.maxTS,
+		LastOffsetDelta: int32(len(b.recs) - 1),
+		ProducerID:      pid,
+		ProducerEpoch:   epoch,
+		FirstSequence:   seq,
+		Records:         b.ptrs,
+	}
+}
+
+// release returns the batch to the pool once its callbacks have run,
+// dropping every reference to the caller's data.
+func (b *batch) release() {
+	clear(b.recs)
+	clear(b.ptrs)
+	clear(b.cbs)
+	*b = batch{recs: b.recs[:0], ptrs: b.ptrs[:0], cbs: b.cbs[:0]}
+	batchPool.Put(b)
+}

@@ -1,0 +1,20 @@
+// Package produce is bulwark's own produce engine on sarama's wire layer:
+// sarama's Client (metadata, leaders, connections) and its protocol types
+// (ProduceRequest, RecordBatch, InitProducerID) carry the bytes, while the
+// record pipeline is ours. It replaces sarama's AsyncProducer, whose four
+// goroutine hand-offs per record cost most of its CPU (issue 15).
+//
+// A record is appended to its partition's open batch under one short lock;
+// no goroutine or channel is involved per record. One sender goroutine per
+// broker drains the ready batches of the partitions it leads into one
+// ProduceRequest at a time (acks=all, idempotent record batches with the
+// producer ID, epoch and base sequence). A partition has at most one batch
+// in flight, so its sequences stay in order across retries and re-routing:
+// a retried batch keeps its sequence numbers, and a batch gets its
+// sequence only when it is first sent. Completed batches go to one results
+// goroutine, which runs the callbacks in order per partition, so user
+// callbacks never hold up a sender.
+//
+// The engine is idempotent only; transactions, the KIP-360 epoch bump and
+// the wiring into producer, eos and consumer come later.
+package produce

@@ -1,0 +1,365 @@
+package produce
+
+// Goroutines: an Engine owns one router goroutine (router.go), one sender
+// goroutine per broker that leads a partition it produced to (sender.go),
+// and one results goroutine (results.go). The router and results
+// goroutines start in New, senders when the router first routes a
+// partition to their broker; Close stops and waits for all of them.
+// Produce, Flush and Close run on the caller's goroutine. The engine lock
+// (mu) guards every partition, batch and sender list; no goroutine holds
+// it while it talks to a broker or runs a callback.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// Engine is an idempotent producer. Its methods are safe for concurrent use.
+type Engine struct {
+	client     sarama.Client
+	o          options
+	log        *slog.Logger
+	pid        int64
+	epoch      int16
+	reqVersion int16
+
+	mu       sync.Mutex
+	topics   map[string]*topicState
+	senders  map[int32]*sender
+	toRoute  []*partition
+	closed   bool
+	flushing int
+	pending  int           // records produced whose callbacks have not run
+	idle     chan struct{} // closed when pending drops to zero; made by Flush
+	space    chan struct{} // closed when pending drops below the buffer cap; made by a waiting Produce
+	key      keyEncoder
+	scratch  sarama.ProducerMessage
+
+	routeWake chan struct{}
+	stop      chan struct{} // closed by Close: router and senders end
+	abort     chan struct{} // closed by Close once its bound is spent
+	wg        sync.WaitGroup
+	results   *results
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New returns an engine producing through client, which stays the
+// caller's: Close does not close it. It gets a producer ID and epoch with
+// InitProducerID, so client must speak Kafka 0.11 or later.
+func New(client sarama.Client, opts ...Option) (*Engine, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if o.logger == nil {
+		o.logger = slog.Default()
+	}
+	v := client.Config().Version
+	if !v.IsAtLeast(sarama.V0_11_0_0) {
+		return nil, fmt.Errorf("produce: Kafka version %s is too old for idempotent produce (want 0.11 or later)", v)
+	}
+	resp, err := client.InitProducerID()
+	if err != nil {
+		return nil, fmt.Errorf("produce: init producer ID: %w", err)
+	}
+	if !errors.Is(resp.Err, sarama.ErrNoError) {
+		return nil, fmt.Errorf("produce: init producer ID: %w", resp.Err)
+	}
+	e := &Engine{
+		client:     client,
+		o:          o,
+		log:        o.logger,
+		pid:        resp.ProducerID,
+		epoch:      resp.ProducerEpoch,
+		reqVersion: produceVersion(v),
+		topics:     map[string]*topicState{},
+		senders:    map[int32]*sender{},
+		routeWake:  make(chan struct{}, 1),
+		stop:       make(chan struct{}),
+		abort:      make(chan struct{}),
+	}
+	e.results = newResults(e)
+	e.wg.Add(1)
+	go e.route()
+	return e, nil
+}
+
+// produceVersion is the newest ProduceRequest version sarama encodes that
+// v supports; all of them carry v2 record batches.
+func produceVersion(v sarama.KafkaVersion) int16 {
+	switch {
+	case v.IsAtLeast(sarama.V2_8_0_0):
+		return 9
+	case v.IsAtLeast(sarama.V2_4_0_0):
+		return 8
+	case v.IsAtLeast(sarama.V2_1_0_0):
+		return 7
+	case v.IsAtLeast(sarama.V2_0_0_0):
+		return 6
+	case v.IsAtLeast(sarama.V1_0_0_0):
+		return 5
+	default:
+		return 3
+	}
+}
+
+// ProducerID returns the engine's producer ID and epoch.
+func (e *Engine) ProducerID() (int64, int16) { return e.pid, e.epoch }
+
+// Produce queues r; cb (may be nil) receives its outcome exactly once.
+// It blocks while the engine holds its maximum of unsettled records
+// (WithMaxBufferedRecords) and, the first time a topic is seen, to learn
+// its partitions; when ctx ends first, cb gets ctx's error.
+func (e *Engine) Produce(ctx context.Context, r Record, cb Callback) {
+	if cb == nil {
+		cb = func(int32, int64, error) {}
+	}
+	size := r.size()
+
+	e.mu.Lock()
+	for e.pending >= e.o.maxBuffered && !e.closed {
+		if e.space == nil {
+			e.space = make(chan struct{})
+		}
+		space := e.space
+		e.mu.Unlock()
+		select {
+		case <-space:
+		case <-ctx.Done():
+			e.failRecord(r.Partition, cb, context.Cause(ctx))
+			return
+		}
+		e.mu.Lock()
+	}
+	if e.closed {
+		e.mu.Unlock()
+		cb(r.Partition, -1, ErrClosed)
+		return
+	}
+	now := time.Now()
+	ts := r.Timestamp
+	if ts.IsZero() {
+		ts = now
+	}
+	ts = ts.Truncate(time.Millisecond)
+	t := e.topics[r.Topic]
+	if t == nil {
+		e.mu.Unlock()
+		var err error
+		if t, err = e.loadTopic(r.Topic); err != nil {
+			e.failRecord(r.Partition, cb, err)
+			return
+		}
+		e.mu.Lock()
+		if e.closed {
+			e.mu.Unlock()
+			cb(r.Partition, -1, ErrClosed)
+			return
+		}
+	}
+	pn, err := e.partitionOf(t, &r)
+	if err != nil {
+		e.failRecordLocked(r.Partition, cb, err)
+		e.mu.Unlock()
+		return
+	}
+	p := t.parts[pn]
+	if p.failed != nil {
+		e.failRecordLocked(pn, cb, p.failed)
+		e.mu.Unlock()
+		return
+	}
+	b, fresh := p.openBatch(size, &e.o, now)
+	b.append(&r, ts, size, cb)
+	e.pending++
+	var wake *sender
+	if fresh || len(b.recs) >= e.o.maxBatchRecords {
+		switch {
+		case p.sender != nil:
+			wake = p.sender
+		case !p.routing:
+			e.queueRouteLocked(p)
+		}
+	}
+	e.mu.Unlock()
+	if wake != nil {
+		wake.poke()
+	}
+}
+
+// failRecord reports a record that failed before it reached a batch. It
+// goes through the results goroutine like every other outcome, so a
+// partition's callbacks stay in produce order; only after Close, when that
+// goroutine may be gone, does the caller's goroutine run it.
+func (e *Engine) failRecord(pn int32, cb Callback, err error) {
+	e.mu.Lock()
+	closed := e.closed
+	if !closed {
+		e.failRecordLocked(pn, cb, err)
+	}
+	e.mu.Unlock()
+	if closed {
+		cb(pn, -1, err)
+	}
+}
+
+func (e *Engine) failRecordLocked(pn int32, cb Callback, err error) {
+	b := newBatch(&partition{id: pn}, time.Time{})
+	b.cbs = append(b.cbs, cb)
+	b.err = err
+	e.pending++
+	e.results.push(b)
+}
+
+// loadTopic learns topic's partitions, outside the engine lock.
+func (e *Engine) loadTopic(topic string) (*topicState, error) {
+	ids, err := e.client.Partitions(topic)
+	if err != nil {
+		return nil, fmt.Errorf("produce: partitions of %q: %w", topic, err)
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("produce: topic %q has no partitions", topic)
+	}
+	t := &topicState{parts: make([]*partition, len(ids)), partitioner: sarama.NewMurmur2Partitioner(topic)}
+	for i := range t.parts {
+		t.parts[i] = &partition{topic: topic, id: int32(i)}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if old := e.topics[topic]; old != nil {
+		return old, nil
+	}
+	e.topics[topic] = t
+	return t, nil
+}
+
+// partitionOf picks r's partition with sarama's murmur2 partitioner (the
+// Java client's formula), the one today's producer uses; the caller holds
+// the lock, which also guards the scratch message and the partitioner's
+// random source.
+func (e *Engine) partitionOf(t *topicState, r *Record) (int32, error) {
+	n := int32(len(t.parts))
+	if e.o.manual {
+		if r.Partition < 0 || r.Partition >= n {
+			return -1, fmt.Errorf("produce: partition %d of %q out of range [0,%d)", r.Partition, r.Topic, n)
+		}
+		return r.Partition, nil
+	}
+	e.scratch.Key = nil
+	if r.Key != nil {
+		e.key.b = r.Key
+		e.scratch.Key = &e.key
+	}
+	pn, err := t.partitioner.Partition(&e.scratch, n)
+	e.key.b = nil
+	return pn, err
+}
+
+// Flush sends every queued record at once, linger or not, and waits until
+// all their callbacks have run or ctx ends.
+func (e *Engine) Flush(ctx context.Context) error {
+	e.mu.Lock()
+	if e.pending == 0 {
+		e.mu.Unlock()
+		return nil
+	}
+	if e.idle == nil {
+		e.idle = make(chan struct{})
+	}
+	idle := e.idle
+	e.flushing++
+	senders := e.senderListLocked()
+	e.mu.Unlock()
+	for _, s := range senders {
+		s.poke()
+	}
+	defer func() {
+		e.mu.Lock()
+		e.flushing--
+		e.mu.Unlock()
+	}()
+	select {
+	case <-idle:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// Close refuses new records, flushes the queued ones within ctx (or the
+// close timeout when ctx has no deadline), then fails what is left with
+// ErrClosed and stops every goroutine; see WithAbort for what bounds a
+// sarama call in progress then. It is idempotent; later calls
+// return the first call's result.
+func (e *Engine) Close(ctx context.Context) error {
+	e.closeOnce.Do(func() {
+		e.mu.Lock()
+		e.closed = true
+		if e.space != nil {
+			close(e.space) // waiting Produce calls see closed
+			e.space = nil
+		}
+		e.mu.Unlock()
+		if _, ok := ctx.Deadline(); !ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, e.o.closeTimeout)
+			defer cancel()
+		}
+		if err := e.Flush(ctx); err != nil {
+			e.closeErr = fmt.Errorf("produce: close: records left unsettled: %w", err)
+		}
+		close(e.abort)
+		close(e.stop)
+		if e.closeErr != nil && e.o.abort != nil {
+			e.o.abort()
+		}
+		e.wg.Wait()
+		e.mu.Lock()
+		var left []*batch
+		for _, t := range e.topics {
+			for _, p := range t.parts {
+				for len(p.queue) > 0 {
+					b := p.pop()
+					b.err = ErrClosed
+					left = append(left, b)
+				}
+				p.inflight = false
+			}
+		}
+		e.mu.Unlock()
+		e.results.push(left...)
+		e.results.close()
+	})
+	return e.closeErr
+}
+
+func (e *Engine) senderListLocked() []*sender {
+	l := make([]*sender, 0, len(e.senders))
+	for _, s := range e.senders {
+		l = append(l, s)
+	}
+	return l
+}
+
+// settleLocked records that n records' callbacks have run.
+func (e *Engine) settleLocked(n int) {
+	e.pending -= n
+	if e.pending == 0 && e.idle != nil {
+		close(e.idle)
+		e.idle = nil
+	}
+	if e.pending < e.o.maxBuffered && e.space != nil {
+		close(e.space)
+		e.space = nil
+	}
+}

@@ -1,0 +1,151 @@
+package produce
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+type options struct {
+	linger          time.Duration
+	maxBatchRecords int
+	maxBatchBytes   int
+	maxBuffered     int
+	deliveryTimeout time.Duration
+	requestTimeout  time.Duration
+	retryBackoff    time.Duration
+	closeTimeout    time.Duration
+	manual          bool
+	abort           func()
+	logger          *slog.Logger
+}
+
+func defaultOptions() options {
+	return options{
+		maxBatchRecords: 10000,
+		maxBatchBytes:   1 << 20,
+		maxBuffered:     100000,
+		deliveryTimeout: 2 * time.Minute,
+		requestTimeout:  10 * time.Second,
+		retryBackoff:    100 * time.Millisecond,
+		closeTimeout:    10 * time.Second,
+	}
+}
+
+// Option configures an Engine.
+type Option func(*options) error
+
+// WithLinger makes a batch wait up to d for more records before it is sent
+// (default 0: a batch is sent as soon as its broker has no request in
+// flight; records arriving meanwhile batch up by themselves).
+func WithLinger(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 {
+			return fmt.Errorf("produce: negative linger %v", d)
+		}
+		o.linger = d
+		return nil
+	}
+}
+
+// WithMaxBatchRecords caps the records of one partition's batch (default 10000).
+func WithMaxBatchRecords(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("produce: max batch records %d, want at least 1", n)
+		}
+		o.maxBatchRecords = n
+		return nil
+	}
+}
+
+// WithMaxBatchBytes caps the estimated encoded size of one partition's batch
+// (default 1 MiB). A record larger than the cap goes in a batch of its own.
+func WithMaxBatchBytes(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("produce: max batch bytes %d, want at least 1", n)
+		}
+		o.maxBatchBytes = n
+		return nil
+	}
+}
+
+// WithMaxBufferedRecords caps the records produced whose callbacks have
+// not run yet (default 100000); Produce waits for room beyond it, which
+// bounds memory and pushes back on a producer faster than the cluster.
+func WithMaxBufferedRecords(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("produce: max buffered records %d, want at least 1", n)
+		}
+		o.maxBuffered = n
+		return nil
+	}
+}
+
+// WithDeliveryTimeout bounds how long a record may take from Produce to
+// its acknowledgement, retries included (default 2 minutes).
+func WithDeliveryTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("produce: delivery timeout %v, want > 0", d)
+		}
+		o.deliveryTimeout = d
+		return nil
+	}
+}
+
+// WithRequestTimeout is how long a broker may take to replicate a produce
+// request before answering REQUEST_TIMED_OUT (default 10s).
+func WithRequestTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("produce: request timeout %v, want > 0", d)
+		}
+		o.requestTimeout = d
+		return nil
+	}
+}
+
+// WithRetryBackoff is the pause before a retriable failure is retried or a
+// partition's leader is looked up again (default 100ms).
+func WithRetryBackoff(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 {
+			return fmt.Errorf("produce: negative retry backoff %v", d)
+		}
+		o.retryBackoff = d
+		return nil
+	}
+}
+
+// WithCloseTimeout bounds Close when its context has no deadline (default 10s).
+func WithCloseTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("produce: close timeout %v, want > 0", d)
+		}
+		o.closeTimeout = d
+		return nil
+	}
+}
+
+// WithAbort gives Close a way to cut the client's connections (such as
+// saramax.Aborter.Abort) once its bound is spent, so that a sarama call in
+// progress on a sender or the router (a connection set-up, a metadata
+// refresh) returns at once. Without it such a call can hold Close past its
+// bound by up to the client's dial and read timeouts.
+func WithAbort(abort func()) Option {
+	return func(o *options) error { o.abort = abort; return nil }
+}
+
+// WithManualPartitioning honours Record.Partition instead of hashing the key.
+func WithManualPartitioning() Option {
+	return func(o *options) error { o.manual = true; return nil }
+}
+
+// WithLogger sets the logger (default: slog.Default()).
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error { o.logger = l; return nil }
+}

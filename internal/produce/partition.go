@@ -1,0 +1,84 @@
+package produce
+
+import (
+	"math"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// topicState holds a topic's partitions, fixed at first use.
+type topicState struct {
+	parts       []*partition
+	partitioner sarama.Partitioner
+}
+
+// partition is the state of one topic partition; every field is guarded
+// by the engine lock.
+type partition struct {
+	topic string
+	id    int32
+
+	sender  *sender // nil while the partition waits for a leader
+	routing bool    // queued on the router
+	refresh bool    // the router must refresh metadata before the lookup
+	retryAt time.Time
+
+	nextSeq  int32
+	queue    []*batch // oldest first; only the last may be open
+	inflight bool     // queue[0] is in a request
+	failed   error    // sequence state lost: see ErrSequenceLost
+}
+
+// openBatch returns the batch r goes in, opening one when the last is
+// sealed or has no room, and whether the batch it returns is new.
+func (p *partition) openBatch(size int, o *options, now time.Time) (*batch, bool) {
+	if n := len(p.queue); n > 0 {
+		b := p.queue[n-1]
+		if !b.sealed && len(b.recs) < o.maxBatchRecords && b.bytes+size <= o.maxBatchBytes {
+			return b, false
+		}
+	}
+	b := newBatch(p, now)
+	p.queue = append(p.queue, b)
+	return b, true
+}
+
+// pop removes queue[0], which has settled.
+func (p *partition) pop() *batch {
+	b := p.queue[0]
+	n := copy(p.queue, p.queue[1:])
+	p.queue[n] = nil
+	p.queue = p.queue[:n]
+	return b
+}
+
+// ready reports whether queue[0] may be sent now, and else when it may.
+func (p *partition) ready(now time.Time, o *options, flushing bool) (bool, time.Time) {
+	if p.inflight || p.failed != nil || len(p.queue) == 0 {
+		return false, time.Time{}
+	}
+	if now.Before(p.retryAt) {
+		return false, p.retryAt
+	}
+	b := p.queue[0]
+	if b.sealed || flushing || len(p.queue) > 1 || len(b.recs) >= o.maxBatchRecords {
+		return true, time.Time{}
+	}
+	at := b.created.Add(o.linger)
+	if !now.Before(at) {
+		return true, time.Time{}
+	}
+	return false, at
+}
+
+// addSeq moves a sequence number by n, wrapping from math.MaxInt32 to 0
+// (and back) as Kafka does.
+func addSeq(seq int32, n int) int32 {
+	const period = int64(math.MaxInt32) + 1
+	v := (int64(seq) + int64(n)) % period
+	if v < 0 {
+		v += period
+	}
+	return int32(v)
+}

@@ -1,0 +1,273 @@
+package produce_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bulwarkgo/bulwark/conn"
+	"github.com/bulwarkgo/bulwark/internal/produce"
+	"github.com/bulwarkgo/bulwark/kafkatest"
+	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestRetriesKeepSequences injects each retriable fault while 8 goroutines
+// produce keyed records, and checks the read-back: every record exactly
+// once, in send order per key, sequences consecutive per partition, every
+// callback once with the record's offset.
+func TestRetriesKeepSequences(t *testing.T) {
+	cases := map[string]func(t *testing.T, c *kafkatest.Cluster, d *kafkatest.Dialer){
+		"not leader or follower": func(t *testing.T, c *kafkatest.Cluster, _ *kafkatest.Dialer) {
+			f := c.InjectFault(kafkatest.Fault{Requests: []kafkatest.Request{kafkatest.Produce}, Err: kafkatest.NotLeaderOrFollower, Count: 5})
+			waitHits(t, f, 5)
+		},
+		"request timed out": func(t *testing.T, c *kafkatest.Cluster, _ *kafkatest.Dialer) {
+			f := c.InjectFault(kafkatest.Fault{Requests: []kafkatest.Request{kafkatest.Produce}, Err: kafkatest.RequestTimedOut, Count: 5})
+			waitHits(t, f, 5)
+		},
+		"not enough replicas on one partition": func(t *testing.T, c *kafkatest.Cluster, _ *kafkatest.Dialer) {
+			f := c.InjectFault(kafkatest.Fault{Requests: []kafkatest.Request{kafkatest.Produce}, Topic: topic, Partitions: []int32{2}, Err: kafkatest.NotEnoughReplicas, Count: 3})
+			waitHits(t, f, 3)
+		},
+		// The request is written but its response is lost: the retry
+		// must be recognised as a duplicate, not appended again.
+		"connection dropped with a request in flight": func(t *testing.T, c *kafkatest.Cluster, d *kafkatest.Dialer) {
+			for range 3 {
+				// Drop the client's connections as the broker takes a
+				// produce request in: it still appends the batch, but
+				// the response never reaches the client.
+				hit := make(chan struct{})
+				c.Kfake().ControlKey(int16(kafkatest.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+					c.Kfake().DropControl()
+					d.DropConnections()
+					close(hit)
+					return nil, nil, false
+				})
+				select {
+				case <-hit:
+				case <-time.After(10 * time.Second):
+					t.Fatal("no produce request arrived")
+				}
+			}
+		},
+		"leaders move": func(t *testing.T, c *kafkatest.Cluster, _ *kafkatest.Dialer) {
+			for p := range int32(6) {
+				require.NoError(t, c.MoveLeader(topic, p, (c.LeaderOf(topic, p)+1)%3))
+			}
+		},
+		"broker restart": func(t *testing.T, c *kafkatest.Cluster, d *kafkatest.Dialer) {
+			addr := c.BrokerAddr(1)
+			require.NoError(t, c.StopBroker(1))
+			d.Cut(addr)
+			time.Sleep(200 * time.Millisecond) // let produce requests fail against it
+			d.Restore(addr)
+			require.NoError(t, c.RestartBroker(1))
+		},
+	}
+	for name, inject := range cases {
+		t.Run(name, func(t *testing.T) {
+			c := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 6))
+			d := kafkatest.NewDialer()
+			cl := newClient(t, c, conn.WithDialer(d))
+			e := newEngine(t, cl, produce.WithMaxBatchRecords(20), produce.WithRetryBackoff(20*time.Millisecond))
+			tr := newTracker()
+			keyedLoad(t, e, tr, topic, 8, 40, 60, func() { inject(t, c, d) })
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			require.NoError(t, e.Flush(ctx))
+			tr.wait(t, time.Second)
+			verify(t, newClient(t, c), e, tr, topic, 6)
+		})
+	}
+}
+
+func waitHits(t *testing.T, f *kafkatest.FaultHandle, n int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(t, f.Wait(ctx, n), "fault hit %d of %d times", f.Hits(), n)
+}
+
+// TestRejectedBatchGivesSequencesBack: a batch the broker rejects for good
+// fails its records, and the next records reuse its sequences, so the
+// partition goes on without an OUT_OF_ORDER_SEQUENCE_NUMBER.
+func TestRejectedBatchGivesSequencesBack(t *testing.T) {
+	c := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 1))
+	cl := newClient(t, c)
+	e := newEngine(t, cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	ok := newTracker()
+	ok.produce(e, topic, "k", "a/000001")
+	require.NoError(t, e.Flush(ctx))
+
+	f := c.FailNext(kafkatest.Produce, kafkatest.TopicAuthorizationFailed, 1)
+	var rejected error
+	calls := 0
+	e.Produce(context.Background(), produce.Record{Topic: topic, Key: []byte("k"), Value: []byte("rejected")}, func(_ int32, _ int64, err error) {
+		calls++
+		rejected = err
+	})
+	require.NoError(t, e.Flush(ctx))
+	require.Equal(t, 1, f.Hits())
+	require.Equal(t, 1, calls)
+	require.Error(t, rejected)
+
+	for _, v := range []string{"a/000002", "a/000003"} {
+		ok.produce(e, topic, "k", v)
+	}
+	require.NoError(t, e.Flush(ctx))
+	ok.wait(t, time.Second)
+	verify(t, newClient(t, c), e, ok, topic, 1)
+}
+
+// TestDeliveryTimeout: records that cannot be acknowledged fail within the
+// delivery timeout, each callback once, and the partition then refuses
+// records rather than risk a gap (until the KIP-360 epoch bump exists).
+func TestDeliveryTimeout(t *testing.T) {
+	c := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 1))
+	cl := newClient(t, c)
+	e := newEngine(t, cl, produce.WithDeliveryTimeout(500*time.Millisecond), produce.WithRetryBackoff(20*time.Millisecond))
+	f := c.InjectFault(kafkatest.Fault{Requests: []kafkatest.Request{kafkatest.Produce}, Err: kafkatest.RequestTimedOut, Count: -1})
+	defer f.Remove()
+
+	tr := newTracker()
+	start := time.Now()
+	for _, v := range []string{"a", "b", "c"} {
+		tr.produce(e, topic, "k", v)
+	}
+	tr.wait(t, 10*time.Second)
+	require.Less(t, time.Since(start), 10*time.Second)
+	for v, o := range tr.got {
+		require.Equal(t, 1, o.calls, v)
+		require.ErrorIs(t, o.err, produce.ErrDeliveryTimeout, v)
+		require.ErrorIs(t, o.err, produce.ErrSequenceLost, v)
+	}
+	var after error
+	done := make(chan struct{})
+	e.Produce(context.Background(), produce.Record{Topic: topic, Key: []byte("k"), Value: []byte("d")}, func(_ int32, _ int64, err error) { after = err; close(done) })
+	<-done
+	require.ErrorIs(t, after, produce.ErrSequenceLost)
+}
+
+// TestCloseBounded: with the broker sitting on a produce request, Close
+// returns within its bound, every callback is called once (ErrClosed for
+// the records left), and Close is idempotent; Produce after Close fails.
+func TestCloseBounded(t *testing.T) {
+	c := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 3))
+	cl, aborter := newAbortableClient(t, c)
+	e, err := produce.New(cl, produce.WithAbort(aborter.Abort))
+	require.NoError(t, err)
+	// The control function blocks kfake until cleanup, which runs before
+	// the cluster's (registered later, run first). HoldNext is not used:
+	// a request kfake sleeps on when the cluster closes strands one of
+	// its goroutines.
+	arrived, block := make(chan struct{}), make(chan struct{})
+	c.Kfake().ControlKey(int16(kafkatest.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.Kfake().DropControl()
+		close(arrived)
+		<-block
+		return nil, nil, false
+	})
+	t.Cleanup(func() { close(block) })
+	tr := newTracker()
+	for i := range 100 {
+		tr.produce(e, topic, string(rune('a'+i%26)), string(rune(1000+i)))
+	}
+	select {
+	case <-arrived:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no produce request arrived")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = e.Close(ctx)
+	require.Less(t, time.Since(start), 5*time.Second)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	tr.wait(t, time.Second)
+	closed := 0
+	for v, o := range tr.got {
+		require.Equal(t, 1, o.calls, v)
+		if errors.Is(o.err, produce.ErrClosed) {
+			closed++
+		}
+	}
+	require.Positive(t, closed)
+	require.Equal(t, err, e.Close(context.Background()))
+
+	var after error
+	e.Produce(context.Background(), produce.Record{Topic: topic, Value: []byte("late")}, func(_ int32, _ int64, err error) { after = err })
+	require.ErrorIs(t, after, produce.ErrClosed)
+}
+
+// TestLingerAndFlush: with a long linger nothing is sent until Flush, which
+// sends at once.
+func TestLingerAndFlush(t *testing.T) {
+	c := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 2))
+	cl := newClient(t, c)
+	e := newEngine(t, cl, produce.WithLinger(time.Hour))
+	tr := newTracker()
+	for _, v := range []string{"a/1", "a/2", "a/3"} {
+		tr.produce(e, topic, "a", v)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ends, err := c.EndOffsets(ctx, topic, false)
+	require.NoError(t, err)
+	require.Zero(t, ends[0]+ends[1], "records sent before the linger ended")
+	require.NoError(t, e.Flush(ctx))
+	tr.wait(t, time.Second)
+	verify(t, newClient(t, c), e, tr, topic, 2)
+}
+
+// TestSequenceErrorFailsOnlyItsPartition: OUT_OF_ORDER_SEQUENCE_NUMBER on
+// one partition fails that partition's records with ErrSequenceLost (no
+// reordering, no duplicate, and, until the KIP-360 epoch bump exists, no
+// further records there), while the other partitions go on.
+func TestSequenceErrorFailsOnlyItsPartition(t *testing.T) {
+	const outOfOrderSequence = kafkatest.KafkaError(45)
+	c := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 2))
+	cl := newClient(t, c)
+	e := newEngine(t, cl, produce.WithManualPartitioning())
+	f := c.InjectFault(kafkatest.Fault{Requests: []kafkatest.Request{kafkatest.Produce}, Topic: topic, Partitions: []int32{0}, Err: outOfOrderSequence, Count: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	errs := map[int32][]error{}
+	var mu sync.Mutex
+	produceTo := func(p int32, v string) {
+		e.Produce(ctx, produce.Record{Topic: topic, Partition: p, Value: []byte(v)}, func(got int32, _ int64, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			errs[got] = append(errs[got], err)
+		})
+	}
+	for _, v := range []string{"a", "b", "c"} {
+		produceTo(0, v)
+		produceTo(1, v)
+	}
+	require.NoError(t, e.Flush(ctx))
+	require.Equal(t, 1, f.Hits())
+	produceTo(0, "d")
+	produceTo(1, "d")
+	require.NoError(t, e.Flush(ctx))
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, errs[0], 4)
+	for _, err := range errs[0] {
+		require.ErrorIs(t, err, produce.ErrSequenceLost)
+	}
+	require.Len(t, errs[1], 4)
+	for _, err := range errs[1] {
+		require.NoError(t, err)
+	}
+	ends, err := c.EndOffsets(ctx, topic, false)
+	require.NoError(t, err)
+	require.Equal(t, map[int32]int64{0: 0, 1: 4}, ends)
+}
