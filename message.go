@@ -12,6 +12,14 @@ const (
 
 // Headers added to a dead-letter record, beside the original record's own
 // key, value and headers.
+//
+// HeaderDLTGroup names the consumer group that gave up on the record (as
+// Spring Kafka's original-consumer-group header does). Groups reading the
+// same source topic share its default dead-letter topic "<topic>.dlt", so
+// the header is how a reader of that topic tells whose dead letter it is
+// (or give each group its own topic with the consumer's and eos's
+// WithDeadLetterTopic). It is absent where no group is known, as in
+// consumertest.
 const (
 	HeaderDLTTopic             = "bulwark-dlt-topic"              // source topic
 	HeaderDLTPartition         = "bulwark-dlt-partition"          // source partition, decimal
@@ -20,6 +28,7 @@ const (
 	HeaderDLTErrorClass        = "bulwark-dlt-error-class"        // "permanent" or "retryable"
 	HeaderDLTAttempts          = "bulwark-dlt-attempts"           // handler attempts, decimal
 	HeaderDLTOriginalTimestamp = "bulwark-dlt-original-timestamp" // source record time, Unix ms
+	HeaderDLTGroup             = "bulwark-dlt-group"              // consumer group that dead-lettered it
 )
 
 // Header is one Kafka record header. Kafka allows repeated keys, so headers

@@ -129,6 +129,7 @@ func New(brokers []string, group string, topics []string, handler bulwark.Handle
 			PauseDelay:      cfg.pauseDelay,
 			MaxPauseDelay:   cfg.maxPauseDelay,
 			DeadLetterTopic: cfg.deadLetterTopic,
+			Group:           group,
 		},
 	}
 	c.tel, err = newTelemetry(c, cfg.tracerProvider, cfg.meterProvider)

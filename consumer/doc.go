@@ -31,7 +31,9 @@
 //   - Errors by class (bulwark.ClassOf): retryable errors are retried in
 //     place with exponential backoff and jitter, then dead-lettered;
 //     permanent errors are dead-lettered at once (default topic
-//     "<topic>.dlt", headers bulwark.HeaderDLT*); pause-class errors pause
+//     "<topic>.dlt", headers bulwark.HeaderDLT*, bulwark.HeaderDLTGroup
+//     naming the group: groups reading one topic share its default
+//     dead-letter topic); pause-class errors pause
 //     the partition, commit nothing, dead-letter nothing and retry the record
 //     after the delay, which grows while the pauses go on
 //     ([WithPauseDelay], [WithMaxPauseDelay]); a pause starts the record's

@@ -3,6 +3,7 @@ package consumer
 import (
 	"context"
 	"errors"
+	"maps"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -180,5 +181,43 @@ func TestPauseClassRetriesAfterDelayWithoutDeadLetter(t *testing.T) {
 	}
 	if dlts, _ := cl.ReadTopic(context.Background(), "in.dlt"); len(dlts) != 0 {
 		t.Fatalf("pause class wrote %d dead letters", len(dlts))
+	}
+}
+
+// Two groups reading the same topic share its default dead-letter topic;
+// each dead letter names the group that wrote it.
+func TestDeadLettersNameTheGroup(t *testing.T) {
+	cl := newCluster(t, map[string]int32{"in": 1, "in.dlt": 1})
+	produce(t, cl, "in", 10, nil)
+	rejecting := func(value string) bulwark.Handler {
+		return bulwark.HandlerFunc(func(_ context.Context, msg *bulwark.Message) error {
+			if string(msg.Value) == value {
+				return bulwark.Permanentf("rejected %s", msg.Value)
+			}
+			return nil
+		})
+	}
+	for group, value := range map[string]string{"g-billing": "v2", "g-audit": "v5"} {
+		c, err := New(cl.Brokers(), group, []string{"in"}, rejecting(value), fastOpts(cl)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := runConsumer(t, c)
+		waitFor(t, 20*time.Second, group+" committed", func() bool { return committed(t, cl, group, "in")[0] == 10 })
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dlts, err := cl.ReadTopic(context.Background(), "in.dlt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, dl := range dlts {
+		g, _ := dl.Header(bulwark.HeaderDLTGroup)
+		got[string(dl.Value)] = string(g)
+	}
+	if want := map[string]string{"v2": "g-billing", "v5": "g-audit"}; !maps.Equal(got, want) {
+		t.Fatalf("dead letters by value and group %v, want %v", got, want)
 	}
 }

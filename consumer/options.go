@@ -170,7 +170,10 @@ func WithRetryMaxElapsed(d time.Duration) Option {
 }
 
 // WithDeadLetterTopic names the dead-letter topic of each source topic.
-// Default [DefaultDeadLetterTopic].
+// Default [DefaultDeadLetterTopic], the same for every group reading the
+// topic: their dead letters share it, told apart by
+// bulwark.HeaderDLTGroup. Name the group in the topic (e.g. topic + "." +
+// group + ".dlt") for one per group.
 func WithDeadLetterTopic(name func(topic string) string) Option {
 	return func(c *config) {
 		if name == nil {

@@ -232,7 +232,7 @@ func (c *Consumer) retryTopicHandler(next bulwark.Handler) bulwark.Handler {
 		orig := msg.Clone()
 		orig.Topic, orig.Partition, orig.Offset = origin.source, origin.partition, origin.offset
 		orig.Headers = withoutRetryHeaders(orig.Headers)
-		dl := deadletter.Record(c.cfg.deadLetterTopic(origin.source), orig, err, attempts)
+		dl := deadletter.Record(c.cfg.deadLetterTopic(origin.source), c.group, orig, err, attempts)
 		if werr := c.writeBlocking(ctx, runnerFrom(ctx), dl); werr != nil {
 			return fmt.Errorf("consumer: write dead letter %s: %w (after: %w)", dl.Topic, werr, err)
 		}

@@ -194,4 +194,11 @@ func TestRetryTopicPermanentFailureGoesToSourceDeadLetterTopic(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertDeadLetters(t, cl, "pay.dlt", "v1")
+	dls, err := cl.ReadTopic(context.Background(), "pay.dlt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, _ := dls[0].Header(bulwark.HeaderDLTGroup); string(g) != "g-retryperm" {
+		t.Fatalf("dead letter from the retry topic names group %q, want g-retryperm", g)
+	}
 }

@@ -48,7 +48,12 @@
 // Handler errors follow the bulwark classes: permanent errors dead-letter
 // the input inside the same transaction; retryable ones abort and retry the
 // batch with backoff up to [WithMaxAttempts], then dead-letter; pause-class
-// errors abort and retry after the pause delay.
+// errors abort and retry after the pause delay. A dead letter carries the
+// input's key, value and headers plus the bulwark.HeaderDLT* headers,
+// bulwark.HeaderDLTGroup naming the session's group: groups reading the
+// same input topic share its default dead-letter topic, and that header
+// tells their dead letters apart ([WithDeadLetterTopic] gives a group its
+// own).
 //
 // Telemetry: one span per transaction, linked to the input records' spans
 // (W3C trace context in their headers), which outputs carry on. Metrics:

@@ -168,3 +168,32 @@ func TestPauseDelayGrowsWhileTheDependencyStaysDown(t *testing.T) {
 	counts := checkExactlyOnce(t, c, "g", "in", "out")
 	require.Equal(t, 1, counts["out"])
 }
+
+// Two groups reading the same topic share its default dead-letter topic;
+// each dead letter names the group whose transaction wrote it.
+func TestDeadLettersNameTheGroup(t *testing.T) {
+	c := kafkatest.NewCluster(t, kafkatest.WithTopic("in", 1), kafkatest.WithTopic("in.dlt", 1))
+	produceInputs(t, c, "in", 20, 4)
+	for group, offset := range map[string]int64{"g-billing": 3, "g-audit": 11} {
+		h := eos.HandlerFunc(func(_ context.Context, in *bulwark.Message, _ eos.Emitter) error {
+			if in.Offset == offset {
+				return bulwark.Permanentf("rejected %d", in.Offset)
+			}
+			return nil
+		})
+		s, err := eos.New(c.Brokers(), group, []string{"in"}, "dlt-"+group, h, testOpts()...)
+		require.NoError(t, err)
+		stop := runSession(t, s)
+		waitFor(t, 30*time.Second, group+" committed", func() bool { return committedSum(c, group, "in") == 20 })
+		require.NoError(t, stop())
+	}
+	dlt, err := c.ReadTopic(context.Background(), "in.dlt", kafkatest.ReadCommitted())
+	require.NoError(t, err)
+	got := map[string]string{}
+	for _, d := range dlt {
+		off, _ := d.Header(bulwark.HeaderDLTOffset)
+		group, _ := d.Header(bulwark.HeaderDLTGroup)
+		got[string(off)] = string(group)
+	}
+	assert.Equal(t, map[string]string{"3": "g-billing", "11": "g-audit"}, got)
+}

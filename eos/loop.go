@@ -216,7 +216,7 @@ func (l *txnLoop) deadLetter(msg *bulwark.Message, cause error) {
 	dlt := l.s.opts.deadLetterTopic(msg.Topic)
 	l.s.opts.logger.Warn("eos: dead-lettering record", "topic", msg.Topic, "partition", msg.Partition,
 		"offset", msg.Offset, "dead_letter_topic", dlt, "attempts", msg.Attempt, "error", cause)
-	l.send(deadletter.Record(dlt, msg, cause, msg.Attempt))
+	l.send(deadletter.Record(dlt, l.s.group, msg, cause, msg.Attempt))
 	l.dlInTxn++
 }
 

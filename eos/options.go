@@ -194,7 +194,10 @@ func WithTransactionTimeout(d time.Duration) Option {
 // to it fails the transaction otherwise, which is aborted and retried with
 // growing backoff (logged at WARN from the second failure in a row): the
 // record is dead-lettered again without its handler running again, and
-// nothing is committed past it meanwhile.
+// nothing is committed past it meanwhile. The default is the same for
+// every group reading the topic, so their dead letters share it, told
+// apart by bulwark.HeaderDLTGroup; name the group in the topic (e.g.
+// topic + "." + group + ".dlt") for one per group.
 func WithDeadLetterTopic(topicFor func(inputTopic string) string) Option {
 	return func(o *options) error { o.deadLetterTopic = topicFor; return nil }
 }

@@ -312,7 +312,7 @@ func TestReplayDeadLetters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Send(context.Background(), deadletter.Record(topics.DeadLetter(topics.Orders()), original, bulwark.Permanentf("cannot decode"), 1)); err != nil {
+	if _, err := p.Send(context.Background(), deadletter.Record(topics.DeadLetter(topics.Orders()), "payment", original, bulwark.Permanentf("cannot decode"), 1)); err != nil {
 		t.Fatal(err)
 	}
 	_ = p.Close()
@@ -326,7 +326,8 @@ func TestReplayDeadLetters(t *testing.T) {
 	if err := json.Unmarshal(stdout.Bytes(), &listed); err != nil || len(listed) != 1 {
 		t.Fatalf("list printed %d records (%v):\n%s", len(listed), err, stdout.String())
 	}
-	if listed[0]["source_topic"] != topics.Orders() || listed[0]["error"] == "" || listed[0]["source_offset"] != float64(41) {
+	if listed[0]["source_topic"] != topics.Orders() || listed[0]["error"] == "" || listed[0]["source_offset"] != float64(41) ||
+		listed[0]["group"] != "payment" {
 		t.Fatalf("listed %v", listed[0])
 	}
 

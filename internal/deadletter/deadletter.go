@@ -10,9 +10,10 @@ import (
 )
 
 // Record returns the dead-letter record for msg, which failed with cause
-// after attempts tries, addressed to topic. The original key, value and
-// headers are kept as they were.
-func Record(topic string, msg *bulwark.Message, cause error, attempts int) *bulwark.Message {
+// after attempts tries in consumer group group, addressed to topic. The
+// original key, value and headers are kept as they were. An empty group
+// (none known, as in consumertest) adds no group header.
+func Record(topic, group string, msg *bulwark.Message, cause error, attempts int) *bulwark.Message {
 	dl := msg.Clone()
 	dl.Topic = topic
 	dl.Partition = 0
@@ -32,6 +33,9 @@ func Record(topic string, msg *bulwark.Message, cause error, attempts int) *bulw
 		bulwark.Header{Key: bulwark.HeaderDLTErrorClass, Value: []byte(class.String())},
 		bulwark.Header{Key: bulwark.HeaderDLTAttempts, Value: []byte(strconv.Itoa(attempts))},
 	)
+	if group != "" {
+		dl.Headers = append(dl.Headers, bulwark.Header{Key: bulwark.HeaderDLTGroup, Value: []byte(group)})
+	}
 	if !msg.Timestamp.IsZero() {
 		dl.Headers = append(dl.Headers, bulwark.Header{Key: bulwark.HeaderDLTOriginalTimestamp,
 			Value: []byte(strconv.FormatInt(msg.Timestamp.UnixMilli(), 10))})

@@ -4,10 +4,7 @@
 // *producer.TransactionalProducer. They record what was sent, committed and
 // aborted, can be told to fail, and need no cluster.
 //
-// Code under test should take a small interface that both the real producer
-// and the fake satisfy, declared where it is used:
-//
-//	type sender interface {
-//		Send(ctx context.Context, msg *bulwark.Message) (producer.Result, error)
-//	}
+// Code under test should take a [producer.Sender] (or a
+// [producer.TransactionalSender]), which both the real producer and the
+// fake satisfy, or a smaller interface of its own.
 package producertest

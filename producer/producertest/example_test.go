@@ -9,13 +9,9 @@ import (
 	"github.com/bulwarkgo/bulwark/producer/producertest"
 )
 
-// orderSender is what the code under test needs from a producer; both
-// *producer.Producer and *producertest.Producer satisfy it.
-type orderSender interface {
-	Send(ctx context.Context, msg *bulwark.Message) (producer.Result, error)
-}
-
-func publishOrder(ctx context.Context, p orderSender, id string) error {
+// publishOrder is the code under test: it takes a producer.Sender, which
+// both *producer.Producer and *producertest.Producer satisfy.
+func publishOrder(ctx context.Context, p producer.Sender, id string) error {
 	_, err := p.Send(ctx, &bulwark.Message{Topic: "orders", Key: []byte(id), Value: []byte(`{"id":"` + id + `"}`)})
 	return err
 }

@@ -66,6 +66,8 @@ type Producer struct {
 // New returns an empty fake producer.
 func New() *Producer { return &Producer{} }
 
+var _ producer.Sender = (*Producer)(nil)
+
 // Send records msg and returns where it was "written", or the error the
 // fake was told to fail with (the record is then not recorded as sent).
 // After Close it fails with bulwark.ErrClosed.

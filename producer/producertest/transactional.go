@@ -31,6 +31,8 @@ type TransactionalProducer struct {
 // NewTransactional returns an empty fake transactional producer.
 func NewTransactional() *TransactionalProducer { return &TransactionalProducer{} }
 
+var _ producer.TransactionalSender = (*TransactionalProducer)(nil)
+
 // InTransaction runs fn like the real producer: commit when it returns nil,
 // abort when it returns an error (returned as is) or panics (re-raised).
 // When a send inside the transaction failed, or a commit failure was set

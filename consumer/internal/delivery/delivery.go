@@ -39,6 +39,8 @@ type Policy struct {
 	MaxPauseDelay time.Duration
 	// DeadLetterTopic names the dead-letter topic of a source topic.
 	DeadLetterTopic func(topic string) string
+	// Group is the consumer group named in dead letters ("": none).
+	Group string
 }
 
 // retryEndsInTime reports whether a retry after delay ends within
@@ -192,7 +194,7 @@ func retry(ctx context.Context, h bulwark.Handler, msg *bulwark.Message, err err
 // deadLetter writes the dead letter, retrying until it is acknowledged or
 // ctx ends: a record whose dead letter was not written is not finished.
 func deadLetter(ctx context.Context, msg *bulwark.Message, cause error, attempts int, p *Policy, env *Env) Outcome {
-	dl := deadletter.Record(p.DeadLetterTopic(msg.Topic), msg, cause, attempts)
+	dl := deadletter.Record(p.DeadLetterTopic(msg.Topic), p.Group, msg, cause, attempts)
 	for try := 1; ; try++ {
 		err := env.DeadLetter(ctx, dl)
 		if err == nil {

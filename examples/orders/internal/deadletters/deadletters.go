@@ -28,6 +28,7 @@ type Record struct {
 	SourceTopic     string    `json:"source_topic"`
 	SourcePartition int32     `json:"source_partition"`
 	SourceOffset    int64     `json:"source_offset"`
+	Group           string    `json:"group"`
 	Key             string    `json:"key"`
 	Error           string    `json:"error"`
 	ErrorClass      string    `json:"error_class"`
@@ -58,7 +59,7 @@ func parse(m *bulwark.Message) Record {
 	rec := Record{
 		DLT: m.Topic, Partition: m.Partition, Offset: m.Offset, Time: m.Timestamp,
 		SourceTopic: h(bulwark.HeaderDLTTopic), SourcePartition: int32(atoi(h(bulwark.HeaderDLTPartition))),
-		SourceOffset: atoi(h(bulwark.HeaderDLTOffset)), Key: string(m.Key),
+		SourceOffset: atoi(h(bulwark.HeaderDLTOffset)), Group: h(bulwark.HeaderDLTGroup), Key: string(m.Key),
 		Error: h(bulwark.HeaderDLTError), ErrorClass: h(bulwark.HeaderDLTErrorClass),
 		Attempts: int(atoi(h(bulwark.HeaderDLTAttempts))),
 	}
