@@ -37,6 +37,10 @@
 // added since take their defaults, removed ones are dropped, numbers are
 // promoted, unions and enums resolve by name.
 //
+// [Handler] turns a function of a decoded value into a bulwark.Handler
+// for a consumer: it decodes each record with a [Decoder] (a struct
+// serde) and hands the handler a T.
+//
 // # Errors and their class
 //
 // A record that cannot be decoded (wrong magic byte, unknown schema ID,

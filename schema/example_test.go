@@ -94,3 +94,29 @@ func ExampleNewStructSerde_evolution() {
 	fmt.Println(got.OrderID, got.CustomerID, got.Amount, got.Note == nil, err)
 	// Output: o-2 c-1 9.5 true <nil>
 }
+
+// A handler that receives decoded orders.
+func ExampleHandler() {
+	ctx := context.Background()
+	registry := schematest.NewServer()
+	defer registry.Close()
+	client, err := schema.NewClient(registry.URL())
+	if err != nil {
+		panic(err)
+	}
+	defer client.Close()
+	orders, err := schema.NewStructSerde[Order](client, orderSchema)
+	if err != nil {
+		panic(err)
+	}
+	// Pass h to consumer.New as the handler.
+	h := schema.Handler[Order](orders, func(_ context.Context, msg *bulwark.Message, o Order) error {
+		fmt.Printf("%s: order %s of %.2f\n", msg.Topic, o.OrderID, o.Amount)
+		return nil
+	})
+
+	value, _ := orders.Encode(ctx, "orders", false, Order{OrderID: "o-9", Amount: 12.5})
+	_ = h.Handle(ctx, &bulwark.Message{Topic: "orders", Value: value})
+	// Output:
+	// orders: order o-9 of 12.50
+}
