@@ -15,7 +15,6 @@ import (
 	"github.com/bulwarkgo/bulwark/internal/backoff"
 	"github.com/bulwarkgo/bulwark/internal/logging"
 	"github.com/bulwarkgo/bulwark/internal/saramagroup"
-	"github.com/bulwarkgo/bulwark/internal/saramax"
 )
 
 // ErrAlreadyRunning is returned by a second call of Run.
@@ -185,9 +184,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if !c.started.CompareAndSwap(false, true) {
 		return ErrAlreadyRunning
 	}
-	g, err := saramagroup.Connect(ctx, c.brokers, c.group, c.gcfg, c.conn, func(err error) error {
-		return saramax.ExplainConnectError(err, c.brokers, c.gcfg.Sarama(), c.conn)
-	})
+	g, err := saramagroup.Connect(ctx, c.brokers, c.group, c.gcfg, c.conn)
 	if err != nil {
 		return fmt.Errorf("consumer: connect: %w", err)
 	}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/bulwarkgo/bulwark/conn"
-	"github.com/bulwarkgo/bulwark/internal/saramax"
 	"github.com/bulwarkgo/bulwark/internal/txnsession"
 )
 
@@ -150,15 +149,8 @@ func (s *Session) runOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// Connecting is bounded by ctx and the connect timeout; the aborters
-	// cut copies of the configs, so that the probe of ExplainConnectError
-	// still dials.
-	pc := *pcfg
-	pcut := saramax.MakeAbortable(&pc)
-	prod, err := saramax.Connect(ctx, s.conn, pcut.Abort,
-		func() (*txnsession.Producer, error) { return txnsession.NewProducer(s.brokers, &pc) },
-		func(p *txnsession.Producer) { _ = p.Close() },
-		func(err error) error { return saramax.ExplainConnectError(err, s.brokers, pcfg, s.conn) })
+	// Connecting is bounded by ctx and the connect timeout.
+	prod, err := txnsession.ConnectProducer(ctx, s.brokers, pcfg, s.conn)
 	if err != nil {
 		return fmt.Errorf("eos: start producer %s: %w", s.txnID, err)
 	}
@@ -167,16 +159,9 @@ func (s *Session) runOnce(ctx context.Context) error {
 			s.opts.logger.Debug("eos: producer close", "error", err)
 		}
 	}()
-	cc := *ccfg
-	ccut := saramax.MakeAbortable(&cc)
-	grp, err := saramax.Connect(ctx, s.conn, ccut.Abort,
-		func() (*txnsession.Group, error) {
-			return txnsession.NewGroup(s.brokers, &cc, s.group, s.topics, txnsession.Hooks{
-				OnUnstable: func() { s.inst.unstable.Add(context.Background(), 1, s.inst.groupAttr) },
-			}, s.opts.logger)
-		},
-		func(g *txnsession.Group) { _ = g.Close() },
-		func(err error) error { return saramax.ExplainConnectError(err, s.brokers, ccfg, s.conn) })
+	grp, err := txnsession.ConnectGroup(ctx, s.brokers, ccfg, s.conn, s.group, s.topics, txnsession.Hooks{
+		OnUnstable: func() { s.inst.unstable.Add(context.Background(), 1, s.inst.groupAttr) },
+	}, s.opts.logger)
 	if err != nil {
 		return fmt.Errorf("eos: join group %s: %w", s.group, err)
 	}

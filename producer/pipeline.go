@@ -102,13 +102,7 @@ func newPipeline(ctx context.Context, brokers []string, cfg config, transactiona
 	if err != nil {
 		return nil, fmt.Errorf("producer: telemetry: %w", err)
 	}
-	// A copy to abort, so that the probe of ExplainConnectError still dials.
-	ccfg := *scfg
-	aborter := saramax.MakeAbortable(&ccfg)
-	ap, err := saramax.Connect(ctx, settings, aborter.Abort,
-		func() (*saramax.AsyncProducer, error) { return saramax.NewAsyncProducer(brokers, &ccfg) },
-		func(ap *saramax.AsyncProducer) { ap.AsyncClose(); <-ap.Done() },
-		func(err error) error { return saramax.ExplainConnectError(err, brokers, scfg, settings) })
+	ap, err := saramax.ConnectAsyncProducer(ctx, brokers, scfg, settings)
 	if err != nil {
 		return nil, fmt.Errorf("producer: connect to %v: %w", brokers, err)
 	}

@@ -26,10 +26,9 @@ type Aborter struct {
 	base interface {
 		Dial(network, address string) (net.Conn, error)
 	}
-	cut     chan struct{} // closed by Abort
-	cutOnce sync.Once
-	mu      sync.Mutex
-	conns   map[*abortableConn]struct{}
+	cut   chan struct{} // closed by Abort, under mu
+	mu    sync.Mutex
+	conns map[*abortableConn]struct{}
 }
 
 // MakeAbortable routes cfg's connections through a new Aborter, keeping
@@ -97,7 +96,9 @@ func (a *Aborter) Dial(network, address string) (net.Conn, error) {
 // idempotent.
 func (a *Aborter) Abort() {
 	a.mu.Lock()
-	a.cutOnce.Do(func() { close(a.cut) })
+	if !a.aborted() {
+		close(a.cut)
+	}
 	conns := a.conns
 	a.conns = map[*abortableConn]struct{}{}
 	a.mu.Unlock()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/conn"
 )
 
 // Delivery receives the outcome of one record sent through an
@@ -257,4 +258,12 @@ func (a *AsyncProducer) ClassifyTxn(err error) TxnFailure { return ClassifyTxn(a
 // neither a fatal nor an unresolved abortable error state.
 func (a *AsyncProducer) TxnUsable() bool {
 	return a.ap.TxnStatus()&(sarama.ProducerTxnFlagFatalError|sarama.ProducerTxnFlagInError) == 0
+}
+
+// ConnectAsyncProducer is [NewAsyncProducer] bounded by ctx and
+// s.ConnectTimeout, with its errors explained ([Connect]).
+func ConnectAsyncProducer(ctx context.Context, brokers []string, cfg *sarama.Config, s conn.Settings) (*AsyncProducer, error) {
+	return Connect(ctx, brokers, cfg, s, func(cut *sarama.Config) (*AsyncProducer, error) {
+		return NewAsyncProducer(brokers, cut)
+	}, func(ap *AsyncProducer) { ap.AsyncClose(); <-ap.Done() })
 }

@@ -6,28 +6,32 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/bulwarkgo/bulwark/conn"
 )
 
 // Connect runs connect, a sarama call that opens the first connections
 // and takes no context (NewClient, NewAsyncProducer, ...), bounded by ctx
-// and s.ConnectTimeout. When either ends first, abort cuts the call's
-// connections so it returns at once, what it built after all is closed
-// with discard, and Connect returns a *conn.ConnectError (ErrUnreachable)
-// that also matches ctx's error. Otherwise it returns connect's result,
-// its error classified as [ExplainConnectError] does with brokers and
-// s; explain may be nil when there is no config to probe with.
+// and s.ConnectTimeout. connect gets a copy of cfg whose connections an
+// [Aborter] cuts when either ends first, so that the call returns at once;
+// what it built after all is closed with discard, and Connect returns a
+// *conn.ConnectError (ErrUnreachable) that also matches ctx's error.
+// Otherwise it returns connect's result, its error explained by
+// [ExplainConnectError] with brokers and cfg itself (whose probe must
+// still dial).
 //
 // Goroutines: connect runs on one of its own, which Connect always waits
 // for before it returns.
-func Connect[T any](ctx context.Context, s conn.Settings, abort func(), connect func() (T, error), discard func(T), explain func(error) error) (T, error) {
+func Connect[T any](ctx context.Context, brokers []string, cfg *sarama.Config, s conn.Settings, connect func(*sarama.Config) (T, error), discard func(T)) (T, error) {
 	type result struct {
 		v   T
 		err error
 	}
+	cut := *cfg
+	aborter := MakeAbortable(&cut)
 	done := make(chan result, 1)
 	go func() {
-		v, err := connect()
+		v, err := connect(&cut)
 		done <- result{v, err}
 	}()
 	timer := time.NewTimer(s.ConnectTimeout)
@@ -35,8 +39,8 @@ func Connect[T any](ctx context.Context, s conn.Settings, abort func(), connect 
 	var why error
 	select {
 	case r := <-done:
-		if r.err != nil && explain != nil {
-			r.err = explain(r.err)
+		if r.err != nil {
+			r.err = ExplainConnectError(r.err, brokers, cfg, s)
 		}
 		return r.v, r.err
 	case <-ctx.Done():
@@ -46,7 +50,7 @@ func Connect[T any](ctx context.Context, s conn.Settings, abort func(), connect 
 	}
 	// Bounded: with every connection cut, every dial refused and every
 	// retry backoff zero, sarama's call runs out of attempts at once.
-	abort()
+	aborter.Abort()
 	r := <-done
 	if r.err == nil {
 		discard(r.v)
