@@ -2,53 +2,20 @@ package saramax_test
 
 import (
 	"net"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/bulwarkgo/bulwark/conn"
 	"github.com/bulwarkgo/bulwark/internal/saramax"
+	"github.com/bulwarkgo/bulwark/kafkatest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// silentListener accepts connections and never answers, like a broker
-// that hangs: sarama would wait for its read timeout (30s) per attempt.
-func silentListener(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	var mu sync.Mutex
-	var conns []net.Conn
-	stopped := make(chan struct{})
-	go func() {
-		defer close(stopped)
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = l.Close()
-		<-stopped
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	})
-	return l.Addr().String()
-}
-
 func TestAbortCutsABlockedClient(t *testing.T) {
 	verifyNoLeaks(t)
-	addr := silentListener(t)
+	addr := kafkatest.NeverAnswering(t)
 	s, err := conn.Build()
 	require.NoError(t, err)
 	cfg, err := saramax.NewConfig(s)
@@ -79,7 +46,7 @@ func TestAbortCutsABlockedClient(t *testing.T) {
 }
 
 func TestMakeAbortableKeepsACustomDialer(t *testing.T) {
-	addr := silentListener(t)
+	addr := kafkatest.NeverAnswering(t)
 	var dialed []string
 	d := dialerFunc(func(network, address string) (net.Conn, error) {
 		dialed = append(dialed, address)
