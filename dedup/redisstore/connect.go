@@ -1,7 +1,8 @@
-// Goroutines: ping starts one goroutine per call, owned by nobody after
-// ping returns: it runs the PING and sends its result on a buffered
-// channel of its own, so it never blocks, and ends when the client gives
-// up on the command (its ReadTimeout, DialTimeout and retries).
+// Goroutines: for a client other than *redis.Client (a cluster or ring
+// client), ping starts one goroutine per call, owned by nobody after ping
+// returns: it runs the PING and sends its result on a buffered channel of
+// its own, so it never blocks, and ends when the client gives up on the
+// command (its ReadTimeout, DialTimeout and retries).
 
 package redisstore
 
@@ -25,10 +26,24 @@ const DefaultConnectTimeout = 5 * time.Second
 // its own goroutine and ping returns when ctx ends, whatever the client's
 // configuration.
 func ping(ctx context.Context, client redis.Cmdable) error {
-	where := ""
 	if c, ok := client.(*redis.Client); ok {
-		where = " from " + c.Options().Addr
+		// A one-connection copy that honours ctx on its reads: no
+		// goroutine is left behind, whatever the server does.
+		o := *c.Options()
+		o.ContextTimeoutEnabled, o.PoolSize, o.MinIdleConns, o.MaxRetries = true, 1, 0, -1
+		probe := redis.NewClient(&o)
+		defer probe.Close()
+		err := probe.Ping(ctx).Err()
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() != nil:
+			return dedup.Unavailable("redisstore", "connect", fmt.Errorf("no PING reply from %s before the context ended: %w", o.Addr, context.Cause(ctx)))
+		default:
+			return dedup.Unavailable("redisstore", "connect", fmt.Errorf("PING from %s: %w", o.Addr, err))
+		}
 	}
+	where := ""
 	done := make(chan error, 1)
 	go func() { done <- client.Ping(ctx).Err() }()
 	select {
