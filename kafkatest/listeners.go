@@ -52,9 +52,10 @@ func listen(t testing.TB, serve func(net.Conn)) string {
 		t.Fatal(err)
 	}
 	var (
-		mu    sync.Mutex
-		conns = map[net.Conn]struct{}{}
-		wg    sync.WaitGroup
+		mu     sync.Mutex
+		conns  = map[net.Conn]struct{}{}
+		closed bool // set by the cleanup: a connection accepted later is closed at once
+		wg     sync.WaitGroup
 	)
 	wg.Add(1)
 	go func() {
@@ -65,18 +66,28 @@ func listen(t testing.TB, serve func(net.Conn)) string {
 				return
 			}
 			mu.Lock()
+			if closed {
+				mu.Unlock()
+				_ = c.Close()
+				return
+			}
 			conns[c] = struct{}{}
 			mu.Unlock()
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				serve(c)
+				mu.Lock()
+				delete(conns, c)
+				mu.Unlock()
+				_ = c.Close()
 			}()
 		}
 	}()
 	t.Cleanup(func() {
 		_ = ln.Close()
 		mu.Lock()
+		closed = true
 		for c := range conns {
 			_ = c.Close()
 		}
