@@ -110,10 +110,15 @@ func (b *Bulkhead) await(ctx context.Context) error {
 	}
 }
 
-// acquireWithin waits for a slot for up to the max wait on b.clock (not
-// failsafe-go's AcquirePermitWithMaxWait, whose timer is the wall clock's);
-// it returns bulkhead.ErrFull when the wait ran out.
+// acquireWithin waits for a slot for up to the max wait on b.clock: on an
+// injected clock not with failsafe-go's AcquirePermitWithMaxWait, whose
+// timer is the wall clock's. It returns bulkhead.ErrFull when the wait ran
+// out.
 func (b *Bulkhead) acquireWithin(ctx context.Context) error {
+	if _, wall := b.clock.(wallClock); wall {
+		// The usual case: failsafe-go's own timer, no goroutine per call.
+		return b.bh.AcquirePermitWithMaxWait(ctx, b.maxWait)
+	}
 	waitCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
