@@ -53,7 +53,7 @@ func run(args []string, out io.Writer) error {
 	var brokers []string
 	if *brokersFlag == "" {
 		// With its dead-letter topic, which the consumer checks for at start.
-		cluster, err := kafkatest.Start(kafkatest.WithTopic(*topic, 3), kafkatest.WithTopic(*topic+".dlt", 3))
+		cluster, err := kafkatest.Start(kafkatest.WithTopic(*topic, 3), kafkatest.WithTopic(consumer.DefaultDeadLetterTopic(*topic), 3))
 		if err != nil {
 			return err
 		}

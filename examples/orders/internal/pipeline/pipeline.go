@@ -489,12 +489,9 @@ func dedupStore(ctx context.Context, cfg Config) (dedup.Store, func(), error) {
 		m, err := dedup.NewMemory()
 		return m, func() {}, err
 	case "redis":
+		// The store checks that Redis answers, within ctx.
 		client := redis.NewClient(&redis.Options{Addr: cfg.RedisAddr})
-		if err := client.Ping(ctx).Err(); err != nil {
-			client.Close()
-			return nil, nil, fmt.Errorf("redis at %s: %w", cfg.RedisAddr, err)
-		}
-		s, err := redisstore.New(client, redisstore.WithPrefix(fmt.Sprintf("orders:%d:", time.Now().UnixNano())))
+		s, err := redisstore.NewContext(ctx, client, redisstore.WithPrefix(fmt.Sprintf("orders:%d:", time.Now().UnixNano())))
 		if err != nil {
 			client.Close()
 			return nil, nil, err
@@ -505,10 +502,7 @@ func dedupStore(ctx context.Context, cfg Config) (dedup.Store, func(), error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		if err := db.PingContext(ctx); err != nil {
-			db.Close()
-			return nil, nil, fmt.Errorf("postgres: %w", err)
-		}
+		// The store checks that PostgreSQL answers, within ctx.
 		s, err := sqlstore.New(ctx, db, sqlstore.WithTable(fmt.Sprintf("orders_dedup_%d", time.Now().UnixNano())))
 		if err != nil {
 			db.Close()
