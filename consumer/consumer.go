@@ -392,9 +392,13 @@ func (c *Consumer) commitPartitions(ctx context.Context, sess *saramagroup.Sessi
 	}
 	defer func() { <-c.commitSem }()
 	rs := runners()
+	// The probes get half of the commit's time: a leader that hangs must
+	// not use up what the commit itself needs.
+	probeCtx, cancel := halfOf(ctx)
 	for _, r := range rs {
-		c.skipMarkers(ctx, r)
+		c.skipMarkers(probeCtx, r)
 	}
+	cancel()
 	for try := 1; try <= tries; try++ {
 		var offsets []saramagroup.Offset
 		var owners []*partitionRunner

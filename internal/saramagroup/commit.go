@@ -59,11 +59,12 @@ func (g *Group) Commit(ctx context.Context, sess *Session, offsets []Offset) err
 // read_committed, aborted records. A commit of the result is what Kafka's
 // tools count as caught up. from may be the [Claim.InitialOffset] of a
 // partition without a committed offset; the oldest offset is then looked
-// up when consumption starts at the oldest. It runs like a commit: in
-// turn with commits, bounded by ctx.
+// up when consumption starts at the oldest. It runs on the commit client,
+// bounded by ctx, but not in turn with commits: it asks the partition's
+// leader, which may hang, and must not hold a commit up.
 func (g *Group) NextDelivered(ctx context.Context, topic string, partition int32, from int64) (int64, error) {
 	next := from
-	err := g.onCommitClient(ctx, "find next offset", func() error {
+	err := g.untilDone(ctx, "find next offset", func() error {
 		var err error
 		next, err = saramax.NextDelivered(g.commitClient, topic, partition, from)
 		return err
@@ -87,11 +88,17 @@ func (g *Group) onCommitClient(ctx context.Context, what string, fn func() error
 	case <-ctx.Done():
 		return fmt.Errorf("%s: %w", what, context.Cause(ctx))
 	}
-	result := make(chan error, 1)
-	g.commits.Go(func() {
+	return g.untilDone(ctx, what, func() error {
 		defer func() { <-g.commitSlot }()
-		result <- fn()
+		return fn()
 	})
+}
+
+// untilDone runs fn, a call on the commit client, on a goroutine Close
+// waits for, returning when ctx ends even if sarama has not answered.
+func (g *Group) untilDone(ctx context.Context, what string, fn func() error) error {
+	result := make(chan error, 1)
+	g.commits.Go(func() { result <- fn() })
 	select {
 	case err := <-result:
 		return err
