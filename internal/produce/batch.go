@@ -19,9 +19,8 @@ type batch struct {
 	first   time.Time // timestamp of the first record, the batch's base
 	maxTS   time.Time
 	created time.Time // when the batch was opened: linger and delivery timeout
-	seq     int32     // first sequence, valid once sent
-	sealed  bool
-	sent    bool // in at least one request: its outcome may be unknown
+	sealed  bool      // sequences taken: the batch never changes again
+	sent    bool      // handed to the broker at least once: its outcome may be unknown
 	rb      sarama.RecordBatch
 
 	// Outcome, set before the batch goes to the results goroutine.
@@ -62,8 +61,6 @@ func (b *batch) append(r *Record, ts time.Time, size int, cb Callback) {
 // holds the engine lock. Called once, when the batch is first sent.
 func (b *batch) seal(pid int64, epoch int16, seq int32) {
 	b.sealed = true
-	b.sent = true
-	b.seq = seq
 	b.ptrs = b.ptrs[:0]
 	for i := range b.recs {
 		b.ptrs = append(b.ptrs, &b.recs[i])

@@ -43,7 +43,6 @@ type Engine struct {
 
 	routeWake chan struct{}
 	stop      chan struct{} // closed by Close: router and senders end
-	abort     chan struct{} // closed by Close once its bound is spent
 	wg        sync.WaitGroup
 	results   *results
 
@@ -86,7 +85,6 @@ func New(client sarama.Client, opts ...Option) (*Engine, error) {
 		senders:    map[int32]*sender{},
 		routeWake:  make(chan struct{}, 1),
 		stop:       make(chan struct{}),
-		abort:      make(chan struct{}),
 	}
 	e.results = newResults(e)
 	e.wg.Add(1)
@@ -318,12 +316,22 @@ func (e *Engine) Close(ctx context.Context) error {
 		if err := e.Flush(ctx); err != nil {
 			e.closeErr = fmt.Errorf("produce: close: records left unsettled: %w", err)
 		}
-		close(e.abort)
 		close(e.stop)
 		if e.closeErr != nil && e.o.abort != nil {
 			e.o.abort()
 		}
-		e.wg.Wait()
+		// A goroutine still in a sarama call (a metadata refresh, a dial)
+		// is cut once the bound is spent.
+		stopped := make(chan struct{})
+		go func() { e.wg.Wait(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-ctx.Done():
+			if e.o.abort != nil {
+				e.o.abort()
+			}
+			<-stopped
+		}
 		e.mu.Lock()
 		var left []*batch
 		for _, t := range e.topics {

@@ -271,3 +271,35 @@ func TestSequenceErrorFailsOnlyItsPartition(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, map[int32]int64{0: 0, 1: 4}, ends)
 }
+
+// TestOutageWithNothingSentKeepsThePartition: while no connection to the
+// broker can be made, nothing goes out, so records that time out give
+// their sequences back and the partition works again once the broker is
+// reachable, with consecutive sequences (a sequence given to a record
+// that never left would be a gap the broker refuses).
+func TestOutageWithNothingSentKeepsThePartition(t *testing.T) {
+	c := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 1))
+	d := kafkatest.NewDialer()
+	cl := newClient(t, c, conn.WithDialer(d))
+	e := newEngine(t, cl, produce.WithDeliveryTimeout(700*time.Millisecond), produce.WithRetryBackoff(20*time.Millisecond))
+
+	ok := newTracker()
+	ok.produce(e, topic, "k", "a")
+	ok.wait(t, 10*time.Second)
+
+	d.Kill()
+	lost := newTracker()
+	lost.produce(e, topic, "k", "b")
+	lost.produce(e, topic, "k", "c")
+	lost.wait(t, 10*time.Second)
+	for v, o := range lost.got {
+		require.Equal(t, 1, o.calls, v)
+		require.ErrorIs(t, o.err, produce.ErrDeliveryTimeout, v)
+		require.NotErrorIs(t, o.err, produce.ErrSequenceLost, "%s: nothing was sent, so the partition's sequences are intact", v)
+	}
+
+	d.Revive()
+	ok.produce(e, topic, "k", "d")
+	ok.wait(t, 10*time.Second)
+	verify(t, newClient(t, c), e, ok, topic, 1)
+}

@@ -87,7 +87,13 @@ func (e *Engine) route() {
 				p.retryAt = time.Now().Add(e.o.retryBackoff)
 				next = earliest(next, p.retryAt)
 				expired = e.expireLocked(p, time.Now(), expired)
-				e.toRoute = append(e.toRoute, p)
+				if len(p.queue) > 0 {
+					e.toRoute = append(e.toRoute, p)
+				} else {
+					// Nothing left to route: the next Produce queues it
+					// again, with a refresh.
+					p.routing = false
+				}
 			} else {
 				p.routing = false
 				p.refresh = false
@@ -124,9 +130,10 @@ func (e *Engine) senderLocked(b *sarama.Broker) *sender {
 
 // expireLocked fails p's batches that are past the delivery timeout,
 // appending them to out. A batch never sent fails alone and the next ones
-// keep their place, since no sequence was spent on it. A sent one may have
-// been written: its partition's sequence state is lost, so it and every
-// batch after it fail.
+// keep their place: no sequence was spent on it (a sealed one, always
+// queue[0], gives its sequences back). A sent one may have been written:
+// its partition's sequence state is lost, so it and every batch after it
+// fail.
 func (e *Engine) expireLocked(p *partition, now time.Time, out []*batch) []*batch {
 	for len(p.queue) > 0 && !p.inflight {
 		b := p.queue[0]
@@ -135,6 +142,9 @@ func (e *Engine) expireLocked(p *partition, now time.Time, out []*batch) []*batc
 		}
 		if b.sent {
 			return e.failPartitionLocked(p, ErrDeliveryTimeout, out)
+		}
+		if b.sealed {
+			p.nextSeq = addSeq(p.nextSeq, -len(b.recs))
 		}
 		p.pop()
 		b.err = ErrDeliveryTimeout

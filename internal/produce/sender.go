@@ -2,7 +2,7 @@ package produce
 
 // Goroutines: each sender runs on its own goroutine, started by the router
 // (senderLocked) the first time a partition is routed to its broker and
-// stopped by Close (e.stop, and e.abort while it waits for a response);
+// stopped by Close (e.stop, also while it waits for a response);
 // Close waits for it. The sender owns inReq. sarama calls onResponse on the
 // broker's response-reader goroutine; it only hands the response over on
 // done (buffered, one request in flight), so it never blocks that reader
@@ -101,7 +101,7 @@ func (s *sender) sendOnce() (next time.Time, sent, stopped bool) {
 			continue
 		}
 		b := p.queue[0]
-		if !b.sent {
+		if !b.sealed {
 			b.seal(e.pid, e.epoch, p.nextSeq)
 			p.nextSeq = addSeq(p.nextSeq, len(b.recs))
 		}
@@ -123,11 +123,18 @@ func (s *sender) sendOnce() (next time.Time, sent, stopped bool) {
 	}
 	var res produceResult
 	if err := broker.AsyncProduce(req, s.onRes); err != nil {
+		// Nothing went out (no connection, a failed write): the batches
+		// are not sent, so one that expires gives its sequences back.
 		res.err = err
 	} else {
+		e.mu.Lock()
+		for _, b := range s.inReq {
+			b.sent = true
+		}
+		e.mu.Unlock()
 		select {
 		case res = <-s.done:
-		case <-e.abort:
+		case <-e.stop:
 			// Close's bound is spent: Close fails the batches in flight.
 			return time.Time{}, true, true
 		}
