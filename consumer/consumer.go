@@ -15,6 +15,7 @@ import (
 	"github.com/bulwarkgo/bulwark/internal/backoff"
 	"github.com/bulwarkgo/bulwark/internal/logging"
 	"github.com/bulwarkgo/bulwark/internal/saramagroup"
+	"github.com/bulwarkgo/bulwark/internal/saramax"
 )
 
 // ErrAlreadyRunning is returned by a second call of Run.
@@ -273,7 +274,7 @@ func (c *Consumer) consumeLoop(ctx context.Context, g *saramagroup.Group) error 
 			failures = 1
 			continue
 		}
-		if saramagroup.IsUnknownTopic(err) {
+		if saramax.IsUnknownTopic(err) {
 			// A subscribed topic was deleted: the same answer as at start.
 			if err := c.awaitTopics(ctx, g); err != nil || ctx.Err() != nil {
 				return err

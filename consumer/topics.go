@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -63,7 +64,7 @@ func (c *Consumer) awaitTopics(ctx context.Context, g *saramagroup.Group) error 
 	for _, t := range c.topics {
 		dlts[c.cfg.deadLetterTopic(t)] = true
 	}
-	ask := append(slices.Clone(c.subscribed), sortedKeys(dlts)...)
+	ask := append(slices.Clone(c.subscribed), slices.Sorted(maps.Keys(dlts))...)
 	defer c.missing.Store(nil)
 	for try := 1; ; try++ {
 		missing, err := g.MissingTopics(ask)
@@ -96,13 +97,4 @@ func (c *Consumer) awaitTopics(ctx context.Context, g *saramagroup.Group) error 
 			return nil
 		}
 	}
-}
-
-func sortedKeys(m map[string]bool) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }

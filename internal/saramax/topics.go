@@ -11,7 +11,7 @@ import (
 // nothing, which of topics do not exist. A topic with another error (not
 // authorized, no leader yet) counts as present: the consumer's own calls
 // report those.
-func MissingTopics(client sarama.Client, version sarama.KafkaVersion, topics []string) ([]string, error) {
+func MissingTopics(client sarama.Client, topics []string) ([]string, error) {
 	if len(topics) == 0 {
 		return nil, nil
 	}
@@ -19,7 +19,7 @@ func MissingTopics(client sarama.Client, version sarama.KafkaVersion, topics []s
 	if b == nil {
 		return nil, sarama.ErrOutOfBrokers
 	}
-	req := sarama.NewMetadataRequest(version, topics)
+	req := sarama.NewMetadataRequest(client.Config().Version, topics)
 	req.AllowAutoTopicCreation = false
 	resp, err := b.GetMetadata(req)
 	if err != nil {
