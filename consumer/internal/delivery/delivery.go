@@ -73,11 +73,10 @@ type Env struct {
 	// Now returns the current time (nil: time.Now).
 	Now func() time.Time
 
-	OnFailure         func(msg *bulwark.Message, err error)
-	OnRetry           func(msg *bulwark.Message, err error, delay time.Duration)
-	OnPause           func(msg *bulwark.Message, err error, delay time.Duration)
-	OnResume          func(msg *bulwark.Message)
-	OnDeadLetterError func(msg *bulwark.Message, err error)
+	OnFailure func(msg *bulwark.Message, err error)
+	OnRetry   func(msg *bulwark.Message, err error, delay time.Duration)
+	OnPause   func(msg *bulwark.Message, err error, delay time.Duration)
+	OnResume  func(msg *bulwark.Message)
 }
 
 // Result is how a delivery ended.
@@ -199,9 +198,6 @@ func deadLetter(ctx context.Context, msg *bulwark.Message, cause error, attempts
 		err := env.DeadLetter(ctx, dl)
 		if err == nil {
 			return Outcome{Result: DeadLettered, Attempts: attempts, Err: cause, DeadLetter: dl}
-		}
-		if env.OnDeadLetterError != nil {
-			env.OnDeadLetterError(msg, err)
 		}
 		if ctx.Err() != nil || env.Sleep(ctx, p.Backoff.Delay(try)) != nil {
 			return Outcome{Result: Abandoned, Attempts: attempts, Err: cause}
