@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/internal/clock"
 	"github.com/failsafe-go/failsafe-go/circuitbreaker"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -162,7 +163,7 @@ func NewBreaker(opts ...BreakerOption) (*Breaker, error) {
 		openDelay:     DefaultOpenDelay,
 		probes:        DefaultHalfOpenProbes,
 		countsFailure: CountsAsFailure,
-		clock:         wallClock{},
+		clock:         clock.Wall{},
 	}
 	for _, o := range opts {
 		if o != nil {

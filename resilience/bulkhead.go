@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/internal/clock"
 	"github.com/failsafe-go/failsafe-go/bulkhead"
 )
 
@@ -41,7 +42,7 @@ type Bulkhead struct {
 // NewBulkhead returns a bulkhead letting at most maxConcurrent calls run at
 // once. See [WithMaxWait], [WithPauseDelay] and the shared [Option]s.
 func NewBulkhead(maxConcurrent int, opts ...BulkheadOption) (*Bulkhead, error) {
-	cfg := bulkheadConfig{waiting: waiting{maxWait: DefaultMaxWait, pauseDelay: DefaultBulkheadPause}, clock: wallClock{}}
+	cfg := bulkheadConfig{waiting: waiting{maxWait: DefaultMaxWait, pauseDelay: DefaultBulkheadPause}, clock: clock.Wall{}}
 	for _, o := range opts {
 		if o != nil {
 			o.applyBulkhead(&cfg)
@@ -115,7 +116,7 @@ func (b *Bulkhead) await(ctx context.Context) error {
 // timer is the wall clock's. It returns bulkhead.ErrFull when the wait ran
 // out.
 func (b *Bulkhead) acquireWithin(ctx context.Context) error {
-	if _, wall := b.clock.(wallClock); wall {
+	if _, wall := b.clock.(clock.Wall); wall {
 		// The usual case: failsafe-go's own timer, no goroutine per call.
 		return b.bh.AcquirePermitWithMaxWait(ctx, b.maxWait)
 	}

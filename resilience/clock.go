@@ -1,34 +1,12 @@
 package resilience
 
-import (
-	"context"
-	"time"
-)
+import "github.com/bulwarkgo/bulwark/internal/clock"
 
 // Clock is the time the breaker's open delay is measured on and the
 // retry's backoff and the bulkhead's wait are slept on. Tests pass a fake
 // one ([WithClock]) to drive the policies without sleeping, e.g.
 // consumertest's FakeClock, which also drives a test harness's waits.
-type Clock interface {
-	Now() time.Time
-	// Sleep waits d, or until ctx ends and then returns ctx's error.
-	Sleep(ctx context.Context, d time.Duration) error
-}
-
-type wallClock struct{}
-
-func (wallClock) Now() time.Time { return time.Now() }
-
-func (wallClock) Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+type Clock = clock.Clock
 
 // ClockOption configures the policies that measure time: the breaker, the
 // retry and the bulkhead.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/internal/clock"
 )
 
 // Defaults of [NewRetry].
@@ -94,7 +95,7 @@ func NewRetry(opts ...RetryOption) (*Retry, error) {
 		maxBackoff:  DefaultMaxBackoff,
 		factor:      DefaultBackoffFactor,
 		jitter:      DefaultJitter,
-		clock:       wallClock{},
+		clock:       clock.Wall{},
 	}
 	for _, o := range opts {
 		if o != nil {

@@ -10,15 +10,13 @@ import (
 	"fmt"
 	"sync"
 	"time"
+
+	"github.com/bulwarkgo/bulwark/internal/clock"
 )
 
 // Clock is the time a Harness waits on: the retry, pause and dead-letter
 // backoff waits the consumer would sleep. Default: a [NewAutoClock].
-type Clock interface {
-	Now() time.Time
-	// Sleep waits d, or until ctx ends and then returns ctx's error.
-	Sleep(ctx context.Context, d time.Duration) error
-}
+type Clock = clock.Clock
 
 // FakeClock is a [Clock] on virtual time, safe for concurrent use. Its Now
 // also satisfies the clock options of package resilience
