@@ -54,6 +54,17 @@ func Unavailable(store, op string, err error) error {
 	return bulwark.Pause(&UnavailableError{Store: store, Op: op, Err: err}, 0)
 }
 
+// OpError is what a store returns for a failed op: a pause-class
+// [*UnavailableError] when unavailable(err) says the store's server is
+// unavailable, else err wrapped as "store: op: err". Store implementations
+// use it so that their outages pause instead of dead-lettering.
+func OpError(store, op string, err error, unavailable func(error) bool) error {
+	if unavailable(err) {
+		return Unavailable(store, op, err)
+	}
+	return fmt.Errorf("%s: %s: %w", store, op, err)
+}
+
 // IsUnavailable reports whether err says a store's server is unavailable
 // rather than that something is wrong with the record: it matches
 // [ErrUnavailable], or it is a network error (refused, reset, broken pipe,

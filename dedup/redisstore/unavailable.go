@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/bulwarkgo/bulwark/dedup"
 	"github.com/redis/go-redis/v9"
@@ -39,9 +38,4 @@ func unavailable(err error) bool {
 
 // opError is the store's error for a failed op: a pause-class
 // [dedup.UnavailableError] when Redis is unavailable.
-func opError(op string, err error) error {
-	if unavailable(err) {
-		return dedup.Unavailable("redisstore", op, err)
-	}
-	return fmt.Errorf("redisstore: %s: %w", op, err)
-}
+func opError(op string, err error) error { return dedup.OpError("redisstore", op, err, unavailable) }

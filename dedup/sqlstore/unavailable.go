@@ -4,7 +4,6 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/bulwarkgo/bulwark/dedup"
@@ -61,12 +60,7 @@ func unavailableState(code string) bool {
 
 // opError is the store's error for a failed op: a pause-class
 // [dedup.UnavailableError] when PostgreSQL is unavailable.
-func opError(op string, err error) error {
-	if unavailable(err) {
-		return dedup.Unavailable("sqlstore", op, err)
-	}
-	return fmt.Errorf("sqlstore: %s: %w", op, err)
-}
+func opError(op string, err error) error { return dedup.OpError("sqlstore", op, err, unavailable) }
 
 // ClassifyError returns err as a pause-class [*dedup.UnavailableError]
 // (Op "handler") when it says PostgreSQL is unavailable, by the store's
