@@ -153,15 +153,18 @@ func (s *sender) handle(broker *sarama.Broker, res produceResult) {
 		p := b.p
 		p.inflight = false
 		var kerr sarama.KError
+		var blk *sarama.ProduceResponseBlock
+		if res.err == nil {
+			blk = res.resp.GetBlock(p.topic, p.id)
+		}
 		switch {
 		case res.err != nil:
 			// Lost connection: the outcome is unknown, so the batch goes
 			// again with the same sequence once the leader is known.
 			e.rerouteLocked(p, now)
-		case res.resp.GetBlock(p.topic, p.id) == nil:
+		case blk == nil:
 			p.retryAt = now.Add(e.o.retryBackoff)
 		default:
-			blk := res.resp.GetBlock(p.topic, p.id)
 			kerr = blk.Err
 			switch {
 			case kerr == sarama.ErrNoError, kerr == sarama.ErrDuplicateSequenceNumber:
