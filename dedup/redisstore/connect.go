@@ -37,8 +37,8 @@ func ping(ctx context.Context, client redis.Cmdable) error {
 		switch {
 		case err == nil:
 			return nil
-		case ctx.Err() != nil:
-			return dedup.Unavailable("redisstore", "connect", fmt.Errorf("no PING reply from %s before the context ended: %w", o.Addr, context.Cause(ctx)))
+		case ended(ctx):
+			return dedup.Unavailable("redisstore", "connect", fmt.Errorf("no PING reply from %s before the context ended: %w", o.Addr, endCause(ctx)))
 		default:
 			return dedup.Unavailable("redisstore", "connect", fmt.Errorf("PING from %s: %w", o.Addr, err))
 		}
@@ -55,4 +55,19 @@ func ping(ctx context.Context, client redis.Cmdable) error {
 	case <-ctx.Done():
 		return dedup.Unavailable("redisstore", "connect", fmt.Errorf("no PING reply%s before the context ended: %w", where, context.Cause(ctx)))
 	}
+}
+
+// ended reports whether ctx has ended, or reached its deadline: the probe's
+// read deadline is ctx's, and its timeout can come a moment before ctx
+// itself reports the end.
+func ended(ctx context.Context) bool {
+	deadline, ok := ctx.Deadline()
+	return ctx.Err() != nil || ok && !time.Now().Before(deadline)
+}
+
+func endCause(ctx context.Context) error {
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	return context.DeadlineExceeded
 }
