@@ -15,6 +15,11 @@
 // goroutine, which runs the callbacks in order per partition, so user
 // callbacks never hold up a sender.
 //
-// The engine is idempotent only; transactions, the KIP-360 epoch bump and
-// the wiring into producer, eos and consumer come later.
+// When a partition's sequence state is lost (OUT_OF_ORDER_SEQUENCE_NUMBER,
+// UNKNOWN_PRODUCER_ID, or a sent batch expiring unanswered), the engine
+// takes a new producer epoch and every partition starts again at sequence
+// 0 (KIP-360, epoch.go); no record is reordered or duplicated by it.
+//
+// The engine is idempotent only; transactions and the wiring into
+// producer, eos and consumer come later.
 package produce

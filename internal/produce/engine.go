@@ -25,21 +25,22 @@ type Engine struct {
 	client     sarama.Client
 	o          options
 	log        *slog.Logger
-	pid        int64
-	epoch      int16
 	reqVersion int16
 
-	mu       sync.Mutex
-	topics   map[string]*topicState
-	senders  map[int32]*sender
-	toRoute  []*partition
-	closed   bool
-	flushing int
-	pending  int           // records produced whose callbacks have not run
-	idle     chan struct{} // closed when pending drops to zero; made by Flush
-	space    chan struct{} // closed when pending drops below the buffer cap; made by a waiting Produce
-	key      keyEncoder
-	scratch  sarama.ProducerMessage
+	mu         sync.Mutex
+	id         identity  // the producer ID and epoch new sequences count under
+	bumpWanted bool      // the sequence state under id is lost: see epoch.go
+	bumpAt     time.Time // when a failed bump may be tried again
+	topics     map[string]*topicState
+	senders    map[int32]*sender
+	toRoute    []*partition
+	closed     bool
+	flushing   int
+	pending    int           // records produced whose callbacks have not run
+	idle       chan struct{} // closed when pending drops to zero; made by Flush
+	space      chan struct{} // closed when pending drops below the buffer cap; made by a waiting Produce
+	key        keyEncoder
+	scratch    sarama.ProducerMessage
 
 	routeWake chan struct{}
 	stop      chan struct{} // closed by Close: router and senders end
@@ -78,8 +79,7 @@ func New(client sarama.Client, opts ...Option) (*Engine, error) {
 		client:     client,
 		o:          o,
 		log:        o.logger,
-		pid:        resp.ProducerID,
-		epoch:      resp.ProducerEpoch,
+		id:         identity{pid: resp.ProducerID, epoch: resp.ProducerEpoch},
 		reqVersion: produceVersion(v),
 		topics:     map[string]*topicState{},
 		senders:    map[int32]*sender{},
@@ -111,8 +111,13 @@ func produceVersion(v sarama.KafkaVersion) int16 {
 	}
 }
 
-// ProducerID returns the engine's producer ID and epoch.
-func (e *Engine) ProducerID() (int64, int16) { return e.pid, e.epoch }
+// ProducerID returns the engine's producer ID and epoch; they change when
+// a partition's sequence state is lost (see epoch.go).
+func (e *Engine) ProducerID() (int64, int16) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.id.pid, e.id.epoch
+}
 
 // Produce queues r; cb (may be nil) receives its outcome exactly once.
 // It blocks while the engine holds its maximum of unsettled records
@@ -172,11 +177,6 @@ func (e *Engine) Produce(ctx context.Context, r Record, cb Callback) {
 		return
 	}
 	p := t.parts[pn]
-	if p.failed != nil {
-		e.failRecordLocked(pn, cb, p.failed)
-		e.mu.Unlock()
-		return
-	}
 	b, fresh := p.openBatch(size, &e.o, now)
 	b.append(&r, ts, size, cb)
 	e.pending++

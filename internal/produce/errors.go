@@ -13,24 +13,26 @@ var (
 	// ErrDeliveryTimeout reports a record that could not be acknowledged
 	// within the delivery timeout.
 	ErrDeliveryTimeout = errors.New("produce: delivery timeout")
-	// ErrSequenceLost reports a partition whose idempotent sequence state
-	// is no longer known to match the broker's (a batch of unknown outcome
-	// expired, or the broker answered OUT_OF_ORDER_SEQUENCE_NUMBER or
-	// UNKNOWN_PRODUCER_ID). Until the KIP-360 epoch bump exists, records
-	// to that partition fail with it rather than risk a duplicate or a gap.
-	ErrSequenceLost = errors.New("produce: idempotent sequence state lost for the partition")
+	// ErrOutcomeUnknown reports a record that was sent but not
+	// acknowledged within the delivery timeout: it may or may not have
+	// been written, and the engine never sends it again. Such a record's
+	// error also matches ErrDeliveryTimeout. Its partition goes on under a
+	// new producer epoch (KIP-360), where no later record can be taken for
+	// a duplicate of it.
+	ErrOutcomeUnknown = errors.New("produce: record sent but not acknowledged: it may or may not have been written")
 )
 
-// sequenceError is ErrSequenceLost for one partition, with what caused it.
-type sequenceError struct {
+// unknownOutcomeError is ErrOutcomeUnknown (and ErrDeliveryTimeout) for a
+// record of one partition.
+type unknownOutcomeError struct {
 	topic     string
 	partition int32
-	cause     error
 }
 
-func (e *sequenceError) Error() string {
-	return fmt.Sprintf("%v (%s/%d: %v)", ErrSequenceLost, e.topic, e.partition, e.cause)
+func (e *unknownOutcomeError) Error() string {
+	return fmt.Sprintf("%v (%s/%d): %v", ErrDeliveryTimeout, e.topic, e.partition, ErrOutcomeUnknown)
 }
 
-func (e *sequenceError) Is(target error) bool { return target == ErrSequenceLost }
-func (e *sequenceError) Unwrap() error        { return e.cause }
+func (e *unknownOutcomeError) Is(target error) bool {
+	return target == ErrOutcomeUnknown || target == ErrDeliveryTimeout
+}

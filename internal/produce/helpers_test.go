@@ -207,14 +207,45 @@ func readBatches(t *testing.T, cl sarama.Client, topic string, partition int32) 
 // without error, with the partition and offset the record has.
 func verify(t *testing.T, cl sarama.Client, e *produce.Engine, tr *tracker, topic string, partitions int32) {
 	t.Helper()
+	verifyLog(t, cl, e, tr, topic, partitions, false)
+}
+
+// verifyAcrossEpochs is verify for a run in which the engine took new
+// producer epochs (KIP-360): per partition, the batches of each producer
+// ID and epoch form one run, in log order, with consecutive sequences from
+// 0, and no run's identity comes back after a later one. It returns the
+// number of runs per partition.
+func verifyAcrossEpochs(t *testing.T, cl sarama.Client, e *produce.Engine, tr *tracker, topic string, partitions int32) map[int32]int {
+	t.Helper()
+	return verifyLog(t, cl, e, tr, topic, partitions, true)
+}
+
+func verifyLog(t *testing.T, cl sarama.Client, e *produce.Engine, tr *tracker, topic string, partitions int32, acrossEpochs bool) map[int32]int {
+	t.Helper()
+	type identity struct {
+		pid   int64
+		epoch int16
+	}
 	pid, epoch := e.ProducerID()
 	seen := map[string]bool{}
 	lastOfKey := map[string]string{}
+	runs := map[int32]int{}
 	for p := range partitions {
 		seq := int32(0)
+		var cur identity
+		had := map[identity]bool{}
 		for _, b := range readBatches(t, cl, topic, p) {
-			require.Equal(t, pid, b.producerID, "partition %d producer ID", p)
-			require.Equal(t, epoch, b.epoch, "partition %d epoch", p)
+			if id := (identity{b.producerID, b.epoch}); !acrossEpochs {
+				require.Equal(t, pid, b.producerID, "partition %d producer ID", p)
+				require.Equal(t, epoch, b.epoch, "partition %d epoch", p)
+				runs[p] = 1
+			} else if runs[p] == 0 || id != cur {
+				require.False(t, had[id], "partition %d: producer %d epoch %d comes back at offset %d", p, id.pid, id.epoch, b.baseOffset)
+				had[id] = true
+				cur = id
+				seq = 0
+				runs[p]++
+			}
 			require.Equal(t, seq, b.firstSeq, "partition %d: sequence gap or repeat at offset %d", p, b.baseOffset)
 			seq += int32(len(b.values))
 			for i, v := range b.values {
@@ -240,4 +271,5 @@ func verify(t *testing.T, cl sarama.Client, e *produce.Engine, tr *tracker, topi
 		require.True(t, seen[v], "record %q lost", v)
 	}
 	require.Len(t, seen, len(tr.got))
+	return runs
 }

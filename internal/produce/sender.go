@@ -100,13 +100,11 @@ func (s *sender) sendOnce() (next time.Time, sent, stopped bool) {
 			}
 			continue
 		}
-		b := p.queue[0]
-		if !b.sealed {
-			b.seal(e.pid, e.epoch, p.nextSeq)
-			p.nextSeq = addSeq(p.nextSeq, len(b.recs))
+		if !p.sealNext(e.id, e.bumpWanted) {
+			continue // the router pokes every sender after the bump
 		}
 		p.inflight = true
-		s.inReq = append(s.inReq, b)
+		s.inReq = append(s.inReq, p.queue[0])
 	}
 	e.mu.Unlock()
 	e.results.push(expired...)
@@ -167,18 +165,27 @@ func (s *sender) handle(broker *sarama.Broker, res produceResult) {
 		default:
 			kerr = blk.Err
 			switch {
-			case kerr == sarama.ErrNoError, kerr == sarama.ErrDuplicateSequenceNumber:
-				// A duplicate is a retry of a batch the broker already
-				// has: that is success.
+			case kerr == sarama.ErrNoError:
 				p.pop()
 				b.offset = blk.Offset
+				done = append(done, b)
+			case kerr == sarama.ErrDuplicateSequenceNumber:
+				// A retry of a batch the broker already has, too old
+				// for it to remember where: that is success, at an
+				// offset no one knows, so the callbacks get -1.
+				p.pop()
+				b.offset = -1
 				done = append(done, b)
 			case isLeadershipError(kerr):
 				e.rerouteLocked(p, now)
 			case isRetriable(kerr):
 				p.retryAt = now.Add(e.o.retryBackoff)
 			case isSequenceError(kerr):
-				done = e.failPartitionLocked(p, kerr, done)
+				// Rejected, so not written (see epoch.go): the batch
+				// goes again under a new identity from sequence 0.
+				b.sent = false
+				p.retryAt = now.Add(e.o.retryBackoff)
+				e.requestBumpLocked(b.identity(), kerr)
 			default:
 				// Rejected, not written: give its sequences back, which
 				// is sound as no later batch of p has been sent.
