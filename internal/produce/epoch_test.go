@@ -2,6 +2,7 @@ package produce_test
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -107,21 +108,7 @@ func TestDuplicateSequenceIsSuccess(t *testing.T) {
 			return nil, nil, false
 		}
 		c.Kfake().DropControl()
-		req := r.(*kmsg.ProduceRequest)
-		resp := req.ResponseKind().(*kmsg.ProduceResponse)
-		for _, rt := range req.Topics {
-			st := kmsg.NewProduceResponseTopic()
-			st.Topic = rt.Topic
-			for _, rp := range rt.Partitions {
-				sp := kmsg.NewProduceResponseTopicPartition()
-				sp.Partition = rp.Partition
-				sp.ErrorCode = int16(duplicateSequence)
-				sp.BaseOffset = -1
-				st.Partitions = append(st.Partitions, sp)
-			}
-			resp.Topics = append(resp.Topics, st)
-		}
-		return resp, nil, true
+		return produceError(r.(*kmsg.ProduceRequest), duplicateSequence), nil, true
 	})
 	dup := newTracker()
 	dup.produce(e, topic, "k", "k/000002")
@@ -157,4 +144,119 @@ func TestDuplicateSequenceIsSuccess(t *testing.T) {
 		require.NoError(t, o.err, v)
 		require.Equal(t, off, o.offset, v)
 	}
+}
+
+// TestUnknownOutcomeKeepsItsEpoch: partition b's batch is written but
+// answered REQUEST_TIMED_OUT, so its outcome is unknown, and its retries
+// are refused (not written) until partition a's OUT_OF_ORDER_SEQUENCE_NUMBER
+// has made the engine take a new producer epoch. The retry sent after the
+// bump must keep the epoch and sequence the batch was first sent with, so
+// the broker recognises it as a duplicate: under the new epoch at sequence
+// 0 it would be written twice. b's next batch then starts at 0 under the
+// new epoch.
+func TestUnknownOutcomeKeepsItsEpoch(t *testing.T) {
+	const a, b = int32(0), int32(1)
+	c := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 2))
+	// Different leaders, so that no request holds both partitions.
+	if c.LeaderOf(topic, a) == c.LeaderOf(topic, b) {
+		require.NoError(t, c.MoveLeader(topic, b, (c.LeaderOf(topic, a)+1)%3))
+	}
+	cl := newClient(t, c)
+	e := newEngine(t, cl, produce.WithManualPartitioning(), produce.WithRetryBackoff(10*time.Millisecond))
+	pid, epoch := e.ProducerID()
+	bumped := func() bool { p, ep := e.ProducerID(); return p != pid || ep != epoch }
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	tr := newTracker()
+	produceTo := func(p int32, v string) {
+		tr.mu.Lock()
+		tr.got[v] = &outcome{}
+		tr.mu.Unlock()
+		tr.done.Add(1)
+		e.Produce(ctx, produce.Record{Topic: topic, Partition: p, Key: []byte(v[:1]), Value: []byte(v)}, func(got int32, off int64, err error) {
+			tr.mu.Lock()
+			defer tr.mu.Unlock()
+			o := tr.got[v]
+			o.calls++
+			o.partition, o.offset, o.err = got, off, err
+			if o.calls == 1 {
+				tr.done.Done()
+			}
+		})
+	}
+	produceTo(a, "a/0")
+	produceTo(b, "b/0")
+	require.NoError(t, e.Flush(ctx))
+
+	// b's first request: kfake writes it and answers REQUEST_TIMED_OUT.
+	// Its retries: refused unwritten (a REQUEST_TIMED_OUT of our own)
+	// until one is answered after the bump, so that the next is built
+	// after it; that one goes through.
+	timedOut := c.InjectFault(kafkatest.Fault{Requests: []kafkatest.Request{kafkatest.Produce}, Topic: topic, Partitions: []int32{b}, Err: kafkatest.RequestTimedOut, Count: 1})
+	var mu sync.Mutex
+	seenB, afterBump := 0, false
+	passed := make(chan struct{})
+	c.Kfake().ControlKey(int16(kafkatest.Produce), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		req := r.(*kmsg.ProduceRequest)
+		if len(req.Topics) != 1 || len(req.Topics[0].Partitions) != 1 || req.Topics[0].Partitions[0].Partition != b {
+			return nil, nil, false
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		seenB++
+		switch {
+		case seenB == 1:
+			return nil, nil, false
+		case !afterBump:
+			afterBump = bumped()
+			c.Kfake().KeepControl()
+			return produceError(req, kafkatest.RequestTimedOut), nil, true
+		default:
+			c.Kfake().DropControl()
+			close(passed)
+			return nil, nil, false
+		}
+	})
+	produceTo(b, "b/1")
+	waitHits(t, timedOut, 1)
+	outOfOrder := c.InjectFault(kafkatest.Fault{Requests: []kafkatest.Request{kafkatest.Produce}, Topic: topic, Partitions: []int32{a}, Err: outOfOrderSequence, Count: 1})
+	produceTo(a, "a/1")
+	waitHits(t, outOfOrder, 1)
+	require.NoError(t, e.Flush(ctx))
+	select {
+	case <-passed:
+	case <-time.After(time.Second):
+		t.Fatal("b's retry after the bump did not go through")
+	}
+	produceTo(a, "a/2")
+	produceTo(b, "b/2")
+	require.NoError(t, e.Flush(ctx))
+	tr.wait(t, time.Second)
+
+	runs := verifyAcrossEpochs(t, newClient(t, c), e, tr, topic, 2)
+	require.Equal(t, map[int32]int{a: 2, b: 2}, runs)
+	for _, bi := range readBatches(t, newClient(t, c), topic, b) {
+		if slices.Contains(bi.values, "b/1") {
+			require.Equal(t, [2]int64{pid, int64(epoch)}, [2]int64{bi.producerID, int64(bi.epoch)}, "b/1 moved to the new epoch")
+		}
+	}
+}
+
+// produceError answers every partition of req with code, writing nothing.
+func produceError(req *kmsg.ProduceRequest, code kafkatest.KafkaError) *kmsg.ProduceResponse {
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	for _, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.ErrorCode = int16(code)
+			sp.BaseOffset = -1
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	return resp
 }
