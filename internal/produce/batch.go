@@ -77,6 +77,15 @@ func (b *batch) seal(pid int64, epoch int16, seq int32) {
 	}
 }
 
+// batchOverhead bounds what a batch adds to a produce request beyond its
+// records: the record batch header (61 bytes), the partition's index and
+// records length, and the topic's name, length and partition count as if
+// each batch had a topic of its own.
+const batchOverhead = 61 + 4 + 4 + 2 + 4
+
+// requestBytes estimates what b adds to a produce request.
+func (b *batch) requestBytes() int { return b.bytes + batchOverhead + len(b.p.topic) }
+
 // release returns the batch to the pool once its callbacks have run,
 // dropping every reference to the caller's data.
 func (b *batch) release() {

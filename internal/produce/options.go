@@ -10,6 +10,7 @@ type options struct {
 	linger          time.Duration
 	maxBatchRecords int
 	maxBatchBytes   int
+	maxRequestBytes int
 	maxBuffered     int
 	deliveryTimeout time.Duration
 	requestTimeout  time.Duration
@@ -24,6 +25,7 @@ func defaultOptions() options {
 	return options{
 		maxBatchRecords: 10000,
 		maxBatchBytes:   1 << 20,
+		maxRequestBytes: 100 << 20,
 		maxBuffered:     100000,
 		deliveryTimeout: 2 * time.Minute,
 		requestTimeout:  10 * time.Second,
@@ -67,6 +69,21 @@ func WithMaxBatchBytes(n int) Option {
 			return fmt.Errorf("produce: max batch bytes %d, want at least 1", n)
 		}
 		o.maxBatchBytes = n
+		return nil
+	}
+}
+
+// WithMaxRequestBytes caps the estimated encoded size of one produce
+// request, which holds a batch of each ready partition the broker leads
+// (default 100 MiB, a broker's default socket.request.max.bytes). A request
+// always takes at least one batch, however large; the partitions left out
+// go first in the next request.
+func WithMaxRequestBytes(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("produce: max request bytes %d, want at least 1", n)
+		}
+		o.maxRequestBytes = n
 		return nil
 	}
 }

@@ -26,6 +26,7 @@ type sender struct {
 	done  chan produceResult
 	onRes sarama.ProduceCallback
 	inReq []*batch
+	first int // where the next scan of parts starts; guarded by e.mu
 }
 
 type produceResult struct {
@@ -91,7 +92,13 @@ func (s *sender) sendOnce() (next time.Time, sent, stopped bool) {
 	flushing := e.flushing > 0
 	broker := s.broker
 	s.inReq = s.inReq[:0]
-	for _, p := range s.parts {
+	size, full := 0, -1
+	n := len(s.parts)
+	// The scan starts where the last full request left off, so that a
+	// partition left out of it is not left out again.
+	first := s.first % max(n, 1)
+	for i := range n {
+		p := s.parts[(first+i)%n]
 		expired = e.expireLocked(p, now, expired)
 		ok, at := p.ready(now, &e.o, flushing)
 		if !ok {
@@ -100,11 +107,23 @@ func (s *sender) sendOnce() (next time.Time, sent, stopped bool) {
 			}
 			continue
 		}
+		if full >= 0 {
+			continue
+		}
+		bytes := p.queue[0].requestBytes()
+		if len(s.inReq) > 0 && size+bytes > e.o.maxRequestBytes {
+			full = (first + i) % n // sent next time, first
+			continue
+		}
 		if !p.sealNext(e.id, e.bumpWanted) {
 			continue // the router pokes every sender after the bump
 		}
+		size += bytes
 		p.inflight = true
 		s.inReq = append(s.inReq, p.queue[0])
+	}
+	if full >= 0 {
+		s.first = full
 	}
 	e.mu.Unlock()
 	e.results.push(expired...)
