@@ -31,6 +31,7 @@ type Engine struct {
 	id         identity  // the producer ID and epoch new sequences count under
 	bumpWanted bool      // the sequence state under id is lost: see epoch.go
 	bumpAt     time.Time // when a failed bump may be tried again
+	bumpTries  int       // failed bumps in a row
 	topics     map[string]*topicState
 	senders    map[int32]*sender
 	toRoute    []*partition

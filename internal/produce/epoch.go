@@ -44,7 +44,12 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/bulwarkgo/bulwark/internal/backoff"
 )
+
+// maxBumpBackoff caps the growing pause between failed InitProducerID
+// calls, so that a cluster refusing them for long is not asked too often.
+const maxBumpBackoff = 5 * time.Second
 
 // identity is a producer ID and epoch: the pair under which a partition's
 // sequence numbers count.
@@ -96,14 +101,17 @@ func (e *Engine) bumpIfWanted(now time.Time) time.Time {
 	}
 	if err != nil {
 		// Records wait meanwhile; the delivery timeout bounds them.
-		e.log.Warn("produce: new producer epoch failed, retrying", "producer_id", cur.pid, "epoch", cur.epoch, "err", err)
-		e.bumpAt = time.Now().Add(e.o.retryBackoff)
+		e.bumpTries++
+		wait := backoff.Pause(e.o.retryBackoff, maxBumpBackoff, e.bumpTries)
+		e.log.Warn("produce: new producer epoch failed, retrying", "producer_id", cur.pid, "epoch", cur.epoch, "in", wait, "err", err)
+		e.bumpAt = time.Now().Add(wait)
 		at := e.bumpAt
 		e.mu.Unlock()
 		return at
 	}
 	e.id = next
 	e.bumpWanted = false
+	e.bumpTries = 0
 	senders := e.senderListLocked()
 	e.mu.Unlock()
 	e.log.Info("produce: new producer epoch", "producer_id", next.pid, "epoch", next.epoch,

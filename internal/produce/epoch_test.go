@@ -260,3 +260,28 @@ func produceError(req *kmsg.ProduceRequest, code kafkatest.KafkaError) *kmsg.Pro
 	}
 	return resp
 }
+
+// TestBumpRetriesInitProducerID: when the InitProducerID of a bump fails,
+// the engine asks again after a pause; the partition's records wait
+// meanwhile and then all succeed.
+func TestBumpRetriesInitProducerID(t *testing.T) {
+	c := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 1))
+	cl := newClient(t, c)
+	e := newEngine(t, cl, produce.WithRetryBackoff(10*time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	tr := newTracker()
+	tr.produce(e, topic, "k", "k/000001")
+	require.NoError(t, e.Flush(ctx))
+
+	initFails := c.FailNext(kafkatest.InitProducerID, kafkatest.CoordinatorNotAvailable, 2)
+	outOfOrder := c.FailNext(kafkatest.Produce, outOfOrderSequence, 1)
+	for _, v := range []string{"k/000002", "k/000003"} {
+		tr.produce(e, topic, "k", v)
+	}
+	require.NoError(t, e.Flush(ctx))
+	require.Equal(t, 1, outOfOrder.Hits())
+	require.Equal(t, 2, initFails.Hits())
+	tr.wait(t, time.Second)
+	require.Equal(t, map[int32]int{0: 2}, verifyAcrossEpochs(t, newClient(t, c), e, tr, topic, 1))
+}
