@@ -167,23 +167,9 @@ func TestUnknownOutcomeKeepsItsEpoch(t *testing.T) {
 	bumped := func() bool { p, ep := e.ProducerID(); return p != pid || ep != epoch }
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-
 	tr := newTracker()
 	produceTo := func(p int32, v string) {
-		tr.mu.Lock()
-		tr.got[v] = &outcome{}
-		tr.mu.Unlock()
-		tr.done.Add(1)
-		e.Produce(ctx, produce.Record{Topic: topic, Partition: p, Key: []byte(v[:1]), Value: []byte(v)}, func(got int32, off int64, err error) {
-			tr.mu.Lock()
-			defer tr.mu.Unlock()
-			o := tr.got[v]
-			o.calls++
-			o.partition, o.offset, o.err = got, off, err
-			if o.calls == 1 {
-				tr.done.Done()
-			}
-		})
+		tr.produceRecord(e, produce.Record{Topic: topic, Partition: p, Key: []byte(v[:1]), Value: []byte(v)})
 	}
 	produceTo(a, "a/0")
 	produceTo(b, "b/0")

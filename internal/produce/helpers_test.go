@@ -72,11 +72,17 @@ type tracker struct {
 func newTracker() *tracker { return &tracker{got: map[string]*outcome{}} }
 
 func (tr *tracker) produce(e *produce.Engine, topic, key, value string) {
+	tr.produceRecord(e, produce.Record{Topic: topic, Key: []byte(key), Value: []byte(value)})
+}
+
+// produceRecord is produce for any record; its value must be unique.
+func (tr *tracker) produceRecord(e *produce.Engine, r produce.Record) {
+	value := string(r.Value)
 	tr.mu.Lock()
 	tr.got[value] = &outcome{}
 	tr.mu.Unlock()
 	tr.done.Add(1)
-	e.Produce(context.Background(), produce.Record{Topic: topic, Key: []byte(key), Value: []byte(value)}, func(p int32, off int64, err error) {
+	e.Produce(context.Background(), r, func(p int32, off int64, err error) {
 		tr.mu.Lock()
 		o := tr.got[value]
 		o.calls++
