@@ -20,7 +20,7 @@ type batch struct {
 	maxTS   time.Time
 	created time.Time // when the batch was opened: linger and delivery timeout
 	sealed  bool      // sequences taken: the batch never changes again
-	sent    bool      // handed to the broker at least once: its outcome may be unknown
+	tries   int       // times handed to a broker since it was last known unwritten: above 0 it may be written
 	rb      sarama.RecordBatch
 
 	// Outcome, set before the batch goes to the results goroutine.

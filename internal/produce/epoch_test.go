@@ -251,11 +251,7 @@ func produceError(req *kmsg.ProduceRequest, code kafkatest.KafkaError) *kmsg.Pro
 // the engine asks again after a pause; the partition's records wait
 // meanwhile and then all succeed.
 func TestBumpRetriesInitProducerID(t *testing.T) {
-	c := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 1))
-	cl := newClient(t, c)
-	e := newEngine(t, cl, produce.WithRetryBackoff(10*time.Millisecond))
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
+	c, e, ctx := onePartition(t, produce.WithRetryBackoff(10*time.Millisecond))
 	tr := newTracker()
 	tr.produce(e, topic, "k", "k/000001")
 	require.NoError(t, e.Flush(ctx))

@@ -53,6 +53,17 @@ func newEngine(t testing.TB, cl sarama.Client, opts ...produce.Option) *produce.
 	return e
 }
 
+// onePartition starts a cluster with a one-partition topic and an engine
+// on it, and returns them with a context that bounds the test's waits.
+func onePartition(t *testing.T, opts ...produce.Option) (*kafkatest.Cluster, *produce.Engine, context.Context) {
+	t.Helper()
+	c := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 1))
+	e := newEngine(t, newClient(t, c), opts...)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return c, e, ctx
+}
+
 // outcome is what one record's callback reported.
 type outcome struct {
 	calls     int

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/bulwarkgo/bulwark/conn"
 	"github.com/bulwarkgo/bulwark/internal/produce"
 	"github.com/bulwarkgo/bulwark/kafkatest"
@@ -123,6 +124,57 @@ func TestRejectedBatchGivesSequencesBack(t *testing.T) {
 	require.NoError(t, e.Flush(ctx))
 	ok.wait(t, time.Second)
 	verify(t, newClient(t, c), e, ok, topic, 1)
+}
+
+// TestRejectedRetryOfUnknownOutcome: a batch written but answered
+// REQUEST_TIMED_OUT, whose retry is then rejected for good, may be in the
+// log, so its sequences are not given back (the next batch would be taken
+// for a duplicate of it and dropped): it fails with ErrOutcomeUnknown and
+// the broker's error, and the partition goes on under a new epoch.
+func TestRejectedRetryOfUnknownOutcome(t *testing.T) {
+	c, e, ctx := onePartition(t, produce.WithRetryBackoff(10*time.Millisecond))
+	ok := newTracker()
+	ok.produce(e, topic, "k", "k/000001")
+	require.NoError(t, e.Flush(ctx))
+
+	// The first send: kfake writes it and answers REQUEST_TIMED_OUT.
+	// The retry: refused.
+	timedOut := c.FailNext(kafkatest.Produce, kafkatest.RequestTimedOut, 1)
+	calls := 0
+	c.Kfake().ControlKey(int16(kafkatest.Produce), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		if calls++; calls == 1 {
+			return nil, nil, false
+		}
+		c.Kfake().DropControl()
+		return produceError(r.(*kmsg.ProduceRequest), kafkatest.TopicAuthorizationFailed), nil, true
+	})
+	lost := newTracker()
+	lost.produce(e, topic, "k", "k/000002")
+	require.NoError(t, e.Flush(ctx))
+	require.Equal(t, 1, timedOut.Hits())
+	o := lost.got["k/000002"]
+	require.Equal(t, 1, o.calls)
+	require.ErrorIs(t, o.err, produce.ErrOutcomeUnknown)
+	require.ErrorIs(t, o.err, sarama.ErrTopicAuthorizationFailed)
+
+	ok.produce(e, topic, "k", "k/000003")
+	require.NoError(t, e.Flush(ctx))
+	ok.wait(t, time.Second)
+	var values []string
+	for _, b := range readBatches(t, newClient(t, c), topic, 0) {
+		for i, v := range b.values {
+			if o := ok.got[v]; o != nil {
+				require.NoError(t, o.err, v)
+				require.Equal(t, b.baseOffset+int64(i), o.offset, v)
+			}
+		}
+		values = append(values, b.values...)
+	}
+	require.Equal(t, []string{"k/000001", "k/000002", "k/000003"}, values)
+	pid, epoch := e.ProducerID()
+	last := readBatches(t, newClient(t, c), topic, 0)[2]
+	require.Equal(t, [2]int64{pid, int64(epoch)}, [2]int64{last.producerID, int64(last.epoch)})
+	require.Equal(t, int32(0), last.firstSeq)
 }
 
 // TestDeliveryTimeout: records that cannot be acknowledged fail within the

@@ -144,8 +144,8 @@ func (e *Engine) expireLocked(p *partition, now time.Time, out []*batch) []*batc
 			break
 		}
 		switch {
-		case b.sent:
-			b.err = &unknownOutcomeError{topic: p.topic, partition: p.id}
+		case b.tries > 0:
+			b.err = &unknownOutcomeError{topic: p.topic, partition: p.id, cause: ErrDeliveryTimeout}
 			e.requestBumpLocked(b.identity(), b.err)
 		case b.sealed:
 			p.nextSeq = addSeq(p.nextSeq, -len(b.recs))

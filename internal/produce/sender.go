@@ -146,7 +146,7 @@ func (s *sender) sendOnce() (next time.Time, sent, stopped bool) {
 	} else {
 		e.mu.Lock()
 		for _, b := range s.inReq {
-			b.sent = true
+			b.tries++
 		}
 		e.mu.Unlock()
 		select {
@@ -202,9 +202,18 @@ func (s *sender) handle(broker *sarama.Broker, res produceResult) {
 			case isSequenceError(kerr):
 				// Rejected, so not written (see epoch.go): the batch
 				// goes again under a new identity from sequence 0.
-				b.sent = false
+				b.tries = 0
 				p.retryAt = now.Add(e.o.retryBackoff)
 				e.requestBumpLocked(b.identity(), kerr)
+			case b.tries > 1:
+				// Rejected, but an earlier send whose answer was lost
+				// or inconclusive may have been written, so its
+				// sequences cannot be given back: the partition goes
+				// on under a new identity (see epoch.go).
+				p.pop()
+				b.err = &unknownOutcomeError{topic: p.topic, partition: p.id, cause: kerr}
+				e.requestBumpLocked(b.identity(), b.err)
+				done = append(done, b)
 			default:
 				// Rejected, not written: give its sequences back, which
 				// is sound as no later batch of p has been sent.
