@@ -20,7 +20,8 @@ type batch struct {
 	maxTS   time.Time
 	created time.Time // when the batch was opened: linger and delivery timeout
 	sealed  bool      // sequences taken: the batch never changes again
-	tries   int       // times handed to a broker since it was last known unwritten: above 0 it may be written
+	sent    bool      // handed to a broker since it was last known unwritten: it may be written
+	resent  bool      // handed to a broker more than once since: an earlier send may be written
 	rb      sarama.RecordBatch
 
 	// Outcome, set before the batch goes to the results goroutine.

@@ -25,23 +25,26 @@ type Engine struct {
 	client     sarama.Client
 	o          options
 	log        *slog.Logger
+	pid        int64 // pid and epoch: what new sequences count under; guarded by mu, changed by a bump (epoch.go)
+	epoch      int16
 	reqVersion int16
 
-	mu         sync.Mutex
-	id         identity  // the producer ID and epoch new sequences count under
-	bumpWanted bool      // the sequence state under id is lost: see epoch.go
+	mu       sync.Mutex
+	topics   map[string]*topicState
+	senders  map[int32]*sender
+	toRoute  []*partition
+	closed   bool
+	flushing int
+	pending  int           // records produced whose callbacks have not run
+	idle     chan struct{} // closed when pending drops to zero; made by Flush
+	space    chan struct{} // closed when pending drops below the buffer cap; made by a waiting Produce
+	key      keyEncoder
+	scratch  sarama.ProducerMessage
+
+	// The KIP-360 bump (epoch.go), guarded by mu.
+	bumpWanted bool      // the sequence state under pid and epoch is lost
 	bumpAt     time.Time // when a failed bump may be tried again
 	bumpTries  int       // failed bumps in a row
-	topics     map[string]*topicState
-	senders    map[int32]*sender
-	toRoute    []*partition
-	closed     bool
-	flushing   int
-	pending    int           // records produced whose callbacks have not run
-	idle       chan struct{} // closed when pending drops to zero; made by Flush
-	space      chan struct{} // closed when pending drops below the buffer cap; made by a waiting Produce
-	key        keyEncoder
-	scratch    sarama.ProducerMessage
 
 	routeWake chan struct{}
 	stop      chan struct{} // closed by Close: router and senders end
@@ -80,7 +83,8 @@ func New(client sarama.Client, opts ...Option) (*Engine, error) {
 		client:     client,
 		o:          o,
 		log:        o.logger,
-		id:         identity{pid: resp.ProducerID, epoch: resp.ProducerEpoch},
+		pid:        resp.ProducerID,
+		epoch:      resp.ProducerEpoch,
 		reqVersion: produceVersion(v),
 		topics:     map[string]*topicState{},
 		senders:    map[int32]*sender{},
@@ -117,8 +121,10 @@ func produceVersion(v sarama.KafkaVersion) int16 {
 func (e *Engine) ProducerID() (int64, int16) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.id.pid, e.id.epoch
+	return e.pid, e.epoch
 }
+
+func (e *Engine) identityLocked() identity { return identity{pid: e.pid, epoch: e.epoch} }
 
 // Produce queues r; cb (may be nil) receives its outcome exactly once.
 // It blocks while the engine holds its maximum of unsettled records

@@ -65,7 +65,7 @@ func (b *batch) identity() identity {
 // requestBumpLocked asks for a new identity because the sequence state
 // under from is lost; asking for one that is already replaced is a no-op.
 func (e *Engine) requestBumpLocked(from identity, cause error) {
-	if from != e.id || e.bumpWanted {
+	if from != e.identityLocked() || e.bumpWanted {
 		return
 	}
 	e.bumpWanted = true
@@ -90,7 +90,7 @@ func (e *Engine) bumpIfWanted(now time.Time) time.Time {
 		e.mu.Unlock()
 		return at
 	}
-	cur := e.id
+	cur := e.identityLocked()
 	e.mu.Unlock()
 
 	next, err := e.initProducerID(cur)
@@ -109,7 +109,7 @@ func (e *Engine) bumpIfWanted(now time.Time) time.Time {
 		e.mu.Unlock()
 		return at
 	}
-	e.id = next
+	e.pid, e.epoch = next.pid, next.epoch
 	e.bumpWanted = false
 	e.bumpTries = 0
 	senders := e.senderListLocked()

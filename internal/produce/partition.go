@@ -79,7 +79,7 @@ func (p *partition) ready(now time.Time, o *options, flushing bool) (bool, time.
 // count under an older identity starts again at 0 under the current one.
 func (p *partition) sealNext(id identity, bumpWanted bool) bool {
 	b := p.queue[0]
-	if b.tries > 0 {
+	if b.sent {
 		return true
 	}
 	if bumpWanted {

@@ -144,7 +144,7 @@ func (e *Engine) expireLocked(p *partition, now time.Time, out []*batch) []*batc
 			break
 		}
 		switch {
-		case b.tries > 0:
+		case b.sent:
 			b.err = &unknownOutcomeError{topic: p.topic, partition: p.id, cause: ErrDeliveryTimeout}
 			e.requestBumpLocked(b.identity(), b.err)
 		case b.sealed:

@@ -115,7 +115,7 @@ func (s *sender) sendOnce() (next time.Time, sent, stopped bool) {
 			full = (first + i) % n // sent next time, first
 			continue
 		}
-		if !p.sealNext(e.id, e.bumpWanted) {
+		if !p.sealNext(e.identityLocked(), e.bumpWanted) {
 			continue // the router pokes every sender after the bump
 		}
 		size += bytes
@@ -146,7 +146,8 @@ func (s *sender) sendOnce() (next time.Time, sent, stopped bool) {
 	} else {
 		e.mu.Lock()
 		for _, b := range s.inReq {
-			b.tries++
+			b.resent = b.sent
+			b.sent = true
 		}
 		e.mu.Unlock()
 		select {
@@ -202,10 +203,10 @@ func (s *sender) handle(broker *sarama.Broker, res produceResult) {
 			case isSequenceError(kerr):
 				// Rejected, so not written (see epoch.go): the batch
 				// goes again under a new identity from sequence 0.
-				b.tries = 0
+				b.sent, b.resent = false, false
 				p.retryAt = now.Add(e.o.retryBackoff)
 				e.requestBumpLocked(b.identity(), kerr)
-			case b.tries > 1:
+			case b.resent:
 				// Rejected, but an earlier send whose answer was lost
 				// or inconclusive may have been written, so its
 				// sequences cannot be given back: the partition goes
