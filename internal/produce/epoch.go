@@ -13,13 +13,15 @@ package produce
 //     same batch (one whose answer was lost) was not written either: the
 //     batch is its partition's only one in flight, so it is the producer's
 //     latest there, which the broker would have recognised as a duplicate.
-//   - a sent batch whose delivery timeout passes unanswered: it may or may
-//     not have been written, so it fails with ErrOutcomeUnknown and is never
-//     sent again; the partition goes on under the new identity, where a
-//     batch cannot be taken for a duplicate of it.
+//   - a sent batch whose delivery timeout passes unanswered, or a retry
+//     rejected for good after an answer that was lost or inconclusive: it
+//     may or may not have been written, so it fails with ErrOutcomeUnknown
+//     and is never sent again, and its sequences are not given back; the
+//     partition goes on under the new identity, where no later batch can
+//     be taken for a duplicate of it.
 //
 // Which batches move to the new identity: a partition switches only
-// between batches (see sender.sendOnce), and a batch that was sent and
+// between batches (partition.sealNext), and a batch that was sent and
 // whose outcome is unknown keeps the identity and sequence it was sent
 // with until it is answered, since only under them can the broker tell a
 // retry from new data; the brokers keep that identity's state. Every other
