@@ -21,13 +21,19 @@ import (
 // (the buffer cap keeps producing paced with acks). Read back: every
 // record exactly once, in send order per key, sequences consecutive per
 // partition within each producer epoch, every callback once.
-func TestChaos(t *testing.T) {
+func TestChaos(t *testing.T) { chaos(t) }
+
+// TestChaosMaxInFlight is TestChaos with up to five requests in flight
+// per broker.
+func TestChaosMaxInFlight(t *testing.T) { chaos(t, produce.WithMaxInFlight(5)) }
+
+func chaos(t *testing.T, opts ...produce.Option) {
 	const workers, keys, perKey = 8, 64, 750
 	const total = keys * perKey
 	c := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 6))
 	d := kafkatest.NewDialer()
 	cl := newClient(t, c, conn.WithDialer(d))
-	e := newEngine(t, cl, produce.WithMaxBufferedRecords(2000), produce.WithMaxBatchRecords(200), produce.WithRetryBackoff(20*time.Millisecond))
+	e := newEngine(t, cl, append([]produce.Option{produce.WithMaxBufferedRecords(2000), produce.WithMaxBatchRecords(200), produce.WithRetryBackoff(20 * time.Millisecond)}, opts...)...)
 	tr := newTracker()
 
 	// The faults run on their own goroutine, so they report with assert,

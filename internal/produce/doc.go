@@ -7,9 +7,9 @@
 // A record is appended to its partition's open batch under one short lock;
 // no goroutine or channel is involved per record. One sender goroutine per
 // broker drains the ready batches of the partitions it leads into one
-// ProduceRequest at a time (acks=all, idempotent record batches with the
-// producer ID, epoch and base sequence). A partition has at most one batch
-// in flight, so its sequences stay in order across retries and re-routing:
+// ProduceRequest at a time, or up to five with WithMaxInFlight (acks=all,
+// idempotent record batches with the producer ID, epoch and base
+// sequence). A partition has at most one batch in flight either way, so its sequences stay in order across retries and re-routing:
 // a retried batch keeps its sequence numbers, and a batch gets its
 // sequence only when it is first sent. Completed batches go to one results
 // goroutine, which runs the callbacks in order per partition, so user

@@ -72,6 +72,9 @@ func New(client sarama.Client, opts ...Option) (*Engine, error) {
 	if !v.IsAtLeast(sarama.V0_11_0_0) {
 		return nil, fmt.Errorf("produce: Kafka version %s is too old for idempotent produce (want 0.11 or later)", v)
 	}
+	if m := client.Config().Net.MaxOpenRequests; o.maxInFlight > m {
+		return nil, fmt.Errorf("produce: max in flight %d exceeds the client's Net.MaxOpenRequests %d", o.maxInFlight, m)
+	}
 	resp, err := client.InitProducerID()
 	if err != nil {
 		return nil, fmt.Errorf("produce: init producer ID: %w", err)

@@ -27,12 +27,22 @@ func newClient(t testing.TB, c *kafkatest.Cluster, opts ...conn.Option) sarama.C
 // newAbortableClient is newClient with the Aborter cutting its connections.
 func newAbortableClient(t testing.TB, c *kafkatest.Cluster, opts ...conn.Option) (sarama.Client, *saramax.Aborter) {
 	t.Helper()
+	return newTunedClient(t, c, nil, opts...)
+}
+
+// newTunedClient is newAbortableClient with tune (if not nil) changing
+// the client's config.
+func newTunedClient(t testing.TB, c *kafkatest.Cluster, tune func(*sarama.Config), opts ...conn.Option) (sarama.Client, *saramax.Aborter) {
+	t.Helper()
 	s, err := conn.Build(append(c.ConnOptions(), opts...)...)
 	require.NoError(t, err)
 	cfg, err := saramax.NewConfig(s)
 	require.NoError(t, err)
 	cfg.Metadata.Retry.Backoff = 20 * time.Millisecond
 	cfg.Metadata.Retry.Max = 10
+	if tune != nil {
+		tune(cfg)
+	}
 	require.NoError(t, saramax.Validate(cfg))
 	a := saramax.MakeAbortable(cfg)
 	cl, err := sarama.NewClient(c.Brokers(), cfg)
@@ -105,6 +115,15 @@ func (tr *tracker) produceRecord(e *produce.Engine, r produce.Record) {
 			tr.done.Done()
 		}
 	})
+}
+
+// flush flushes e and waits for every callback tr expects.
+func (tr *tracker) flush(t *testing.T, e *produce.Engine) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, e.Flush(ctx))
+	tr.wait(t, time.Second)
 }
 
 // waitSettled waits until n callbacks have run, failing the test after d.

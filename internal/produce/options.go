@@ -11,6 +11,7 @@ type options struct {
 	maxBatchRecords int
 	maxBatchBytes   int
 	maxRequestBytes int
+	maxInFlight     int
 	maxBuffered     int
 	deliveryTimeout time.Duration
 	requestTimeout  time.Duration
@@ -26,6 +27,7 @@ func defaultOptions() options {
 		maxBatchRecords: 10000,
 		maxBatchBytes:   1 << 20,
 		maxRequestBytes: 100 << 20,
+		maxInFlight:     1,
 		maxBuffered:     100000,
 		deliveryTimeout: 2 * time.Minute,
 		requestTimeout:  10 * time.Second,
@@ -84,6 +86,22 @@ func WithMaxRequestBytes(n int) Option {
 			return fmt.Errorf("produce: max request bytes %d, want at least 1", n)
 		}
 		o.maxRequestBytes = n
+		return nil
+	}
+}
+
+// WithMaxInFlight lets up to n produce requests (1 to 5, default 1) be in
+// flight to one broker at a time. A partition still has one batch in
+// flight at a time, so a request carries only partitions with none, and
+// sequences and order per partition are exactly as with one request: the
+// gain is that a broker's other partitions need not wait for a request to
+// be answered. The client's Net.MaxOpenRequests must be at least n.
+func WithMaxInFlight(n int) Option {
+	return func(o *options) error {
+		if n < 1 || n > 5 {
+			return fmt.Errorf("produce: max in flight %d, want 1 to 5", n)
+		}
+		o.maxInFlight = n
 		return nil
 	}
 }

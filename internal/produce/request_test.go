@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/bulwarkgo/bulwark/internal/produce"
 	"github.com/bulwarkgo/bulwark/kafkatest"
 	"github.com/stretchr/testify/require"
@@ -37,10 +38,7 @@ func TestMaxRequestBytes(t *testing.T) {
 	e := newEngine(t, cl, produce.WithLinger(time.Hour), produce.WithMaxRequestBytes(limit))
 	tr := newTracker()
 	keyedLoad(t, e, tr, topic, 2, 24, 10, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	require.NoError(t, e.Flush(ctx))
-	tr.wait(t, time.Second)
+	tr.flush(t, e)
 	verify(t, newClient(t, c), e, tr, topic, 6)
 
 	mu.Lock()
@@ -58,4 +56,56 @@ func TestMaxRequestBytes(t *testing.T) {
 	require.Equal(t, 6, batches, "one batch per partition")
 	require.Greater(t, len(requests), 1, "the cap did not split the request")
 	require.Greater(t, most, 1, "no request took more than one batch")
+}
+
+// TestMaxInFlight: with WithMaxInFlight(2), while the broker sits on a
+// request for one partition, a request for another partition goes out on
+// the same connection; every record then arrives once, in order.
+func TestMaxInFlight(t *testing.T) {
+	c := kafkatest.NewCluster(t, kafkatest.WithBrokers(1), kafkatest.WithTopic(topic, 2))
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	unblock := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(unblock) // before the cluster's cleanup: a slept request must not strand kfake
+	held := make(chan struct{})
+	c.Kfake().ControlKey(int16(kafkatest.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.Kfake().DropControl()
+		close(held)
+		c.Kfake().SleepControl(func() { <-release })
+		return nil, nil, false
+	})
+	cl := newClient(t, c)
+	e := newEngine(t, cl, produce.WithManualPartitioning(), produce.WithMaxInFlight(2))
+	tr := newTracker()
+	tr.produceRecord(e, produce.Record{Topic: topic, Partition: 0, Key: []byte("a"), Value: []byte("a/1")})
+	select {
+	case <-held:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no produce request arrived")
+	}
+	tr.produceRecord(e, produce.Record{Topic: topic, Partition: 1, Key: []byte("b"), Value: []byte("b/1")})
+	// sarama's response reader holds the first request's promise while
+	// it waits for the answer, so a promise queued behind it is a second
+	// request in flight on the connection.
+	b, err := cl.Leader(topic, 1)
+	require.NoError(t, err)
+	for i := 0; b.ResponseSize() < 1; i++ {
+		require.Less(t, i, 2000, "no second request in flight")
+		time.Sleep(5 * time.Millisecond)
+	}
+	unblock()
+	tr.flush(t, e)
+	verify(t, newClient(t, c), e, tr, topic, 2)
+}
+
+// TestMaxInFlightNeedsOpenRequests: New refuses more requests in flight
+// than the client lets a connection have.
+func TestMaxInFlightNeedsOpenRequests(t *testing.T) {
+	c := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 1))
+	cl, _ := newTunedClient(t, c, func(cfg *sarama.Config) { cfg.Net.MaxOpenRequests = 1 })
+	_, err := produce.New(cl, produce.WithMaxInFlight(2))
+	require.ErrorContains(t, err, "MaxOpenRequests")
+	e, err := produce.New(cl, produce.WithMaxInFlight(1))
+	require.NoError(t, err)
+	require.NoError(t, e.Close(context.Background()))
 }

@@ -2,11 +2,12 @@ package produce
 
 // Goroutines: each sender runs on its own goroutine, started by the router
 // (senderLocked) the first time a partition is routed to its broker and
-// stopped by Close (e.stop, also while it waits for a response);
-// Close waits for it. The sender owns inReq. sarama calls onResponse on the
-// broker's response-reader goroutine; it only hands the response over on
-// done (buffered, one request in flight), so it never blocks that reader
-// and never calls the broker, as AsyncProduce requires.
+// stopped by Close (e.stop, also while it waits for responses);
+// Close waits for it. The sender owns its requests and free. sarama calls
+// a request's onRes on the broker's response-reader goroutine; it only
+// hands the request over on done, buffered for every request the sender
+// has, so it never blocks that reader and never calls the broker, as
+// AsyncProduce requires.
 
 import (
 	"errors"
@@ -23,10 +24,18 @@ type sender struct {
 	parts  []*partition   // partitions led by the broker; guarded by e.mu
 
 	wake  chan struct{}
-	done  chan produceResult
-	onRes sarama.ProduceCallback
-	inReq []*batch
-	first int // where the next scan of parts starts; guarded by e.mu
+	done  chan *request // answered requests
+	free  []*request    // requests not in flight
+	first int           // where the next scan of parts starts; guarded by e.mu
+}
+
+// request is one produce request and its batches, at most one of each
+// partition (WithMaxInFlight).
+type request struct {
+	broker  *sarama.Broker
+	batches []*batch
+	res     produceResult
+	onRes   sarama.ProduceCallback
 }
 
 type produceResult struct {
@@ -35,8 +44,16 @@ type produceResult struct {
 }
 
 func newSender(e *Engine, id int32) *sender {
-	s := &sender{e: e, id: id, wake: make(chan struct{}, 1), done: make(chan produceResult, 1)}
-	s.onRes = func(resp *sarama.ProduceResponse, err error) { s.done <- produceResult{resp, err} }
+	n := e.o.maxInFlight
+	s := &sender{e: e, id: id, wake: make(chan struct{}, 1), done: make(chan *request, n)}
+	for range n {
+		r := &request{}
+		r.onRes = func(resp *sarama.ProduceResponse, err error) {
+			r.res = produceResult{resp, err}
+			s.done <- r
+		}
+		s.free = append(s.free, r)
+	}
 	return s
 }
 
@@ -61,37 +78,42 @@ func (s *sender) run() {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		select {
-		case <-s.e.stop:
-			return
-		case <-s.wake:
-		case <-timer.C:
-		}
-		for {
-			next, sent, stopped := s.sendOnce()
-			if stopped {
-				return
-			}
-			if !sent {
+		// Send while a request is free and batches are ready.
+		for len(s.free) > 0 {
+			r := s.free[len(s.free)-1]
+			next := s.fill(r)
+			if len(r.batches) == 0 {
 				if !next.IsZero() {
 					resetTimer(timer, time.Until(next))
 				}
 				break
 			}
+			s.free = s.free[:len(s.free)-1]
+			s.send(r)
+		}
+		select {
+		case <-s.e.stop:
+			// Close fails the batches still in flight.
+			return
+		case <-s.wake:
+		case <-timer.C:
+		case r := <-s.done:
+			s.settle(r)
 		}
 	}
 }
 
-// sendOnce sends one request with the ready batches of its partitions and
-// handles the response. With nothing ready it returns when to look again.
-func (s *sender) sendOnce() (next time.Time, sent, stopped bool) {
+// fill puts the ready batches of the sender's partitions in r, at most one
+// of each partition, as many as the request size allows. With nothing
+// ready it returns when to look again.
+func (s *sender) fill(r *request) (next time.Time) {
 	e := s.e
 	now := time.Now()
 	var expired []*batch
 	e.mu.Lock()
 	flushing := e.flushing > 0
-	broker := s.broker
-	s.inReq = s.inReq[:0]
+	r.broker = s.broker
+	r.batches = r.batches[:0]
 	size, full := 0, -1
 	n := len(s.parts)
 	// The scan starts where the last full request left off, so that a
@@ -111,7 +133,7 @@ func (s *sender) sendOnce() (next time.Time, sent, stopped bool) {
 			continue
 		}
 		bytes := p.queue[0].requestBytes()
-		if len(s.inReq) > 0 && size+bytes > e.o.maxRequestBytes {
+		if len(r.batches) > 0 && size+bytes > e.o.maxRequestBytes {
 			full = (first + i) % n // sent next time, first
 			continue
 		}
@@ -120,54 +142,58 @@ func (s *sender) sendOnce() (next time.Time, sent, stopped bool) {
 		}
 		size += bytes
 		p.inflight = true
-		s.inReq = append(s.inReq, p.queue[0])
+		r.batches = append(r.batches, p.queue[0])
 	}
 	if full >= 0 {
 		s.first = full
 	}
 	e.mu.Unlock()
 	e.results.push(expired...)
-	if len(s.inReq) == 0 {
-		return next, false, false
-	}
+	return next
+}
+
+// send hands r to its broker; when nothing went out, r is settled at once.
+func (s *sender) send(r *request) {
+	e := s.e
 	req := &sarama.ProduceRequest{
 		RequiredAcks: sarama.WaitForAll,
 		Timeout:      int32(e.o.requestTimeout / time.Millisecond),
 		Version:      e.reqVersion,
 	}
-	for _, b := range s.inReq {
+	for _, b := range r.batches {
 		req.AddBatch(b.p.topic, b.p.id, &b.rb)
 	}
-	var res produceResult
-	if err := broker.AsyncProduce(req, s.onRes); err != nil {
+	if err := r.broker.AsyncProduce(req, r.onRes); err != nil {
 		// Nothing went out (no connection, a failed write): the batches
 		// are not sent, so one that expires gives its sequences back.
-		res.err = err
-	} else {
-		e.mu.Lock()
-		for _, b := range s.inReq {
-			b.resent = b.sent
-			b.sent = true
-		}
-		e.mu.Unlock()
-		select {
-		case res = <-s.done:
-		case <-e.stop:
-			// Close's bound is spent: Close fails the batches in flight.
-			return time.Time{}, true, true
-		}
+		r.res = produceResult{err: err}
+		s.settle(r)
+		return
 	}
-	s.handle(broker, res)
-	return time.Time{}, true, false
+	e.mu.Lock()
+	for _, b := range r.batches {
+		b.resent = b.sent
+		b.sent = true
+	}
+	e.mu.Unlock()
 }
 
-// handle settles or requeues the batches of the request just answered.
-func (s *sender) handle(broker *sarama.Broker, res produceResult) {
+// settle handles r's answer and frees r.
+func (s *sender) settle(r *request) {
+	s.handle(r.broker, r.batches, r.res)
+	clear(r.batches)
+	r.batches = r.batches[:0]
+	r.res = produceResult{}
+	s.free = append(s.free, r)
+}
+
+// handle settles or requeues the batches of a request just answered.
+func (s *sender) handle(broker *sarama.Broker, batches []*batch, res produceResult) {
 	e := s.e
 	now := time.Now()
 	var done []*batch
 	e.mu.Lock()
-	for _, b := range s.inReq {
+	for _, b := range batches {
 		p := b.p
 		p.inflight = false
 		var kerr sarama.KError
@@ -227,7 +253,6 @@ func (s *sender) handle(broker *sarama.Broker, res produceResult) {
 		done = e.expireLocked(p, now, done)
 	}
 	e.mu.Unlock()
-	clear(s.inReq)
 	e.results.push(done...)
 	if res.err != nil {
 		e.log.Debug("produce: request failed, retrying", "broker", s.id, "err", res.err)
