@@ -47,6 +47,9 @@ func (t *Table) follow(ctx context.Context, ps *partition) {
 		}
 	}
 	onError := func(err error) {
+		if ctx.Err() != nil {
+			return // Close cut the connections
+		}
 		log.Warn("table: error reading the partition; the client retries", "error", err)
 	}
 	from := saramaread.Oldest

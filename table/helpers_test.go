@@ -169,3 +169,6 @@ func envInt(t testing.TB, name string, def int) int {
 	}
 	return n
 }
+
+// waitTick paces polling loops in tests.
+func waitTick() <-chan time.Time { return time.After(10 * time.Millisecond) }
