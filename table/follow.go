@@ -41,6 +41,9 @@ func (t *Table) follow(ctx context.Context, ps *partition) {
 			}
 			break
 		}
+		if ctx.Err() != nil {
+			return // Close cut the connections
+		}
 		log.Warn("table: cannot read the end offset of the partition to restore; retrying", "error", err, "attempt", attempt)
 		if !sleep(ctx, retry.Delay(attempt)) {
 			return
