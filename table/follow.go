@@ -77,7 +77,7 @@ func (t *Table) follow(ctx context.Context, ps *partition) {
 // start) until ctx ends or the reader ends by itself; it returns where to
 // read on from.
 func (t *Table) consume(ctx context.Context, ps *partition, part *saramaread.Partition, from int64) int64 {
-	buf := make([]*bulwark.Message, 0, pollRecords)
+	buf := make([]saramaread.Record, 0, pollRecords)
 	idle := 0
 	for {
 		wait := time.Duration(0) // following: wait for the next record however long
@@ -145,14 +145,14 @@ type change struct{ key, old, new []byte }
 
 // apply writes msgs to the table, in order, and calls the change callback.
 // It returns false when ctx ended while a value was being decoded.
-func (t *Table) apply(ctx context.Context, ps *partition, msgs []*bulwark.Message) bool {
+func (t *Table) apply(ctx context.Context, ps *partition, msgs []saramaread.Record) bool {
 	decoded := make([]any, len(msgs))
 	if t.cfg.decoder != nil {
 		for i, m := range msgs {
 			if m.Key == nil || m.Value == nil {
 				continue
 			}
-			v, ok := t.decode(ctx, ps, m)
+			v, ok := t.decode(ctx, ps, &m)
 			if !ok {
 				return false
 			}
@@ -192,7 +192,7 @@ func (t *Table) apply(ctx context.Context, ps *partition, msgs []*bulwark.Messag
 
 // decode decodes m's value, retrying while the decoder's error is not the
 // record's fault. It returns false when ctx ends first.
-func (t *Table) decode(ctx context.Context, ps *partition, m *bulwark.Message) (any, bool) {
+func (t *Table) decode(ctx context.Context, ps *partition, m *saramaread.Record) (any, bool) {
 	for attempt := 1; ; attempt++ {
 		v, err := t.cfg.decoder.Deserialize(ctx, t.topic, false, m.Value)
 		if err == nil {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/conn"
 	"github.com/bulwarkgo/bulwark/internal/saramax"
 )
@@ -152,17 +151,24 @@ func (r *Reader) Close() {
 // Partition is one partition being read, by one goroutine at a time.
 type Partition struct {
 	pc         sarama.PartitionConsumer
-	slab       saramax.MessageSlab
 	errorsDone chan struct{}
+}
+
+// Record is what a table needs of a record. Key and Value are slices of
+// sarama's fetch buffer (a nil Value is a tombstone): copy what is kept,
+// and clear the records once done, or they keep a whole fetch response
+// alive. (So not bulwark.Message from saramax.MessageSlab, whose blocks
+// keep their used records, and so their fetch buffers, reachable.)
+type Record struct {
+	Key, Value []byte
+	Offset     int64
 }
 
 // Poll appends to buf the records available (at most max), waiting for the
 // first until wait passes (wait <= 0: no limit) or done is closed. It
 // returns open false once the partition consumer ended by itself (its
-// offset went out of range): read again from the next offset. Records
-// share their key and value bytes with sarama's fetch buffer; copy what is
-// kept.
-func (p *Partition) Poll(done <-chan struct{}, wait time.Duration, max int, buf []*bulwark.Message) (_ []*bulwark.Message, open bool) {
+// offset went out of range): read again from the next offset.
+func (p *Partition) Poll(done <-chan struct{}, wait time.Duration, max int, buf []Record) (_ []Record, open bool) {
 	var timeout <-chan time.Time
 	if wait > 0 {
 		t := time.NewTimer(wait)
@@ -174,7 +180,7 @@ func (p *Partition) Poll(done <-chan struct{}, wait time.Duration, max int, buf 
 		if !ok {
 			return buf, false
 		}
-		buf = append(buf, p.slab.FromConsumerMessage(cm))
+		buf = append(buf, Record{Key: cm.Key, Value: cm.Value, Offset: cm.Offset})
 	case <-done:
 		return buf, true
 	case <-timeout:
@@ -186,7 +192,7 @@ func (p *Partition) Poll(done <-chan struct{}, wait time.Duration, max int, buf 
 			if !ok {
 				return buf, false
 			}
-			buf = append(buf, p.slab.FromConsumerMessage(cm))
+			buf = append(buf, Record{Key: cm.Key, Value: cm.Value, Offset: cm.Offset})
 		default:
 			return buf, true
 		}
