@@ -44,7 +44,9 @@ func (t *Table) follow(ctx context.Context, ps *partition) {
 		if ctx.Err() != nil {
 			return // Close cut the connections
 		}
-		log.Warn("table: cannot read the end offset of the partition to restore; retrying", "error", err, "attempt", attempt)
+		if worthLogging(attempt) {
+			log.Warn("table: cannot read the end offset of the partition to restore; retrying", "error", err, "attempt", attempt)
+		}
 		if !sleep(ctx, retry.Delay(attempt)) {
 			return
 		}
@@ -59,7 +61,7 @@ func (t *Table) follow(ctx context.Context, ps *partition) {
 	for attempt := 1; ctx.Err() == nil; attempt++ {
 		part, err := t.reader.Read(ps.id, from, onError)
 		if err != nil {
-			if ctx.Err() == nil {
+			if ctx.Err() == nil && worthLogging(attempt) {
 				log.Warn("table: cannot start reading the partition; retrying", "error", err, "offset", from, "attempt", attempt)
 			}
 			if !sleep(ctx, retry.Delay(attempt)) {
@@ -206,12 +208,21 @@ func (t *Table) decode(ctx context.Context, ps *partition, m *saramaread.Record)
 			t.cfg.logger.Warn("table: value cannot be decoded; keeping its bytes", "partition", ps.id, "offset", m.Offset, "error", err)
 			return &DecodeError{Partition: ps.id, Offset: m.Offset, Err: err}, true
 		}
+		if !worthLogging(attempt) {
+			if !sleep(ctx, retry.Delay(attempt)) {
+				return nil, false
+			}
+			continue
+		}
 		t.cfg.logger.Warn("table: decoder unavailable; the partition waits and retries", "partition", ps.id, "offset", m.Offset, "error", err, "attempt", attempt)
 		if !sleep(ctx, retry.Delay(attempt)) {
 			return nil, false
 		}
 	}
 }
+
+// worthLogging: the first failure of a retried step, then every tenth.
+func worthLogging(attempt int) bool { return attempt == 1 || attempt%10 == 0 }
 
 // sleep waits d or until ctx ends; false if it ended.
 func sleep(ctx context.Context, d time.Duration) bool {
