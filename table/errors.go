@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/bulwarkgo/bulwark/conn"
 	"github.com/bulwarkgo/bulwark/internal/saramaread"
 )
 
@@ -28,8 +29,11 @@ func invalidConfig(format string, args ...any) error {
 
 // openError gives the reader's own sentinel the table's.
 func openError(err error) error {
-	if errors.Is(err, saramaread.ErrUnknownTopic) {
+	switch {
+	case errors.Is(err, saramaread.ErrUnknownTopic):
 		return fmt.Errorf("%w: %w", ErrUnknownTopic, err)
+	case errors.Is(err, conn.ErrInvalidSettings):
+		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	return err
 }

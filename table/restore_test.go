@@ -118,3 +118,24 @@ func TestOpenRejectsBadArguments(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenHungBrokerFailsWithinContext: a broker that holds the client's
+// metadata request fails Open with a typed connect error once ctx ends.
+func TestOpenHungBrokerFailsWithinContext(t *testing.T) {
+	c := kafkatest.NewCluster(t, kafkatest.WithBrokers(1))
+	compactedTopic(t, c, "stock", 1)
+	arrived, release := c.HoldNext(kafkatest.Metadata)
+	defer release()
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	tb, err := table.Open(ctx, c.Brokers(), "stock")
+	if err == nil {
+		_ = tb.Close()
+		t.Fatal("Open succeeded while the broker held its metadata request")
+	}
+	<-arrived
+	var ce *conn.ConnectError
+	if !errors.As(err, &ce) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Open: %v (%T), want a *conn.ConnectError matching ctx's error", err, err)
+	}
+}

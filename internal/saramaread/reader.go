@@ -65,10 +65,17 @@ func Connect(ctx context.Context, brokers []string, topic string, s conn.Setting
 // init checks the topic and starts the consumer. The metadata calls take no
 // context; each is bounded by sarama's retries and timeouts, and a caller
 // whose ctx ends waits for them no longer: the connections are cut.
-func (r *Reader) init(ctx context.Context) error {
+func (r *Reader) init(ctx context.Context) (err error) {
 	stop := context.AfterFunc(ctx, r.aborter.Abort)
-	defer stop()
-	missing, err := saramax.MissingTopics(r.client, []string{r.topic})
+	defer func() {
+		// ctx ended as init finished: the cut may be under way, and a
+		// reader whose connections are cut for good is of no use.
+		if !stop() && err == nil {
+			err = gaveUp(ctx, nil)
+		}
+	}()
+	var missing []string
+	missing, err = saramax.MissingTopics(r.client, []string{r.topic})
 	if err == nil && len(missing) > 0 {
 		return fmt.Errorf("%w: %s", ErrUnknownTopic, r.topic)
 	}
@@ -79,9 +86,19 @@ func (r *Reader) init(ctx context.Context) error {
 		r.consumer, err = sarama.NewConsumerFromClient(r.client)
 	}
 	if err != nil && ctx.Err() != nil {
-		return fmt.Errorf("%w (%v)", context.Cause(ctx), err)
+		return gaveUp(ctx, err)
 	}
 	return err
+}
+
+// gaveUp is the error of an init cut short by ctx, typed as the connect
+// that came before it would have been.
+func gaveUp(ctx context.Context, last error) error {
+	why := context.Cause(ctx)
+	if last != nil {
+		why = fmt.Errorf("%w (last error: %v)", why, last)
+	}
+	return &conn.ConnectError{Kind: conn.ErrUnreachable, Detail: "the context ended before the topic's metadata was read", Err: why}
 }
 
 // Partitions returns the topic's partitions as of Connect.
