@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/bulwarkgo/bulwark"
-	"github.com/bulwarkgo/bulwark/kafkatest"
 	"github.com/bulwarkgo/bulwark/schema"
 	"github.com/bulwarkgo/bulwark/schema/schematest"
 	"github.com/bulwarkgo/bulwark/table"
@@ -38,12 +37,8 @@ func TestDecodedValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := kafkatest.NewCluster(t, kafkatest.WithBrokers(1))
-	compactedTopic(t, c, "stock", 1)
-	w, err := table.NewWriter(newProducer(t, c), "stock")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := newCompactedCluster(t, 1, 1)
+	w := newWriter(t, c, "stock")
 	for _, s := range []Stock{{"apple", 3}, {"pear", 5}, {"apple", 7}} {
 		v, err := serde.Encode(ctx, "stock", false, s)
 		if err != nil {
@@ -103,15 +98,9 @@ func (d *flakyDecoder) Deserialize(_ context.Context, _ string, _ bool, data []b
 // that is not the record's holds the partition (retrying) instead of
 // skipping or keeping the value undecoded.
 func TestDecoderUnavailableHoldsTheRestore(t *testing.T) {
-	c := kafkatest.NewCluster(t, kafkatest.WithBrokers(1))
-	compactedTopic(t, c, "stock", 1)
-	w, err := table.NewWriter(newProducer(t, c), "stock")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Put(testContext(t), []byte("k"), []byte("v")); err != nil {
-		t.Fatal(err)
-	}
+	c := newCompactedCluster(t, 1, 1)
+	w := newWriter(t, c, "stock")
+	put(t, w, "k", "v")
 	d := &flakyDecoder{}
 	tb := open(t, c, "stock", table.WithDecoder(d))
 	ctx := testContext(t)

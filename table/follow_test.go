@@ -64,8 +64,7 @@ func waitRecords(t *testing.T, tb *table.Table, records int64) {
 // applies later writes, and its change callback sees each key's writes in
 // the order they were written.
 func TestFollowSeesLaterWritesInOrderPerKey(t *testing.T) {
-	c := kafkatest.NewCluster(t)
-	compactedTopic(t, c, "stock", 6)
+	c := newCompactedCluster(t, 3, 6)
 	p := newProducer(t, c)
 	restored := newWorkload("stock", 1000, 100, 3)
 	write(t, p, restored.msgs)
@@ -114,23 +113,10 @@ func TestFollowSeesLaterWritesInOrderPerKey(t *testing.T) {
 // same bytes and with an empty value), deletes; a tombstone for an absent
 // key is no change.
 func TestChangeCallbackSeesEveryChange(t *testing.T) {
-	c := kafkatest.NewCluster(t, kafkatest.WithBrokers(1))
-	compactedTopic(t, c, "stock", 1)
-	w, err := table.NewWriter(newProducer(t, c), "stock")
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := newCompactedCluster(t, 1, 1)
+	w := newWriter(t, c, "stock")
 	ctx := testContext(t)
-	put := func(k, v string) {
-		t.Helper()
-		var value []byte
-		if v != "<nil>" {
-			value = []byte(v)
-		}
-		if _, err := w.Put(ctx, []byte(k), value); err != nil {
-			t.Fatal(err)
-		}
-	}
+	put := func(k, v string) { t.Helper(); put(t, w, k, v) }
 	del := func(k string) {
 		t.Helper()
 		if _, err := w.Delete(ctx, []byte(k)); err != nil {
@@ -173,8 +159,7 @@ func TestChangeCallbackSeesEveryChange(t *testing.T) {
 // opened again, restores the same view, including what was written while
 // it followed.
 func TestCrashAndReopenRestoresSameView(t *testing.T) {
-	c := kafkatest.NewCluster(t)
-	compactedTopic(t, c, "stock", 6)
+	c := newCompactedCluster(t, 3, 6)
 	p := newProducer(t, c)
 	first := newWorkload("stock", 3000, 300, 5)
 	write(t, p, first.msgs)

@@ -172,3 +172,33 @@ func envInt(t testing.TB, name string, def int) int {
 
 // waitTick paces polling loops in tests.
 func waitTick() <-chan time.Time { return time.After(10 * time.Millisecond) }
+
+func newWriter(t testing.TB, c *kafkatest.Cluster, topic string) *table.Writer {
+	t.Helper()
+	w, err := table.NewWriter(newProducer(t, c), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// put writes key = value through w; value "<nil>" writes a nil value
+// (which Put sends as an empty one).
+func put(t testing.TB, w *table.Writer, key, value string) {
+	t.Helper()
+	var v []byte
+	if value != "<nil>" {
+		v = []byte(value)
+	}
+	if _, err := w.Put(testContext(t), []byte(key), v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// newCompactedCluster is a cluster with a compacted topic "stock".
+func newCompactedCluster(t testing.TB, brokers int, partitions int32) *kafkatest.Cluster {
+	t.Helper()
+	c := kafkatest.NewCluster(t, kafkatest.WithBrokers(brokers))
+	compactedTopic(t, c, "stock", partitions)
+	return c
+}

@@ -6,15 +6,13 @@ import (
 	"testing"
 
 	"github.com/bulwarkgo/bulwark"
-	"github.com/bulwarkgo/bulwark/kafkatest"
 	"github.com/bulwarkgo/bulwark/table"
 )
 
 // TestPartitionsRestoresOnlyThose: a table of some partitions holds
 // exactly the keys written to them.
 func TestPartitionsRestoresOnlyThose(t *testing.T) {
-	c := kafkatest.NewCluster(t)
-	compactedTopic(t, c, "stock", 6)
+	c := newCompactedCluster(t, 3, 6)
 	write(t, newProducer(t, c), newWorkload("stock", 3000, 300, 8).msgs)
 	recs, err := c.ReadTopic(testContext(t), "stock")
 	if err != nil {
@@ -52,15 +50,9 @@ func (blockedDecoder) Deserialize(context.Context, string, bool, []byte) (any, e
 // TestCloseWhileRestoring: Close ends a restore that cannot finish, and
 // WaitReady then reports the table closed; WaitReady honours its context.
 func TestCloseWhileRestoring(t *testing.T) {
-	c := kafkatest.NewCluster(t, kafkatest.WithBrokers(1))
-	compactedTopic(t, c, "stock", 1)
-	w, err := table.NewWriter(newProducer(t, c), "stock")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Put(testContext(t), []byte("k"), []byte("v")); err != nil {
-		t.Fatal(err)
-	}
+	c := newCompactedCluster(t, 1, 1)
+	w := newWriter(t, c, "stock")
+	put(t, w, "k", "v")
 	tb := open(t, c, "stock", table.WithDecoder(blockedDecoder{}))
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()

@@ -18,8 +18,7 @@ import (
 // count is BULWARK_TABLE_RECORDS (default 100k; set it lower for quick runs).
 func TestRestoreCompactedTopicEqualsModel(t *testing.T) {
 	n := envInt(t, "BULWARK_TABLE_RECORDS", 100_000)
-	c := kafkatest.NewCluster(t)
-	compactedTopic(t, c, "stock", 6)
+	c := newCompactedCluster(t, 3, 6)
 	w := newWorkload("stock", n, n/10, 1)
 	write(t, newProducer(t, c), w.msgs)
 
@@ -122,8 +121,7 @@ func TestOpenRejectsBadArguments(t *testing.T) {
 // TestOpenHungBrokerFailsWithinContext: a broker that holds the client's
 // metadata request fails Open with a typed connect error once ctx ends.
 func TestOpenHungBrokerFailsWithinContext(t *testing.T) {
-	c := kafkatest.NewCluster(t, kafkatest.WithBrokers(1))
-	compactedTopic(t, c, "stock", 1)
+	c := newCompactedCluster(t, 1, 1)
 	arrived, release := c.HoldNext(kafkatest.Metadata)
 	defer release()
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/bulwarkgo/bulwark/kafkatest"
 	"github.com/bulwarkgo/bulwark/producer"
 	"github.com/bulwarkgo/bulwark/table"
 )
@@ -19,8 +18,7 @@ import (
 func TestRestoreWaitsForOpenTransaction(t *testing.T) {
 	for _, commit := range []bool{true, false} {
 		t.Run(fmt.Sprintf("commit=%v", commit), func(t *testing.T) {
-			c := kafkatest.NewCluster(t, kafkatest.WithBrokers(1))
-			compactedTopic(t, c, "stock", 1)
+			c := newCompactedCluster(t, 1, 1)
 			ctx := testContext(t)
 			before := newWorkload("stock", 200, 20, 2)
 			write(t, newProducer(t, c), before.msgs)
