@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -44,7 +45,8 @@ func benchCluster(b *testing.B, records, keys int) *kafkatest.Cluster {
 // keys, 6 partitions) from the start: this package's table, and the same
 // read into a map by raw sarama partition consumers and by a franz-go
 // client, each up to the high watermark. It reports records/s (of the
-// whole restore, connect included) and B/key: the heap the view holds
+// whole restore, connect included), cpu-ns/record (the process's CPU, the
+// in-process cluster's included) and B/key: the heap the view holds
 // once restored (the client closed), over its keys, key and value bytes
 // (12 + 100) included.
 func BenchmarkRestore(b *testing.B) {
@@ -78,7 +80,7 @@ func BenchmarkRestore(b *testing.B) {
 	} {
 		b.Run("impl="+impl.name, func(b *testing.B) {
 			var perKey float64
-			start := time.Now()
+			start, cpu := time.Now(), cpuTime()
 			for i := range b.N {
 				var before runtime.MemStats
 				last := i == b.N-1
@@ -99,9 +101,20 @@ func BenchmarkRestore(b *testing.B) {
 				runtime.KeepAlive(keep)
 			}
 			b.ReportMetric(float64(b.N*benchRecords)/time.Since(start).Seconds(), "records/s")
+			b.ReportMetric(float64((cpuTime()-cpu).Nanoseconds())/float64(b.N*benchRecords), "cpu-ns/record")
 			b.ReportMetric(perKey, "B/key")
 		})
 	}
+}
+
+// cpuTime is the process's user and system CPU time: the client's and,
+// in-process, the cluster's.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // saramaRestore reads every partition of "bench" into a map with raw
