@@ -226,8 +226,10 @@ func (t *Table) WaitReady(ctx context.Context) error {
 }
 
 // Close stops following the topic and disconnects. It waits for a change
-// callback in progress; sarama's connections are cut first, so nothing
-// else waits for a broker. Later calls return nil at once.
+// callback in progress; the connections are cut first, so nothing else
+// waits for a broker, however it is doing. A closed table keeps what it
+// held: Get, Value, All and Len answer from the view as Close left it.
+// Later calls return nil at once.
 func (t *Table) Close() error {
 	t.closeOnce.Do(func() {
 		close(t.closed)
