@@ -11,6 +11,10 @@ import (
 	"github.com/bulwarkgo/bulwark/internal/saramaread"
 )
 
+// Goroutines: everything here runs on a partition's goroutine, started by
+// Open and owned by the Table (see Table); it owns its saramaread.Partition
+// and its partition's progress, and ends when Close cancels its context.
+
 const (
 	// pollRecords bounds the records applied under one lock.
 	pollRecords = 512
@@ -69,9 +73,16 @@ func (t *Table) follow(ctx context.Context, ps *partition) {
 			}
 			continue
 		}
-		attempt = 0
-		from = t.consume(ctx, ps, part, from)
+		next := t.consume(ctx, ps, part, from)
 		part.Close()
+		if next != from {
+			attempt = 0
+		} else if !sleep(ctx, retry.Delay(attempt)) {
+			// The reader ended without a record (sarama shut it down
+			// at once): do not spin on reopening it.
+			return
+		}
+		from = next
 	}
 }
 

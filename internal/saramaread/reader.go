@@ -11,6 +11,11 @@ import (
 	"github.com/bulwarkgo/bulwark/internal/saramax"
 )
 
+// Goroutines: sarama's own (client, consumer, one set per partition read)
+// end with Reader.Close and Partition.Close; Read starts one per Partition
+// that drains sarama's error channel into onError and ends when
+// Partition.Close has closed it.
+
 // ErrUnknownTopic: the topic to read does not exist.
 var ErrUnknownTopic = errors.New("topic does not exist")
 
