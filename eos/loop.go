@@ -263,7 +263,8 @@ func (l *txnLoop) begin() error {
 	l.timerSet = true
 	_, l.span = l.s.inst.tracer.Start(context.Background(), "eos transaction",
 		trace.WithSpanKind(trace.SpanKindInternal),
-		trace.WithAttributes(telemetry.SystemKafka, l.s.inst.group, attribute.String("messaging.kafka.transactional_id", l.s.txnID)))
+		trace.WithAttributes(l.s.inst.client...),
+		trace.WithAttributes(l.s.inst.group, attribute.String("messaging.kafka.transactional_id", l.s.txnID)))
 	return nil
 }
 
@@ -318,13 +319,8 @@ func (l *txnLoop) commit(ctx context.Context) error {
 
 // committed records a committed transaction and clears it.
 func (l *txnLoop) committed() {
-	bg := context.Background()
-	l.s.inst.commits.Add(bg, 1, l.s.inst.groupAttr)
-	l.s.inst.latency.Record(bg, time.Since(l.commitStart).Seconds(), l.s.inst.groupAttr)
-	l.s.inst.records.Record(bg, int64(len(l.inputs)), l.s.inst.groupAttr)
-	if l.dlInTxn > 0 {
-		l.s.inst.deadLettered.Add(bg, l.dlInTxn, l.s.inst.groupAttr)
-	}
+	now := time.Now()
+	l.s.inst.committed(int64(len(l.inputs)), l.dlInTxn, now.Sub(l.commitStart), now)
 	if l.span.IsRecording() {
 		l.span.SetAttributes(telemetry.MessagingBatchCount.Int(len(l.inputs)))
 	}

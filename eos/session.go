@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bulwarkgo/bulwark/conn"
+	"github.com/bulwarkgo/bulwark/internal/telemetry"
 	"github.com/bulwarkgo/bulwark/internal/txnsession"
 )
 
@@ -91,7 +92,8 @@ func New(brokers []string, group string, inputTopics []string, transactionalIDPr
 	if _, _, err := txnsession.Configs(cs, s.settings); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	if s.inst, err = newInstruments(o.tracerProvider, o.meterProvider, group, &s.missing); err != nil {
+	if s.inst, err = newInstruments(o.tracerProvider, o.meterProvider, group,
+		telemetry.Client(brokers, cs.ClientID), &s.missing); err != nil {
 		return nil, fmt.Errorf("eos: telemetry: %w", err)
 	}
 	return s, nil

@@ -209,7 +209,7 @@ func NewBreaker(opts ...BreakerOption) (*Breaker, error) {
 	}
 	b.cb = builder.Build()
 
-	gauge, err := tel.meter.Int64ObservableGauge(metricBreakerState,
+	gauge, err := tel.meter.Int64ObservableGauge(MetricBreakerState,
 		metric.WithDescription("Circuit breaker state: 0 closed, 1 open, 2 half-open."))
 	if err != nil {
 		return nil, err
