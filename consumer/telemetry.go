@@ -325,7 +325,7 @@ func (c *Consumer) envFor(r *partitionRunner) *delivery.Env {
 		OnRetry: func(msg *bulwark.Message, err error, d time.Duration) {
 			c.counts.retried.Add(1)
 			c.tel.retriedCtr.Add(context.Background(), 1, c.tel.topicAttrs(msg.Topic))
-			c.log.Debug("retrying record", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "attempt", msg.Attempt, "delay", d, "err", err)
+			c.log.Debug("retrying record", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "attempt", msg.Attempt, "delay", d, "error", err)
 		},
 		OnPause: func(msg *bulwark.Message, err error, d time.Duration) {
 			// A dependency outage must reach the operator (WARN); a retry
@@ -335,7 +335,7 @@ func (c *Consumer) envFor(r *partitionRunner) *delivery.Env {
 				level = slog.LevelDebug
 			}
 			r.pauseLevels.Store(msg, level)
-			c.log.Log(context.Background(), level, "partition paused by handler", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "delay", d, "err", err)
+			c.log.Log(context.Background(), level, "partition paused by handler", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "delay", d, "error", err)
 			r.pauseBegin()
 		},
 		OnResume: func(msg *bulwark.Message) {

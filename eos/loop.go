@@ -355,7 +355,7 @@ func (l *txnLoop) abort(reason string, cause error) error {
 		return &ProducerError{TransactionalID: l.s.txnID, Op: "abort (" + reason + ")", Err: err}
 	}
 	l.s.inst.abort(reason)
-	l.s.opts.logger.Debug("eos: transaction aborted", "transactional_id", l.s.txnID, "reason", reason, "cause", cause)
+	l.s.opts.logger.Debug("eos: transaction aborted", "transactional_id", l.s.txnID, "reason", reason, "error", cause)
 	return nil
 }
 
@@ -460,7 +460,7 @@ func (l *txnLoop) failUnknown(ctx context.Context, err error) error {
 		l.endSpan(reasonUnknownState, err)
 		l.resetTxn()
 		l.s.inst.abort(reasonUnknownState)
-		l.s.opts.logger.Info("eos: transaction failed", "transactional_id", l.s.txnID, "reason", reasonUnknownState, "error", err)
+		l.s.opts.logger.InfoContext(ctx, "eos: transaction failed", "transactional_id", l.s.txnID, "reason", reasonUnknownState, "error", err)
 		// The abort succeeded, so the commit did not happen; still ask
 		// the only authority (the stable committed offsets) before
 		// replaying.
@@ -476,7 +476,7 @@ func (l *txnLoop) failUnknown(ctx context.Context, err error) error {
 		return l.fenced(aerr)
 	}
 	if l.landed(ctx, next) {
-		l.s.opts.logger.Warn("eos: transaction of unknown outcome had committed; continuing with a fresh producer",
+		l.s.opts.logger.WarnContext(ctx, "eos: transaction of unknown outcome had committed; continuing with a fresh producer",
 			"transactional_id", l.s.txnID, "records", len(inputs), "commit_error", err, "abort_error", aerr)
 		l.inputs = inputs
 		if l.span.IsRecording() {
@@ -502,7 +502,7 @@ func (l *txnLoop) landed(ctx context.Context, next map[txnsession.TopicPartition
 	defer cancel()
 	offs, err := l.gen.StableOffsets(ctx, slices.Collect(maps.Keys(next)))
 	if err != nil {
-		l.s.opts.logger.Warn("eos: cannot resolve a commit of unknown outcome", "transactional_id", l.s.txnID, "error", err)
+		l.s.opts.logger.WarnContext(ctx, "eos: cannot resolve a commit of unknown outcome", "transactional_id", l.s.txnID, "error", err)
 		return false
 	}
 	for tp, off := range next {
@@ -529,7 +529,7 @@ func (l *txnLoop) resolve(ctx context.Context, inputs []*bulwark.Message) ([]*bu
 	}
 	for tp, off := range offs {
 		if off > last[tp]+1 {
-			l.s.opts.logger.Warn("eos: committed offset beyond this member's records; rejoining",
+			l.s.opts.logger.WarnContext(ctx, "eos: committed offset beyond this member's records; rejoining",
 				"topic", tp.Topic, "partition", tp.Partition, "committed", off, "last", last[tp])
 			return nil, false
 		}
@@ -541,7 +541,7 @@ func (l *txnLoop) resolve(ctx context.Context, inputs []*bulwark.Message) ([]*bu
 		}
 	}
 	if len(kept) < len(inputs) {
-		l.s.opts.logger.Warn("eos: transaction of unknown outcome had committed", "transactional_id", l.s.txnID,
+		l.s.opts.logger.WarnContext(ctx, "eos: transaction of unknown outcome had committed", "transactional_id", l.s.txnID,
 			"records", fmt.Sprint(len(inputs)-len(kept)))
 	}
 	return kept, true

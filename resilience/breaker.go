@@ -372,8 +372,8 @@ func (b *Breaker) stateChanged(ev circuitbreaker.StateChangedEvent) {
 			calls, failures = b.window.calls, b.window.failures
 		}
 		args = append(args, "calls", calls, "failures", failures, "delay", b.openDelay)
-		b.tel.logger.Warn("resilience: circuit breaker opened", args...)
+		b.tel.logger.WarnContext(ctx, "resilience: circuit breaker opened", args...)
 		return
 	}
-	b.tel.logger.Info("resilience: circuit breaker state changed", args...)
+	b.tel.logger.InfoContext(ctx, "resilience: circuit breaker state changed", args...)
 }
