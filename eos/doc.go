@@ -60,7 +60,8 @@
 // bulwark.eos.commits, bulwark.eos.aborts (attribute reason),
 // bulwark.eos.fenced (attribute kind: producer or group),
 // bulwark.eos.dead_lettered, bulwark.eos.unstable_offset_fetches,
-// bulwark.eos.transaction.records and bulwark.eos.commit.duration.
+// bulwark.eos.transaction.records and bulwark.eos.commit.duration (the
+// Metric constants); [Session.Stats] for a snapshot of the same totals.
 //
 // Kafka 2.5.0 or newer is required.
 package eos
