@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/internal/logtest"
 	"github.com/bulwarkgo/bulwark/internal/telemetry"
 	"github.com/bulwarkgo/bulwark/internal/telemetry/telemetrytest"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -229,5 +232,35 @@ func TestDurationHistogramBuckets(t *testing.T) {
 	c.tel.commitDone(2*time.Millisecond, nil)
 	for _, name := range []string{MetricHandlerDuration, MetricCommitDuration} {
 		telemetrytest.AssertDurationBuckets(t, name, telemetrytest.Histogram(t, r, name))
+	}
+}
+
+// Run logs with its context, so that a handler can put the trace ID of a
+// span in it on the consumer's lines (here the WARN of a missing topic).
+func TestLogsCarryRunsContext(t *testing.T) {
+	cl := newCluster(t, map[string]int32{"present": 1})
+	logs := &logtest.Buffer{}
+	c, err := New(cl.Brokers(), "g-logctx", []string{"late"}, newRecorder(nil),
+		fastOpts(cl, WithWaitForTopics(), WithLogger(logs.TraceLogger(slog.LevelInfo)))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
+		SpanID:  trace.SpanID{1, 2, 3, 4, 5, 6, 7, 8},
+	})
+	ctx, cancel := context.WithCancel(trace.ContextWithSpanContext(context.Background(), sc))
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	want := `msg="waiting for topics to be created" group=g-logctx topics=late next_check=`
+	waitFor(t, 10*time.Second, "the WARN of the missing topic", func() bool { return strings.Contains(logs.String(), want) })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, want) && !strings.Contains(line, "trace_id="+sc.TraceID().String()) {
+			t.Fatalf("logged without Run's context: %s", line)
+		}
 	}
 }
