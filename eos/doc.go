@@ -57,7 +57,8 @@
 //
 // Telemetry: one span per transaction, linked to the input records' spans
 // (W3C trace context in their headers), which outputs carry on. Metrics:
-// bulwark.eos.commits, bulwark.eos.aborts (attribute reason),
+// messaging.process.duration (handler calls, OpenTelemetry's messaging
+// convention), bulwark.eos.commits, bulwark.eos.aborts (attribute reason),
 // bulwark.eos.fenced (attribute kind: producer or group),
 // bulwark.eos.dead_lettered, bulwark.eos.unstable_offset_fetches,
 // bulwark.eos.transaction.records and bulwark.eos.commit.duration (the

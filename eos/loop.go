@@ -180,7 +180,9 @@ func (l *txnLoop) process(ctx context.Context, msg *bulwark.Message) error {
 	if l.span.IsRecording() {
 		hctx = trace.ContextWithSpan(ctx, l.span)
 	}
+	start := time.Now()
 	herr := l.s.handler.Process(hctx, msg, &l.out)
+	l.s.inst.processed(ctx, msg.Topic, time.Since(start))
 	if herr == nil {
 		herr = l.checkOutputs()
 	}

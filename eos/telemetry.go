@@ -2,6 +2,7 @@ package eos
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,9 +15,11 @@ import (
 const scope = telemetry.Scope + "/eos"
 
 // Metric names. Every metric carries messaging.consumer.group.name.
-// Transactions have no OpenTelemetry semantic convention, so all are
-// bulwark.eos.*.
+// Handler calls are measured as OpenTelemetry's messaging.process.duration
+// (with the topic, the client attributes and operation process);
+// transactions have no semantic convention, so the rest are bulwark.eos.*.
 const (
+	MetricProcessDuration    = telemetry.MetricProcessDuration       // seconds of one handler call, by topic (buckets 0.5 ms..10 s)
 	MetricCommits            = "bulwark.eos.commits"                 // transactions committed
 	MetricAborts             = "bulwark.eos.aborts"                  // transactions aborted, by reason
 	MetricFenced             = "bulwark.eos.fenced"                  // producer or group member fenced, by kind
@@ -51,6 +54,8 @@ type instruments struct {
 	unstable     metric.Int64Counter
 	records      metric.Int64Histogram
 	latency      metric.Float64Histogram
+	process      metric.Float64Histogram
+	byTopic      sync.Map // topic -> []metric.RecordOption of the process duration
 	groupAttr    metric.MeasurementOption
 	group        attribute.KeyValue
 	client       []attribute.KeyValue
@@ -99,6 +104,9 @@ func newInstruments(tp trace.TracerProvider, mp metric.MeterProvider, group stri
 		"Time to commit a transaction (offsets and EndTxn)."); err != nil {
 		return nil, err
 	}
+	if in.process, err = telemetry.DurationHistogram(m, MetricProcessDuration, "Duration of one handler call."); err != nil {
+		return nil, err
+	}
 	if _, err = m.Int64ObservableGauge(MetricTopicsMissing, metric.WithUnit("{topic}"),
 		metric.WithDescription("Input topics Run waits for (WithWaitForTopics)."),
 		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
@@ -137,4 +145,15 @@ func (in *instruments) committed(records, dl int64, took time.Duration, end time
 	if dl > 0 {
 		in.deadLettered.Add(bg, dl, in.groupAttr)
 	}
+}
+
+// processed records a handler call on a record of topic that took took.
+func (in *instruments) processed(ctx context.Context, topic string, took time.Duration) {
+	opts, ok := in.byTopic.Load(topic)
+	if !ok {
+		attrs := append([]attribute.KeyValue{in.group, telemetry.MessagingDestinationName.String(topic)}, in.client...)
+		attrs = append(attrs, telemetry.Operation(telemetry.OperationProcess)...)
+		opts, _ = in.byTopic.LoadOrStore(topic, []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(attrs...))})
+	}
+	in.process.Record(ctx, took.Seconds(), opts.([]metric.RecordOption)...)
 }

@@ -1,6 +1,7 @@
 package eos
 
 import (
+	"context"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,7 +19,10 @@ func TestDurationHistogramBuckets(t *testing.T) {
 	}
 	end := time.Now()
 	in.committed(3, 1, 2*time.Millisecond, end)
+	in.processed(context.Background(), "in", 2*time.Millisecond)
 	telemetrytest.AssertDurationBuckets(t, MetricCommitDuration, telemetrytest.Histogram(t, r, MetricCommitDuration))
+	telemetrytest.AssertDurationBuckets(t, MetricProcessDuration, telemetrytest.Histogram(t, r, MetricProcessDuration,
+		telemetry.MessagingDestinationName.String("in"), telemetry.SystemKafka, telemetry.MessagingOperationName.String("process")))
 	s := &Session{inst: in}
 	st := s.Stats()
 	if st.Commits != 1 || st.RecordsProcessed != 3 || st.DeadLettered != 1 || !st.LastCommit.Equal(end) ||

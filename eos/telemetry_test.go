@@ -129,6 +129,8 @@ func TestTransactionHistograms(t *testing.T) {
 	require.LessOrEqual(t, lat.sum, elapsed.Seconds())
 	t.Logf("commits %d; records per transaction min %v max %v; commit latency sum %.3fs max %.3fs over %v",
 		commits, recs.min, recs.max, lat.sum, lat.max, elapsed.Round(time.Millisecond))
+	// Each input's handler calls, a retried one's too.
+	require.GreaterOrEqual(t, m.hist(t, eos.MetricProcessDuration, group...).count, uint64(1000))
 	// Stats tells the program what the metrics tell the operator.
 	st := s.Stats()
 	require.Equal(t, commits, st.Commits)
