@@ -72,7 +72,7 @@ func (e *Engine) requestBumpLocked(from identity, cause error) {
 	}
 	e.bumpWanted = true
 	e.log.Warn("produce: idempotent sequence state lost, taking a new producer epoch",
-		"producer_id", from.pid, "epoch", from.epoch, "cause", cause)
+		"producer_id", from.pid, "epoch", from.epoch, "error", cause)
 	select {
 	case e.routeWake <- struct{}{}:
 	default:
@@ -105,7 +105,7 @@ func (e *Engine) bumpIfWanted(now time.Time) time.Time {
 		// Records wait meanwhile; the delivery timeout bounds them.
 		e.bumpTries++
 		wait := backoff.Pause(e.o.retryBackoff, maxBumpBackoff, e.bumpTries)
-		e.log.Warn("produce: new producer epoch failed, retrying", "producer_id", cur.pid, "epoch", cur.epoch, "in", wait, "err", err)
+		e.log.Warn("produce: new producer epoch failed, retrying", "producer_id", cur.pid, "epoch", cur.epoch, "in", wait, "error", err)
 		e.bumpAt = time.Now().Add(wait)
 		at := e.bumpAt
 		e.mu.Unlock()
