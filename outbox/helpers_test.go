@@ -1,0 +1,137 @@
+package outbox_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/internal/servicetest"
+	"github.com/bulwarkgo/bulwark/kafkatest"
+	"github.com/bulwarkgo/bulwark/outbox"
+	"github.com/bulwarkgo/bulwark/producer"
+	"github.com/stretchr/testify/require"
+)
+
+// newTable returns a migrated outbox on a table of the test's own, dropped
+// when the test ends.
+func newTable(t testing.TB, db *sql.DB) *outbox.Outbox {
+	t.Helper()
+	name := servicetest.UniqueName(t, "ob")
+	if len(name) > 53 {
+		name = name[:40] + name[len(name)-13:]
+	}
+	ob, err := outbox.New(outbox.WithTable(name))
+	require.NoError(t, err)
+	require.NoError(t, ob.Migrate(context.Background(), db))
+	t.Cleanup(func() {
+		_, _ = db.Exec("DROP TABLE IF EXISTS " + name)
+		_, _ = db.Exec("DROP TABLE IF EXISTS " + name + "_positions")
+	})
+	return ob
+}
+
+func ctxFor(t testing.TB, d time.Duration) context.Context {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func newProducer(t testing.TB, c *kafkatest.Cluster, opts ...producer.Option) *producer.Producer {
+	t.Helper()
+	p, err := producer.New(c.Brokers(), append([]producer.Option{producer.WithConnection(c.ConnOptions()...)}, opts...)...)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+// place commits msgs in one transaction, or rolls it back.
+func place(t testing.TB, db *sql.DB, ob *outbox.Outbox, commit bool, msgs ...*bulwark.Message) {
+	t.Helper()
+	tx, err := db.Begin()
+	require.NoError(t, err)
+	for _, m := range msgs {
+		require.NoError(t, ob.Place(context.Background(), tx, m))
+	}
+	if commit {
+		require.NoError(t, tx.Commit())
+	} else {
+		require.NoError(t, tx.Rollback())
+	}
+}
+
+func msg(topic, key string, seq int) *bulwark.Message {
+	return &bulwark.Message{Topic: topic, Key: []byte(key), Value: fmt.Appendf(nil, "%s/%d", key, seq),
+		Headers: []bulwark.Header{{Key: "seq", Value: fmt.Appendf(nil, "%d", seq)}}}
+}
+
+// pending returns how many rows the outbox holds.
+func pending(t testing.TB, db *sql.DB, ob *outbox.Outbox) int {
+	t.Helper()
+	var n int
+	require.NoError(t, db.QueryRow("SELECT count(*) FROM "+ob.Table()).Scan(&n))
+	return n
+}
+
+// waitDrained waits until the outbox is empty, failing after d.
+func waitDrained(t testing.TB, db *sql.DB, ob *outbox.Outbox, d time.Duration, relays ...*outbox.Relay) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for pending(t, db, ob) > 0 {
+		if time.Now().After(deadline) {
+			for i, r := range relays {
+				t.Logf("relay %d: %+v", i, r.Stats())
+			}
+			t.Fatalf("outbox still holds %d rows after %v", pending(t, db, ob), d)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// runRelay runs r until the returned stop is called (or the test ends).
+func runRelay(t testing.TB, r *outbox.Relay) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx) }()
+	var stopped bool
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(30 * time.Second):
+			t.Fatal("Run did not return within 30s of its context ending")
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// checkExactlyOnce checks that recs hold each of want's message values
+// exactly once, and per key in the order of want.
+func checkExactlyOnce(t testing.TB, recs []*bulwark.Message, want map[string][]string) {
+	t.Helper()
+	got := map[string][]string{}
+	seen := map[string]int{}
+	for _, m := range recs {
+		got[string(m.Key)] = append(got[string(m.Key)], string(m.Value))
+		seen[string(m.Value)]++
+	}
+	total := 0
+	for k, vs := range want {
+		total += len(vs)
+		require.Equal(t, vs, got[k], "key %s: every committed row once, in order", k)
+	}
+	for v, n := range seen {
+		require.Equal(t, 1, n, "record %s published %d times", v, n)
+	}
+	require.Len(t, recs, total, "records in the topic")
+}

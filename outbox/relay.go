@@ -1,0 +1,429 @@
+package outbox
+
+// Goroutines: Run executes the relay on its caller's goroutine and starts
+// one helper, which cancels Run's context when Close is called and ends
+// with Run. The producer runs the SendAsync callbacks on its own
+// goroutines; they only write to a channel buffered for the whole batch,
+// so they never block, even after Run gave up waiting for them.
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/conn"
+	"github.com/bulwarkgo/bulwark/internal/backoff"
+	"github.com/bulwarkgo/bulwark/internal/saramax"
+	"github.com/bulwarkgo/bulwark/producer"
+)
+
+// Sender is what the relay needs from a producer. A *producer.Producer
+// (idempotent) satisfies it, and so does producertest's fake. Records of
+// one partition must be written in the order of SendAsync calls, and a
+// retried record must not be duplicated: what the idempotent producer
+// guarantees.
+type Sender interface {
+	SendAsync(ctx context.Context, msg *bulwark.Message, done func(producer.Result, error))
+}
+
+// Relay publishes the outbox's rows to Kafka. Run it in every instance of
+// the service: one relay at a time leads (holds the table's advisory
+// lock) and publishes, the others stand by. See the package documentation
+// for how it coordinates and reconciles.
+type Relay struct {
+	db       *sql.DB
+	sender   Sender
+	brokers  []string
+	settings conn.Settings
+	cfg      config
+	log      *slog.Logger
+	q        queries
+
+	mu      sync.Mutex
+	stats   Stats
+	running bool
+	runDone chan struct{} // closed when the running Run returns
+	closed  chan struct{} // closed by Close
+	close   sync.Once
+
+	// Owned by Run's goroutine.
+	tail        *saramax.Tail
+	initialized map[string]bool // topics whose positions exist
+}
+
+// NewRelay returns a relay of the outbox table ([WithTable]) in db that
+// publishes through sender and reconciles by reading the cluster at
+// brokers (with [WithConnection]'s settings). It checks its arguments
+// only; Run connects.
+func NewRelay(db *sql.DB, sender Sender, brokers []string, opts ...Option) (*Relay, error) {
+	switch {
+	case db == nil:
+		return nil, fmt.Errorf("%w: nil *sql.DB", ErrInvalidConfig)
+	case sender == nil:
+		return nil, fmt.Errorf("%w: nil Sender", ErrInvalidConfig)
+	}
+	if err := conn.CheckBrokers(brokers); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	settings, err := conn.Build(cfg.connOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
+	}
+	return &Relay{
+		db: db, sender: sender, brokers: slices.Clone(brokers), settings: settings,
+		cfg: cfg, log: cfg.logger, q: newQueries(cfg.table),
+		stats:  Stats{State: StateStopped},
+		closed: make(chan struct{}),
+	}, nil
+}
+
+// Stats returns a snapshot of the relay's counters and state.
+func (r *Relay) Stats() Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stats
+}
+
+func (r *Relay) update(fn func(*Stats)) {
+	r.mu.Lock()
+	fn(&r.stats)
+	r.mu.Unlock()
+}
+
+func (r *Relay) setState(s State) { r.update(func(st *Stats) { st.State = s }) }
+
+// Run relays until ctx ends or Close is called, then returns nil. While
+// PostgreSQL or Kafka is unavailable it pauses and retries (with a backoff
+// up to [WithRetryBackoff]; Stats and WARN logs show it); no row is
+// dropped. Once ctx ends it waits up to the stop timeout for the batch in
+// flight. It returns [ErrRunning] if the relay is running already, and
+// returns at once after Close.
+func (r *Relay) Run(ctx context.Context) error {
+	r.mu.Lock()
+	if r.running {
+		r.mu.Unlock()
+		return ErrRunning
+	}
+	select {
+	case <-r.closed:
+		r.mu.Unlock()
+		return nil
+	default:
+	}
+	r.running, r.runDone = true, make(chan struct{})
+	r.mu.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	helper := make(chan struct{})
+	go func() {
+		defer close(helper)
+		select {
+		case <-r.closed:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	defer func() {
+		cancel()
+		<-helper
+		if r.tail != nil {
+			_ = r.tail.Close()
+			r.tail = nil
+		}
+		r.mu.Lock()
+		r.running = false
+		r.stats.State = StateStopped
+		close(r.runDone)
+		r.mu.Unlock()
+	}()
+	r.initialized = map[string]bool{}
+
+	failures := 0
+	for ctx.Err() == nil {
+		led, err := r.lead(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		wait := r.cfg.pollInterval
+		switch {
+		case err != nil:
+			failures++
+			r.failed(err)
+			r.log.Warn("outbox: relay paused", "table", r.cfg.table, "error", err, "failures", failures)
+			wait = backoff.Pause(r.cfg.pollInterval, r.cfg.retryBackoff, failures)
+		case led:
+			failures = 0
+		}
+		if !sleep(ctx, wait) {
+			break
+		}
+	}
+	return nil
+}
+
+func (r *Relay) failed(err error) {
+	r.update(func(s *Stats) {
+		s.State, s.Failures, s.LastError, s.LastErrorAt = StatePaused, s.Failures+1, err, time.Now()
+	})
+	// A Kafka failure may have left the client's connections broken.
+	if r.tail != nil && !isDBError(err) {
+		_ = r.tail.Close()
+		r.tail = nil
+	}
+}
+
+// Close stops Run, if it is running, and waits for it to return (bounded
+// by the stop timeout). It is idempotent and returns nil.
+func (r *Relay) Close() error {
+	r.close.Do(func() { close(r.closed) })
+	r.mu.Lock()
+	done, running := r.runDone, r.running
+	r.mu.Unlock()
+	if running {
+		<-done
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// dbError marks errors of PostgreSQL, to tell them from Kafka's.
+type dbError struct {
+	op  string
+	err error
+}
+
+func (e *dbError) Error() string { return "outbox: PostgreSQL: " + e.op + ": " + e.err.Error() }
+func (e *dbError) Unwrap() error { return e.err }
+
+func dbErr(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &dbError{op, err}
+}
+
+func isDBError(err error) bool {
+	var d *dbError
+	return errors.As(err, &d)
+}
+
+// lead takes the leadership if no other relay holds it, and then
+// publishes until an error or the end of ctx. It reports whether it led.
+func (r *Relay) lead(ctx context.Context) (bool, error) {
+	c, err := r.db.Conn(ctx)
+	if err != nil {
+		return false, dbErr("connect", err)
+	}
+	var held bool
+	if err := c.QueryRowContext(ctx, r.q.tryLock, r.cfg.table).Scan(&held); err != nil || !held {
+		discard(c) // its session may hold the lock if the answer was lost
+		if err == nil {
+			r.setState(StateStandby)
+		}
+		return false, dbErr("try the relay lock", err)
+	}
+	// Dropping the session is what releases the lock: a connection back in
+	// the pool would keep it.
+	defer discard(c)
+	r.update(func(s *Stats) { s.State, s.Leaderships = StateLeader, s.Leaderships+1 })
+	r.log.Info("outbox: relay is the leader", "table", r.cfg.table)
+	if err := r.reconcile(ctx, c); err != nil {
+		return true, err
+	}
+	for ctx.Err() == nil {
+		n, clean, err := r.batch(ctx, c)
+		switch {
+		case err != nil:
+			return true, err
+		case !clean:
+			if err := r.reconcile(ctx, c); err != nil {
+				return true, err
+			}
+		case n == 0:
+			sleep(ctx, r.cfg.pollInterval)
+		}
+	}
+	return true, nil
+}
+
+// discard closes c's session rather than returning it to the pool.
+func discard(c *sql.Conn) {
+	_ = c.Raw(func(any) error { return driver.ErrBadConn })
+	_ = c.Close()
+}
+
+// row is an outbox row being published.
+type row struct {
+	id  int64
+	msg *bulwark.Message
+}
+
+type sent struct {
+	i   int
+	res producer.Result
+	err error
+}
+
+// batch publishes up to the batch size of the oldest rows, in row order,
+// and marks those acknowledged. It returns how many rows it tried and
+// whether all were acknowledged (clean); when not, the rows not marked
+// are in doubt until a reconcile settles them.
+func (r *Relay) batch(ctx context.Context, c *sql.Conn) (int, bool, error) {
+	rows, err := r.pending(ctx, c)
+	if err != nil || len(rows) == 0 {
+		return 0, true, err
+	}
+	if err := r.ensurePositions(ctx, c, rows); err != nil {
+		return 0, true, err
+	}
+	ids := make([]int64, len(rows))
+	for i, rw := range rows {
+		ids[i] = rw.id
+	}
+	// Durable before the first send: a relay taking over after a crash
+	// learns from it which rows may be in Kafka already.
+	if _, err := c.ExecContext(ctx, r.q.attempt, ids); err != nil {
+		return 0, true, dbErr("mark rows attempted", err)
+	}
+	results := make(chan sent, len(rows))
+	for i, rw := range rows {
+		r.sender.SendAsync(ctx, rw.msg, func(res producer.Result, err error) { results <- sent{i, res, err} })
+	}
+	var acked []sent
+	var sendErr error
+	record := func(s sent) {
+		if s.err != nil {
+			sendErr = cmp.Or(sendErr, s.err)
+			return
+		}
+		acked = append(acked, s)
+	}
+	// Once ctx ends, wait at most the stop timeout: what is unacknowledged
+	// then stays in doubt.
+	ctxDone := ctx.Done()
+	var deadline <-chan time.Time
+wait:
+	for got := 0; got < len(rows); {
+		select {
+		case s := <-results:
+			got++
+			record(s)
+		case <-ctxDone:
+			t := time.NewTimer(r.cfg.stopTimeout)
+			defer t.Stop()
+			deadline, ctxDone = t.C, nil
+		case <-deadline:
+			break wait
+		}
+	}
+	clean := len(acked) == len(rows)
+	if n := len(rows) - len(acked); n > 0 {
+		r.update(func(s *Stats) { s.SendFailures += int64(n) })
+		if sendErr != nil && ctx.Err() == nil {
+			r.log.Warn("outbox: records not acknowledged; reconciling before they are sent again",
+				"table", r.cfg.table, "unacknowledged", n, "error", sendErr)
+		}
+	}
+	if len(acked) == 0 {
+		return len(rows), clean, nil
+	}
+	doneIDs := make([]int64, 0, len(acked))
+	for _, s := range acked {
+		doneIDs = append(doneIDs, rows[s.i].id)
+	}
+	var pos positions
+	if clean {
+		// Only a batch acknowledged whole moves the positions: a failed
+		// record may still land, before later ones of its partition.
+		for _, s := range acked {
+			pos.add(s.res.Topic, s.res.Partition, s.res.Offset+1)
+		}
+	}
+	// Marked even when ctx has ended, within the stop timeout.
+	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.stopTimeout)
+	defer cancel()
+	if err := r.mark(mctx, c, doneIDs, pos); err != nil {
+		return len(rows), false, err
+	}
+	r.update(func(s *Stats) { s.Published += int64(len(doneIDs)) })
+	return len(rows), clean, nil
+}
+
+// pending reads the oldest rows, up to the batch size, in row order.
+func (r *Relay) pending(ctx context.Context, c *sql.Conn) ([]row, error) {
+	rs, err := c.QueryContext(ctx, r.q.pending, r.cfg.batchSize)
+	if err != nil {
+		return nil, dbErr("read rows", err)
+	}
+	defer rs.Close()
+	var out []row
+	for rs.Next() {
+		var (
+			rw      row
+			msgID   string
+			headers []byte
+			m       = &bulwark.Message{}
+		)
+		if err := rs.Scan(&rw.id, &m.Topic, &msgID, &m.Key, &m.Value, &headers); err != nil {
+			return nil, dbErr("read rows", err)
+		}
+		if m.Headers, err = decodeHeaders(headers); err != nil {
+			return nil, fmt.Errorf("outbox: row %d: %w", rw.id, err)
+		}
+		m.Headers = append(m.Headers, bulwark.Header{Key: bulwark.HeaderMessageID, Value: []byte(msgID)})
+		rw.msg = m
+		out = append(out, rw)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, dbErr("read rows", err)
+	}
+	return out, nil
+}
+
+// mark deletes the rows ids (published) and moves the positions forward,
+// in one statement.
+func (r *Relay) mark(ctx context.Context, c *sql.Conn, ids []int64, pos positions) error {
+	if _, err := c.ExecContext(ctx, r.q.mark, ids, pos.topics, pos.partitions, pos.offsets); err != nil {
+		return dbErr("mark rows sent", err)
+	}
+	return nil
+}
+
+// positions are next offsets per topic and partition, as the arrays the
+// mark statement takes.
+type positions struct {
+	topics     []string
+	partitions []int32
+	offsets    []int64
+}
+
+func (p *positions) add(topic string, partition int32, next int64) {
+	for i := range p.topics {
+		if p.topics[i] == topic && p.partitions[i] == partition {
+			p.offsets[i] = max(p.offsets[i], next)
+			return
+		}
+	}
+	p.topics, p.partitions, p.offsets = append(p.topics, topic), append(p.partitions, partition), append(p.offsets, next)
+}
