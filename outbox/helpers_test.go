@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -134,4 +135,41 @@ func checkExactlyOnce(t testing.TB, recs []*bulwark.Message, want map[string][]s
 		require.Equal(t, 1, n, "record %s published %d times", v, n)
 	}
 	require.Len(t, recs, total, "records in the topic")
+}
+
+// crashingSender passes records to a real sender and calls crash once,
+// on the acknowledgement numbered at (from 1), before reporting it: the
+// relay then fails to mark a batch Kafka holds, as a relay killed between
+// publishing and marking would.
+type crashingSender struct {
+	s     outbox.Sender
+	at    int64
+	acks  atomic.Int64
+	crash func()
+}
+
+func (c *crashingSender) SendAsync(ctx context.Context, m *bulwark.Message, done func(producer.Result, error)) {
+	c.s.SendAsync(ctx, m, func(res producer.Result, err error) {
+		if err == nil && c.acks.Add(1) == c.at {
+			c.crash()
+		}
+		done(res, err)
+	})
+}
+
+// placeMany commits n rows of keys k0..k(keys-1) (seq from first), 100 per
+// transaction, and adds them to want.
+func placeMany(t testing.TB, db *sql.DB, ob *outbox.Outbox, topic string, first, n, keys int, want map[string][]string) {
+	t.Helper()
+	var batch []*bulwark.Message
+	for i := first; i < first+n; i++ {
+		key := fmt.Sprintf("k%d", i%keys)
+		m := msg(topic, key, i)
+		batch = append(batch, m)
+		want[key] = append(want[key], string(m.Value))
+		if len(batch) == 100 || i == first+n-1 {
+			place(t, db, ob, true, batch...)
+			batch = nil
+		}
+	}
 }

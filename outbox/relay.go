@@ -306,35 +306,47 @@ func (r *Relay) batch(ctx context.Context, c *sql.Conn) (int, bool, error) {
 	if _, err := c.ExecContext(ctx, r.q.attempt, ids); err != nil {
 		return 0, true, dbErr("mark rows attempted", err)
 	}
-	results := make(chan sent, len(rows))
-	for i, rw := range rows {
-		r.sender.SendAsync(ctx, rw.msg, func(res producer.Result, err error) { results <- sent{i, res, err} })
-	}
-	var acked []sent
-	var sendErr error
-	record := func(s sent) {
-		if s.err != nil {
-			sendErr = cmp.Or(sendErr, s.err)
-			return
+	results := make(chan sent, len(rows)) // never blocks a callback
+	var (
+		acked   []sent
+		sendErr error
+		timer   *time.Timer
+	)
+	defer func() {
+		if timer != nil {
+			timer.Stop()
 		}
-		acked = append(acked, s)
-	}
-	// Once ctx ends, wait at most the stop timeout: what is unacknowledged
-	// then stays in doubt.
+	}()
+	// Once ctx ends, no wave starts, and the one in flight is waited for
+	// at most the stop timeout: what is unacknowledged then stays in doubt.
 	ctxDone := ctx.Done()
 	var deadline <-chan time.Time
-wait:
-	for got := 0; got < len(rows); {
-		select {
-		case s := <-results:
-			got++
-			record(s)
-		case <-ctxDone:
-			t := time.NewTimer(r.cfg.stopTimeout)
-			defer t.Stop()
-			deadline, ctxDone = t.C, nil
-		case <-deadline:
-			break wait
+send:
+	for _, wave := range waves(rows) {
+		if ctx.Err() != nil {
+			break
+		}
+		for _, i := range wave {
+			r.sender.SendAsync(ctx, rows[i].msg, func(res producer.Result, err error) { results <- sent{i, res, err} })
+		}
+		for got := 0; got < len(wave); {
+			select {
+			case s := <-results:
+				got++
+				if s.err != nil {
+					sendErr = cmp.Or(sendErr, s.err)
+				} else {
+					acked = append(acked, s)
+				}
+			case <-ctxDone:
+				timer = time.NewTimer(r.cfg.stopTimeout)
+				deadline, ctxDone = timer.C, nil
+			case <-deadline:
+				break send
+			}
+		}
+		if sendErr != nil {
+			break // the later rows of a failed row's key wait for it
 		}
 	}
 	clean := len(acked) == len(rows)
@@ -368,6 +380,28 @@ wait:
 	}
 	r.update(func(s *Stats) { s.Published += int64(len(doneIDs)) })
 	return len(rows), clean, nil
+}
+
+// waves splits rows (in row order) into rounds that may be in flight
+// together: the n-th wave holds the n-th row of each key, so a row is sent
+// only once every earlier row of its key is acknowledged, and a row that
+// fails is never overtaken by a later one of its key. Rows without a key
+// have no order and all go in the first wave.
+func waves(rows []row) [][]int {
+	var out [][]int
+	seen := map[string]int{}
+	for i, rw := range rows {
+		w := 0
+		if rw.msg.Key != nil {
+			w = seen[string(rw.msg.Key)]
+			seen[string(rw.msg.Key)]++
+		}
+		if w == len(out) {
+			out = append(out, nil)
+		}
+		out[w] = append(out[w], i)
+	}
+	return out
 }
 
 // pending reads the oldest rows, up to the batch size, in row order.
