@@ -236,12 +236,14 @@ func (r *Relay) lead(ctx context.Context) (bool, error) {
 		return false, dbErr("connect", err)
 	}
 	var held bool
-	if err := c.QueryRowContext(ctx, r.q.tryLock, r.cfg.table).Scan(&held); err != nil || !held {
+	if err := c.QueryRowContext(ctx, r.q.tryLock, r.cfg.table).Scan(&held); err != nil {
 		discard(c) // its session may hold the lock if the answer was lost
-		if err == nil {
-			r.setState(StateStandby)
-		}
 		return false, dbErr("try the relay lock", err)
+	}
+	if !held {
+		_ = c.Close() // back to the pool: its session holds no lock
+		r.setState(StateStandby)
+		return false, nil
 	}
 	// Dropping the session is what releases the lock: a connection back in
 	// the pool would keep it.
