@@ -89,7 +89,7 @@ func TestReconcileReadsOnlyTheTailAfterACrash(t *testing.T) {
 
 	placeMany(t, direct, ob, "events", 3000, 200, 11, want)
 	crashing := &crashingSender{s: p, at: 1, crash: proxy.Cut}
-	victim, err := outbox.NewRelay(proxied, crashing, c.Brokers(), opts...)
+	victim, err := outbox.NewRelay(proxied, crashing, c.Brokers(), append(opts, outbox.WithLogger(slog.New(slog.DiscardHandler)))...)
 	require.NoError(t, err)
 	stopVictim := runRelay(t, victim)
 	require.Eventually(t, func() bool { return victim.Stats().Failures > 0 }, 20*time.Second, 10*time.Millisecond)
@@ -224,11 +224,11 @@ func TestRunAndCloseAreBounded(t *testing.T) {
 	require.Eventually(t, func() bool { return r.Stats().State == outbox.StateLeader }, 10*time.Second, 5*time.Millisecond)
 	assert.ErrorIs(t, r.Run(context.Background()), outbox.ErrRunning)
 	require.NoError(t, r.Close())
-	select {
+	select { // Run has returned; its goroutine is sending the result
 	case err := <-done:
 		require.NoError(t, err)
-	default:
-		t.Fatal("Close returned before Run")
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run still running after Close returned")
 	}
 	require.NoError(t, r.Close(), "idempotent")
 	require.NoError(t, r.Run(context.Background()), "Run after Close returns at once")
