@@ -173,3 +173,12 @@ func placeMany(t testing.TB, db *sql.DB, ob *outbox.Outbox, topic string, first,
 		}
 	}
 }
+
+// checkTopic reads topic and checks it as checkExactlyOnce does.
+func checkTopic(t testing.TB, c *kafkatest.Cluster, topic string, want map[string][]string) []*bulwark.Message {
+	t.Helper()
+	recs, err := c.ReadTopic(ctxFor(t, 60*time.Second), topic)
+	require.NoError(t, err)
+	checkExactlyOnce(t, recs, want)
+	return recs
+}

@@ -11,8 +11,9 @@ func newQueries(t string) queries {
 		tryLock: `SELECT pg_try_advisory_lock(hashtext('bulwark.outbox'), hashtext($1))`,
 		pending: `SELECT id, topic, message_id, key, value, headers FROM ` + t + ` ORDER BY id LIMIT $1`,
 		attempt: `UPDATE ` + t + ` SET attempted = true WHERE id = ANY($1::bigint[]) AND NOT attempted`,
-		// The data-modifying CTE runs whether or not the INSERT inserts.
-		mark: `WITH published AS (DELETE FROM ` + t + ` WHERE id = ANY($1::bigint[]))
+		// The data-modifying CTEs run whether or not the INSERT inserts.
+		mark: `WITH published AS (DELETE FROM ` + t + ` WHERE id = ANY($1::bigint[])),
+unsent AS (UPDATE ` + t + ` SET attempted = false WHERE id = ANY($5::bigint[]))
 INSERT INTO ` + t + `_positions AS p (topic, partition, next_offset)
 SELECT * FROM unnest($2::text[], $3::integer[], $4::bigint[])
 ON CONFLICT (topic, partition) DO UPDATE SET next_offset = GREATEST(p.next_offset, EXCLUDED.next_offset)`,

@@ -145,7 +145,7 @@ func (r *Relay) settle(ctx context.Context, c *sql.Conn, found []int64, pos posi
 	if found == nil {
 		found = []int64{}
 	}
-	if _, err := tx.ExecContext(ctx, r.q.mark, found, pos.topics, pos.partitions, pos.offsets); err != nil {
+	if _, err := tx.ExecContext(ctx, r.q.mark, found, pos.topics, pos.partitions, pos.offsets, []int64{}); err != nil {
 		return dbErr("settle rows in doubt", err)
 	}
 	if _, err := tx.ExecContext(ctx, r.q.settle); err != nil {

@@ -321,15 +321,31 @@ func (r *Relay) batch(ctx context.Context, c *sql.Conn) (int, bool, error) {
 	}()
 	// Once ctx ends, no wave starts, and the one in flight is waited for
 	// at most the stop timeout: what is unacknowledged then stays in doubt.
+	// The rows of waves never started are certainly not in Kafka.
 	ctxDone := ctx.Done()
-	var deadline <-chan time.Time
+	var (
+		deadline <-chan time.Time
+		failed   int
+		unsent   []int64
+	)
+	all := waves(rows)
 send:
-	for _, wave := range waves(rows) {
-		if ctx.Err() != nil {
+	for w, wave := range all {
+		if ctx.Err() != nil || sendErr != nil {
+			// After a failure, the later rows of a failed row's key wait
+			// for it; the others go with the next batch.
+			for _, later := range all[w:] {
+				for _, i := range later {
+					unsent = append(unsent, rows[i].id)
+				}
+			}
 			break
 		}
 		for _, i := range wave {
-			r.sender.SendAsync(ctx, rows[i].msg, func(res producer.Result, err error) { results <- sent{i, res, err} })
+			// Not cancelled with ctx: a wave started is handed over whole
+			// (SendAsync blocks at most the producer's delivery timeout),
+			// so a stop leaves no record half-sent.
+			r.sender.SendAsync(context.WithoutCancel(ctx), rows[i].msg, func(res producer.Result, err error) { results <- sent{i, res, err} })
 		}
 		for got := 0; got < len(wave); {
 			select {
@@ -337,6 +353,7 @@ send:
 				got++
 				if s.err != nil {
 					sendErr = cmp.Or(sendErr, s.err)
+					failed++
 				} else {
 					acked = append(acked, s)
 				}
@@ -347,20 +364,14 @@ send:
 				break send
 			}
 		}
-		if sendErr != nil {
-			break // the later rows of a failed row's key wait for it
-		}
 	}
 	clean := len(acked) == len(rows)
-	if n := len(rows) - len(acked); n > 0 {
-		r.update(func(s *Stats) { s.SendFailures += int64(n) })
-		if sendErr != nil && ctx.Err() == nil {
+	if failed > 0 {
+		r.update(func(s *Stats) { s.SendFailures += int64(failed) })
+		if ctx.Err() == nil {
 			r.log.Warn("outbox: records not acknowledged; reconciling before they are sent again",
-				"table", r.cfg.table, "unacknowledged", n, "error", sendErr)
+				"table", r.cfg.table, "unacknowledged", failed, "error", sendErr)
 		}
-	}
-	if len(acked) == 0 {
-		return len(rows), clean, nil
 	}
 	doneIDs := make([]int64, 0, len(acked))
 	for _, s := range acked {
@@ -374,10 +385,13 @@ send:
 			pos.add(s.res.Topic, s.res.Partition, s.res.Offset+1)
 		}
 	}
+	if len(doneIDs) == 0 && len(unsent) == 0 {
+		return len(rows), clean, nil
+	}
 	// Marked even when ctx has ended, within the stop timeout.
 	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.stopTimeout)
 	defer cancel()
-	if err := r.mark(mctx, c, doneIDs, pos); err != nil {
+	if err := r.mark(mctx, c, doneIDs, unsent, pos); err != nil {
 		return len(rows), false, err
 	}
 	r.update(func(s *Stats) { s.Published += int64(len(doneIDs)) })
@@ -437,10 +451,10 @@ func (r *Relay) pending(ctx context.Context, c *sql.Conn) ([]row, error) {
 	return out, nil
 }
 
-// mark deletes the rows ids (published) and moves the positions forward,
-// in one statement.
-func (r *Relay) mark(ctx context.Context, c *sql.Conn, ids []int64, pos positions) error {
-	if _, err := c.ExecContext(ctx, r.q.mark, ids, pos.topics, pos.partitions, pos.offsets); err != nil {
+// mark deletes the rows published, clears the attempt of the rows unsent
+// and moves the positions forward, in one statement.
+func (r *Relay) mark(ctx context.Context, c *sql.Conn, published, unsent []int64, pos positions) error {
+	if _, err := c.ExecContext(ctx, r.q.mark, published, pos.topics, pos.partitions, pos.offsets, unsent); err != nil {
 		return dbErr("mark rows sent", err)
 	}
 	return nil
