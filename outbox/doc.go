@@ -87,10 +87,14 @@
 //
 // The grace is what stands between a relay that lost the lock but still
 // has records in flight (a zombie: its PostgreSQL connection died, its
-// producer did not) and a duplicate. Set it above the producer's delivery
-// timeout plus its request timeout; a process paused for longer than the
-// grace (a stopped VM) can still publish a record twice, which consumers
-// deduplicate by message ID (package dedup).
+// producer did not) and a duplicate. A leader checks its session at least
+// every 250 ms while it sends a batch, so a zombie stops handing records
+// over within that; what it handed over lands within the producer's
+// delivery timeout, or the request timeout of a request on the wire. Set
+// the grace above those; a process paused for longer than the grace (a
+// stopped VM) can still publish a record twice, which consumers
+// deduplicate by message ID (package dedup). The transactional producer
+// would fence such a zombie instead; this package uses the idempotent one.
 //
 // # Failures
 //

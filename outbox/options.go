@@ -25,7 +25,9 @@ const (
 	// DefaultTakeoverGrace is how long a relay waits before it reconciles
 	// rows whose sends may still be in flight: the producer's default
 	// delivery timeout (30 s), plus the longest a produce request already
-	// on the wire may take to be answered (10 s), plus a margin.
+	// on the wire may take to be answered (10 s), plus a margin that also
+	// covers how long a leader that lost its connection may go on handing
+	// records over (at most 250 ms, when it checks its session).
 	DefaultTakeoverGrace = 45 * time.Second
 	// DefaultStopTimeout bounds how long Run, once its context ends, waits
 	// for the batch in flight and marks what was sent.

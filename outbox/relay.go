@@ -329,8 +329,18 @@ func (r *Relay) batch(ctx context.Context, c *sql.Conn) (int, bool, error) {
 		unsent   []int64
 	)
 	all := waves(rows)
+	checked := time.Now() // the attempt statement succeeded: the lock was ours
 send:
 	for w, wave := range all {
+		if w > 0 && time.Since(checked) >= leaderCheckInterval && ctx.Err() == nil && sendErr == nil {
+			// Still the leader? Only while this session lives: a relay
+			// whose connection died stops within this interval, which the
+			// takeover grace covers.
+			if err := c.PingContext(ctx); err != nil {
+				return len(rows), false, dbErr("check the relay lock", err)
+			}
+			checked = time.Now()
+		}
 		if ctx.Err() != nil || sendErr != nil {
 			// After a failure, the later rows of a failed row's key wait
 			// for it; the others go with the next batch.
@@ -397,6 +407,11 @@ send:
 	r.update(func(s *Stats) { s.Published += int64(len(doneIDs)) })
 	return len(rows), clean, nil
 }
+
+// leaderCheckInterval bounds how long a leader sends waves of a batch
+// without hearing from its PostgreSQL session, so a relay that lost its
+// connection (and the lock) stops sending within it.
+const leaderCheckInterval = 250 * time.Millisecond
 
 // waves splits rows (in row order) into rounds that may be in flight
 // together: the n-th wave holds the n-th row of each key, so a row is sent
