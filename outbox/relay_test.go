@@ -310,3 +310,34 @@ func TestStopMidBatchLeavesNothingInDoubt(t *testing.T) {
 	assert.Zero(t, next.Stats().Reconciles)
 	checkTopic(t, c, "events", want)
 }
+
+// A leader whose PostgreSQL connection dies mid-batch (and with it the
+// lock) stops handing records over within the session check, so the
+// relay taking over, after its grace, finds everything the old one sent
+// and publishes nothing twice, though the old relay's producer is alive.
+func TestLeaderThatLostItsConnectionStopsSending(t *testing.T) {
+	direct := servicetest.Postgres(t)
+	proxied, proxy, _ := servicetest.PostgresViaProxy(t)
+	ob := newTable(t, direct)
+	c := kafkatest.NewCluster(t, kafkatest.WithTopic("events", 3))
+	p := newProducer(t, c)
+	want := map[string][]string{}
+	placeMany(t, direct, ob, "events", 0, 3000, 1, want) // one key: a wave per row
+	opts := []outbox.Option{outbox.WithTable(ob.Table()), outbox.WithConnection(c.ConnOptions()...),
+		outbox.WithPollInterval(5 * time.Millisecond), outbox.WithRetryBackoff(50 * time.Millisecond),
+		outbox.WithBatchSize(3000), outbox.WithTakeoverGrace(400 * time.Millisecond),
+		outbox.WithLogger(slog.New(slog.DiscardHandler))}
+	zombie, err := outbox.NewRelay(proxied, p, c.Brokers(), opts...)
+	require.NoError(t, err)
+	runRelay(t, zombie)
+	require.Eventually(t, func() bool { return zombie.Stats().State == outbox.StateLeader }, 10*time.Second, time.Millisecond)
+	heir, err := outbox.NewRelay(direct, p, c.Brokers(), opts...)
+	require.NoError(t, err)
+	runRelay(t, heir)
+	time.Sleep(100 * time.Millisecond) // some waves out
+	proxy.Cut()
+	waitDrained(t, direct, ob, 30*time.Second, zombie, heir)
+	assert.Zero(t, zombie.Stats().Published, "the batch never got marked by the zombie")
+	assert.Positive(t, heir.Stats().Reconciled, "the heir found what the zombie sent")
+	checkTopic(t, c, "events", want)
+}
