@@ -203,6 +203,9 @@ func (r *Relay) connectTail(ctx context.Context) (*saramax.Tail, error) {
 	if err != nil {
 		return nil, fmt.Errorf("outbox: connect to Kafka to reconcile: %w", err)
 	}
+	// sarama's calls take no context: cutting the connections is what
+	// ends one in progress when ctx (Run's) ends.
+	r.stopAbort = context.AfterFunc(ctx, t.Abort)
 	r.tail = t
 	return t, nil
 }

@@ -56,6 +56,7 @@ type Relay struct {
 
 	// Owned by Run's goroutine.
 	tail        *saramax.Tail
+	stopAbort   func() bool // stops the tail's abort at the end of Run's ctx
 	initialized map[string]bool // topics whose positions exist
 }
 
@@ -137,10 +138,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	defer func() {
 		cancel()
 		<-helper
-		if r.tail != nil {
-			_ = r.tail.Close()
-			r.tail = nil
-		}
+		r.closeTail()
 		r.mu.Lock()
 		r.running = false
 		r.stats.State = StateStopped
@@ -177,14 +175,23 @@ func (r *Relay) failed(err error) {
 		s.State, s.Failures, s.LastError, s.LastErrorAt = StatePaused, s.Failures+1, err, time.Now()
 	})
 	// A Kafka failure may have left the client's connections broken.
-	if r.tail != nil && !isDBError(err) {
+	if !isDBError(err) {
+		r.closeTail()
+	}
+}
+
+func (r *Relay) closeTail() {
+	if r.tail != nil {
+		r.stopAbort()
 		_ = r.tail.Close()
 		r.tail = nil
 	}
 }
 
-// Close stops Run, if it is running, and waits for it to return (bounded
-// by the stop timeout). It is idempotent and returns nil.
+// Close stops Run, if it is running, and waits for it to return: within
+// twice the stop timeout (the acknowledgements of the wave in flight, then
+// marking them), as a reconcile's reads are cut when Run's context ends.
+// It is idempotent and returns nil.
 func (r *Relay) Close() error {
 	r.close.Do(func() { close(r.closed) })
 	r.mu.Lock()

@@ -18,7 +18,10 @@ var ErrNoProgress = errors.New("fetch returned nothing below the requested end")
 // Tail reads bounded ranges of partitions, for callers outside the sarama
 // layer that check what landed in a partition after a known position (the
 // outbox relay's reconcile). It reads uncommitted, with plain fetches.
-type Tail struct{ client sarama.Client }
+type Tail struct {
+	client  sarama.Client
+	aborter *Aborter
+}
 
 // ConnectTail connects to brokers with s, bounded by ctx and
 // s.ConnectTimeout (see [Connect]).
@@ -31,13 +34,14 @@ func ConnectTail(ctx context.Context, brokers []string, s conn.Settings) (*Tail,
 	if err := Validate(cfg); err != nil {
 		return nil, err
 	}
+	aborter := MakeAbortable(cfg)
 	client, err := Connect(ctx, brokers, cfg, s, func(c *sarama.Config) (sarama.Client, error) {
 		return sarama.NewClient(brokers, c)
 	}, func(c sarama.Client) { _ = c.Close() })
 	if err != nil {
 		return nil, err
 	}
-	return &Tail{client: client}, nil
+	return &Tail{client: client, aborter: aborter}, nil
 }
 
 // Partitions returns topic's partitions; a topic that does not exist has
@@ -69,6 +73,11 @@ func (t *Tail) Offsets(topic string, partition int32) (oldest, end int64, err er
 func (t *Tail) Read(ctx context.Context, topic string, partition int32, from, to int64, fn func(*bulwark.Message)) (int, error) {
 	return ReadRange(ctx, t.client, topic, partition, from, to, fn)
 }
+
+// Abort cuts t's connections and refuses new ones: a call in progress
+// returns (sarama's calls take no context), and later ones fail. For a
+// caller whose context ended; Close it afterwards.
+func (t *Tail) Abort() { t.aborter.Abort() }
 
 // Close disconnects.
 func (t *Tail) Close() error { return t.client.Close() }
