@@ -56,7 +56,7 @@ type Relay struct {
 
 	// Owned by Run's goroutine.
 	tail        *saramax.Tail
-	stopAbort   func() bool // stops the tail's abort at the end of Run's ctx
+	stopAbort   func() bool     // stops the tail's abort at the end of Run's ctx
 	initialized map[string]bool // topics whose positions exist
 }
 
