@@ -311,8 +311,12 @@ func (r *Relay) batch(ctx context.Context, c *sql.Conn) (int, bool, error) {
 		ids[i] = rw.id
 	}
 	// Durable before the first send: a relay taking over after a crash
-	// learns from it which rows may be in Kafka already.
-	if _, err := c.ExecContext(ctx, r.q.attempt, ids); err != nil {
+	// learns from it which rows may be in Kafka already. Not cut short by
+	// ctx, whose end would leave the outcome unknown: a stop then clears
+	// the attempt below.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.stopTimeout)
+	defer cancel()
+	if _, err := c.ExecContext(actx, r.q.attempt, ids); err != nil {
 		return 0, true, dbErr("mark rows attempted", err)
 	}
 	results := make(chan sent, len(rows)) // never blocks a callback
@@ -406,8 +410,8 @@ send:
 		return len(rows), clean, nil
 	}
 	// Marked even when ctx has ended, within the stop timeout.
-	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.stopTimeout)
-	defer cancel()
+	mctx, cancelMark := context.WithTimeout(context.WithoutCancel(ctx), r.cfg.stopTimeout)
+	defer cancelMark()
 	if err := r.mark(mctx, c, doneIDs, unsent, pos); err != nil {
 		return len(rows), false, err
 	}

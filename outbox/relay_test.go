@@ -334,7 +334,11 @@ func TestLeaderThatLostItsConnectionStopsSending(t *testing.T) {
 	heir, err := outbox.NewRelay(direct, p, c.Brokers(), opts...)
 	require.NoError(t, err)
 	runRelay(t, heir)
-	time.Sleep(100 * time.Millisecond) // some waves out
+	require.Eventually(t, func() bool { // some waves out
+		ends, err := c.EndOffsets(context.Background(), "events", false)
+		require.NoError(t, err)
+		return ends[0]+ends[1]+ends[2] >= 50
+	}, 20*time.Second, time.Millisecond)
 	proxy.Cut()
 	waitDrained(t, direct, ob, 30*time.Second, zombie, heir)
 	assert.Zero(t, zombie.Stats().Published, "the batch never got marked by the zombie")
