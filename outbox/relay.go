@@ -108,8 +108,8 @@ func (r *Relay) setState(s State) { r.update(func(st *Stats) { st.State = s }) }
 // Run relays until ctx ends or Close is called, then returns nil. While
 // PostgreSQL or Kafka is unavailable it pauses and retries (with a backoff
 // up to [WithRetryBackoff]; Stats and WARN logs show it); no row is
-// dropped. Once ctx ends it waits up to the stop timeout for the batch in
-// flight. It returns [ErrRunning] if the relay is running already, and
+// dropped. Once ctx ends it finishes the wave in flight (see Close for the
+// bound) and marks it. It returns [ErrRunning] if the relay is running already, and
 // returns at once after Close.
 func (r *Relay) Run(ctx context.Context) error {
 	r.mu.Lock()
@@ -189,8 +189,9 @@ func (r *Relay) closeTail() {
 }
 
 // Close stops Run, if it is running, and waits for it to return: within
-// twice the stop timeout (the acknowledgements of the wave in flight, then
-// marking them), as a reconcile's reads are cut when Run's context ends.
+// three times the stop timeout at most (a statement marking rows attempted,
+// the acknowledgements of the wave in flight, marking them), as a
+// reconcile's reads are cut when Run's context ends.
 // It is idempotent and returns nil.
 func (r *Relay) Close() error {
 	r.close.Do(func() { close(r.closed) })
