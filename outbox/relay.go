@@ -109,8 +109,8 @@ func (r *Relay) setState(s State) { r.update(func(st *Stats) { st.State = s }) }
 // PostgreSQL or Kafka is unavailable it pauses and retries (with a backoff
 // up to [WithRetryBackoff]; Stats and WARN logs show it); no row is
 // dropped. Once ctx ends it finishes the wave in flight (see Close for the
-// bound) and marks it. It returns [ErrRunning] if the relay is running already, and
-// returns at once after Close.
+// bound) and marks it. It returns [ErrRunning] if the relay is running
+// already, and returns at once after Close.
 func (r *Relay) Run(ctx context.Context) error {
 	r.mu.Lock()
 	if r.running {
@@ -149,7 +149,7 @@ func (r *Relay) Run(ctx context.Context) error {
 
 	failures := 0
 	for ctx.Err() == nil {
-		led, err := r.lead(ctx)
+		err := r.lead(ctx)
 		if ctx.Err() != nil {
 			break
 		}
@@ -160,7 +160,8 @@ func (r *Relay) Run(ctx context.Context) error {
 			r.failed(err)
 			r.log.Warn("outbox: relay paused", "table", r.cfg.table, "error", err, "failures", failures)
 			wait = backoff.Pause(r.cfg.pollInterval, r.cfg.retryBackoff, failures)
-		case led:
+		case failures > 0:
+			r.log.Info("outbox: relay resumed", "table", r.cfg.table, "after_failures", failures)
 			failures = 0
 		}
 		if !sleep(ctx, wait) {
@@ -237,21 +238,21 @@ func isDBError(err error) bool {
 }
 
 // lead takes the leadership if no other relay holds it, and then
-// publishes until an error or the end of ctx. It reports whether it led.
-func (r *Relay) lead(ctx context.Context) (bool, error) {
+// publishes until an error or the end of ctx.
+func (r *Relay) lead(ctx context.Context) error {
 	c, err := r.db.Conn(ctx)
 	if err != nil {
-		return false, dbErr("connect", err)
+		return dbErr("connect", err)
 	}
 	var held bool
 	if err := c.QueryRowContext(ctx, r.q.tryLock, r.cfg.table).Scan(&held); err != nil {
 		discard(c) // its session may hold the lock if the answer was lost
-		return false, dbErr("try the relay lock", err)
+		return dbErr("try the relay lock", err)
 	}
 	if !held {
 		_ = c.Close() // back to the pool: its session holds no lock
 		r.setState(StateStandby)
-		return false, nil
+		return nil
 	}
 	// Dropping the session is what releases the lock: a connection back in
 	// the pool would keep it.
@@ -259,22 +260,22 @@ func (r *Relay) lead(ctx context.Context) (bool, error) {
 	r.update(func(s *Stats) { s.State, s.Leaderships = StateLeader, s.Leaderships+1 })
 	r.log.Info("outbox: relay is the leader", "table", r.cfg.table)
 	if err := r.reconcile(ctx, c); err != nil {
-		return true, err
+		return err
 	}
 	for ctx.Err() == nil {
 		n, clean, err := r.batch(ctx, c)
 		switch {
 		case err != nil:
-			return true, err
+			return err
 		case !clean:
 			if err := r.reconcile(ctx, c); err != nil {
-				return true, err
+				return err
 			}
 		case n == 0:
 			sleep(ctx, r.cfg.pollInterval)
 		}
 	}
-	return true, nil
+	return nil
 }
 
 // discard closes c's session rather than returning it to the pool.
