@@ -345,3 +345,27 @@ func TestLeaderThatLostItsConnectionStopsSending(t *testing.T) {
 	assert.Positive(t, heir.Stats().Reconciled, "the heir found what the zombie sent")
 	checkTopic(t, c, "events", want)
 }
+
+// Services starting together migrate the same table at once; Schema's DDL
+// run by hand makes the same tables.
+func TestMigrateConcurrentlyAndBySchema(t *testing.T) {
+	db := servicetest.Postgres(t)
+	ob := newTable(t, db) // migrated once
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() { errs <- ob.Migrate(context.Background(), db) }()
+	}
+	for range 4 {
+		require.NoError(t, <-errs)
+	}
+	other := ob.Table() + "_x"
+	ddl, err := outbox.Schema(other)
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = db.Exec("DROP TABLE IF EXISTS " + other + ", " + other + "_positions") })
+	_, err = db.Exec(ddl)
+	require.NoError(t, err)
+	byHand, err := outbox.New(outbox.WithTable(other))
+	require.NoError(t, err)
+	place(t, db, byHand, true, msg("events", "k", 1))
+	assert.Equal(t, 1, pending(t, db, byHand))
+}
