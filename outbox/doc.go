@@ -49,7 +49,8 @@
 // one relay's throughput saves (one leader sends thousands of rows a
 // second, see the benchmark). Session locks need a session: put the
 // relay's pool on a direct connection, or a pooler in session mode, not a
-// transaction-mode pooler.
+// transaction-mode pooler. The leader keeps one connection of the pool
+// for as long as it leads; a standby borrows one briefly per poll.
 //
 // # Order
 //

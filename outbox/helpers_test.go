@@ -182,3 +182,24 @@ func checkTopic(t testing.TB, c *kafkatest.Cluster, topic string, want map[strin
 	checkExactlyOnce(t, recs, want)
 	return recs
 }
+
+// proxiedEnv: an outbox table, a pool straight to PostgreSQL and one
+// through a proxy the test cuts, a cluster with topic "events" (3
+// partitions) and a producer on it.
+type proxiedEnv struct {
+	direct, proxied *sql.DB
+	proxy           *servicetest.Proxy
+	ob              *outbox.Outbox
+	c               *kafkatest.Cluster
+	p               *producer.Producer
+}
+
+func newProxiedEnv(t *testing.T) proxiedEnv {
+	t.Helper()
+	e := proxiedEnv{direct: servicetest.Postgres(t)}
+	e.proxied, e.proxy, _ = servicetest.PostgresViaProxy(t)
+	e.ob = newTable(t, e.direct)
+	e.c = kafkatest.NewCluster(t, kafkatest.WithTopic("events", 3))
+	e.p = newProducer(t, e.c)
+	return e
+}

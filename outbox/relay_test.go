@@ -68,11 +68,8 @@ func TestRelayPublishesCommittedRows(t *testing.T) {
 // partitions hold past the last marked position (here: the one batch),
 // not the 3,000 records before it, and publishes nothing twice.
 func TestReconcileReadsOnlyTheTailAfterACrash(t *testing.T) {
-	direct := servicetest.Postgres(t)
-	proxied, proxy, _ := servicetest.PostgresViaProxy(t)
-	ob := newTable(t, direct)
-	c := kafkatest.NewCluster(t, kafkatest.WithTopic("events", 3))
-	p := newProducer(t, c)
+	e := newProxiedEnv(t)
+	direct, proxied, proxy, ob, c, p := e.direct, e.proxied, e.proxy, e.ob, e.c, e.p
 	opts := []outbox.Option{outbox.WithTable(ob.Table()), outbox.WithConnection(c.ConnOptions()...),
 		outbox.WithPollInterval(20 * time.Millisecond), outbox.WithRetryBackoff(100 * time.Millisecond),
 		outbox.WithBatchSize(50), outbox.WithTakeoverGrace(200 * time.Millisecond)}
@@ -316,11 +313,8 @@ func TestStopMidBatchLeavesNothingInDoubt(t *testing.T) {
 // relay taking over, after its grace, finds everything the old one sent
 // and publishes nothing twice, though the old relay's producer is alive.
 func TestLeaderThatLostItsConnectionStopsSending(t *testing.T) {
-	direct := servicetest.Postgres(t)
-	proxied, proxy, _ := servicetest.PostgresViaProxy(t)
-	ob := newTable(t, direct)
-	c := kafkatest.NewCluster(t, kafkatest.WithTopic("events", 3))
-	p := newProducer(t, c)
+	e := newProxiedEnv(t)
+	direct, proxied, proxy, ob, c, p := e.direct, e.proxied, e.proxy, e.ob, e.c, e.p
 	want := map[string][]string{}
 	placeMany(t, direct, ob, "events", 0, 3000, 1, want) // one key: a wave per row
 	opts := []outbox.Option{outbox.WithTable(ob.Table()), outbox.WithConnection(c.ConnOptions()...),
