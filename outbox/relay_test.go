@@ -16,6 +16,7 @@ import (
 	"github.com/bulwarkgo/bulwark/internal/servicetest"
 	"github.com/bulwarkgo/bulwark/kafkatest"
 	"github.com/bulwarkgo/bulwark/outbox"
+	"github.com/bulwarkgo/bulwark/producer"
 	"github.com/bulwarkgo/bulwark/producer/producertest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -362,4 +363,31 @@ func TestMigrateConcurrentlyAndBySchema(t *testing.T) {
 	require.NoError(t, err)
 	place(t, db, byHand, true, msg("events", "k", 1))
 	assert.Equal(t, 1, pending(t, db, byHand))
+}
+
+// With the real producer: while Kafka rejects every produce request of
+// one partition, the rows going there stay in the outbox (reconciled, not
+// found, sent again) and the relay says so; once the fault is removed
+// everything arrives, once, in order per key.
+func TestKafkaErrorsKeepRowsUnsent(t *testing.T) {
+	db := servicetest.Postgres(t)
+	ob := newTable(t, db)
+	c := kafkatest.NewCluster(t, kafkatest.WithTopic("events", 3))
+	p := newProducer(t, c, producer.WithDeliveryTimeout(300*time.Millisecond), producer.WithLogger(slog.New(slog.DiscardHandler)))
+	fault := c.InjectFault(kafkatest.Fault{Requests: []kafkatest.Request{kafkatest.Produce}, Topic: "events",
+		Partitions: []int32{1}, Err: kafkatest.NotEnoughReplicas, Count: -1})
+	r, err := outbox.NewRelay(db, p, c.Brokers(), outbox.WithTable(ob.Table()), outbox.WithConnection(c.ConnOptions()...),
+		outbox.WithPollInterval(10*time.Millisecond), outbox.WithRetryBackoff(100*time.Millisecond),
+		outbox.WithTakeoverGrace(400*time.Millisecond), outbox.WithBatchSize(20), outbox.WithLogger(slog.New(slog.DiscardHandler)))
+	require.NoError(t, err)
+	want := map[string][]string{}
+	placeMany(t, db, ob, "events", 0, 60, 6, want)
+	stop := runRelay(t, r)
+	require.Eventually(t, func() bool { st := r.Stats(); return st.SendFailures > 0 && st.Reconciles > 0 },
+		20*time.Second, 5*time.Millisecond)
+	assert.Positive(t, pending(t, db, ob), "rows of the failing partition wait")
+	fault.Remove()
+	waitDrained(t, db, ob, 30*time.Second, r)
+	stop()
+	checkTopic(t, c, "events", want)
 }
