@@ -153,6 +153,7 @@ type batchInfo struct {
 	epoch      int16
 	firstSeq   int32
 	baseOffset int64
+	codec      sarama.CompressionCodec
 	values     []string
 	keys       []string
 }
@@ -187,7 +188,7 @@ func readBatches(t *testing.T, cl sarama.Client, topic string, partition int32) 
 			if rb == nil || rb.FirstOffset < next {
 				continue
 			}
-			bi := batchInfo{producerID: rb.ProducerID, epoch: rb.ProducerEpoch, firstSeq: rb.FirstSequence, baseOffset: rb.FirstOffset}
+			bi := batchInfo{producerID: rb.ProducerID, epoch: rb.ProducerEpoch, firstSeq: rb.FirstSequence, baseOffset: rb.FirstOffset, codec: rb.Codec}
 			for _, r := range rb.Records {
 				bi.values = append(bi.values, string(r.Value))
 				bi.keys = append(bi.keys, string(r.Key))
@@ -240,4 +241,13 @@ func verify(t *testing.T, cl sarama.Client, e *produce.Engine, tr *tracker, topi
 		require.True(t, seen[v], "record %q lost", v)
 	}
 	require.Len(t, seen, len(tr.got))
+}
+
+// flushAll flushes e and waits for every callback tr tracks.
+func flushAll(t *testing.T, e *produce.Engine, tr *tracker) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, e.Flush(ctx))
+	tr.wait(t, time.Second)
 }
