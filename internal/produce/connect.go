@@ -14,6 +14,7 @@ import (
 type Connected struct {
 	*Engine
 	client    sarama.Client
+	aborter   *saramax.Aborter
 	closeOnce sync.Once
 }
 
@@ -37,7 +38,7 @@ func Connect(ctx context.Context, brokers []string, cfg *sarama.Config, s conn.S
 			_ = client.Close()
 			return nil, err
 		}
-		return &Connected{Engine: e, client: client}, nil
+		return &Connected{Engine: e, client: client, aborter: aborter}, nil
 	}, func(c *Connected) { _ = c.Close(context.Background()) })
 }
 
@@ -52,3 +53,9 @@ func (c *Connected) Close(ctx context.Context) error {
 	})
 	return err
 }
+
+// Abort cuts every connection of the client at once and refuses new ones:
+// requests in flight fail, and their records with them by the delivery
+// timeout or Close, whichever comes first. For an owner out of time to
+// stop; Close still has to be called.
+func (c *Connected) Abort() { c.aborter.Abort() }
