@@ -2,6 +2,7 @@ package producer_test
 
 import (
 	"context"
+	"encoding/base64"
 	"strconv"
 	"sync"
 	"testing"
@@ -189,8 +190,8 @@ func benchSarama(b *testing.B, keys [][]byte, value []byte, withID bool) {
 	for i := range b.N {
 		msg := &sarama.ProducerMessage{Topic: benchTopic, Key: sarama.ByteEncoder(keys[i%len(keys)]), Value: sarama.ByteEncoder(value)}
 		if withID {
-			id, _ := uuid.New().MarshalText()
-			msg.Headers = []sarama.RecordHeader{{Key: idKey, Value: id}}
+			u := uuid.New()
+			msg.Headers = []sarama.RecordHeader{{Key: idKey, Value: []byte(base64.RawURLEncoding.EncodeToString(u[:]))}}
 		}
 		ap.Input() <- msg
 	}
@@ -228,7 +229,8 @@ func benchHandoff(b *testing.B, keys [][]byte, value []byte) {
 	}
 	stop := make(chan struct{})
 	ctx := context.Background()
-	id := []byte(uuid.NewString())
+	u := uuid.New()
+	id := []byte(base64.RawURLEncoding.EncodeToString(u[:]))
 	wg.Add(b.N)
 	b.ReportAllocs()
 	b.ResetTimer()

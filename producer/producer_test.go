@@ -2,6 +2,7 @@ package producer_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"sync"
 	"testing"
@@ -80,8 +81,15 @@ func TestEveryRecordGetsAUniqueMessageIDUnlessItHasOne(t *testing.T) {
 		if string(r.Value) == "0" {
 			assert.Equal(t, "caller-chosen", id)
 		} else {
-			_, err := uuid.Parse(id)
-			assert.NoError(t, err, "generated IDs are UUIDs")
+			// Generated IDs are version-4 UUIDs in 22 characters of
+			// unpadded base64url.
+			assert.Len(t, id, 22)
+			raw, err := base64.RawURLEncoding.DecodeString(id)
+			require.NoError(t, err, "generated ID %q", id)
+			u, err := uuid.FromBytes(raw)
+			require.NoError(t, err, "generated IDs are UUIDs")
+			assert.Equal(t, uuid.Version(4), u.Version())
+			assert.Equal(t, uuid.RFC4122, u.Variant())
 		}
 		assert.False(t, seen[id], "duplicate message ID %s", id)
 		seen[id] = true
