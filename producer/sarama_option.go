@@ -26,7 +26,9 @@ type saramaConfig = sarama.Config
 // or [WithManualPartitioning]), Interceptors, Return.*, RequiredAcks and
 // Idempotent (always all replicas, always idempotent), ChannelBufferSize
 // ([WithMaxBufferedRecords]); Net.MaxOpenRequests does not change the
-// engine's one request in flight per broker. The transactional producer
+// engine's one request in flight per broker. Those settings are still
+// validated as before, so an edit that would break idempotence (say
+// Net.MaxOpenRequests above 1, or Return.Successes off) still fails New. The transactional producer
 // ([NewTransactional]) still runs on sarama's AsyncProducer, which fn
 // reaches entirely, including what makes it idempotent.
 func WithSaramaConfig(fn func(*sarama.Config)) Option {
