@@ -53,8 +53,7 @@ func TestConnectedCloseIsBoundedWhenTheBrokerHangs(t *testing.T) {
 	e := connect(t, c)
 	require.NoError(t, produceWait(t, e, produce.Record{Topic: topic, Value: []byte("warm-up")}))
 
-	arrived, release := c.HoldNext(kafkatest.Produce)
-	defer release()
+	arrived := holdProduce(t, c)
 	got := make(chan error, 1)
 	e.Produce(context.Background(), produce.Record{Topic: topic, Value: []byte("held")}, func(_ int32, _ int64, err error) { got <- err })
 	select {

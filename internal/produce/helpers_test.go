@@ -14,6 +14,7 @@ import (
 	"github.com/bulwarkgo/bulwark/internal/saramax"
 	"github.com/bulwarkgo/bulwark/kafkatest"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // newClient returns a sarama client for c, closed at cleanup, with quick
@@ -250,4 +251,22 @@ func flushAll(t *testing.T, e *produce.Engine, tr *tracker) {
 	defer cancel()
 	require.NoError(t, e.Flush(ctx))
 	tr.wait(t, time.Second)
+}
+
+// holdProduce makes kfake sit on the next produce request until the test's
+// cleanup, which runs before the cluster's (registered later, run first);
+// the channel closes when the request arrives. HoldNext is not used: a
+// request kfake sleeps on when the cluster closes strands one of its
+// goroutines.
+func holdProduce(t *testing.T, c *kafkatest.Cluster) <-chan struct{} {
+	t.Helper()
+	arrived, block := make(chan struct{}), make(chan struct{})
+	c.Kfake().ControlKey(int16(kafkatest.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.Kfake().DropControl()
+		close(arrived)
+		<-block
+		return nil, nil, false
+	})
+	t.Cleanup(func() { close(block) })
+	return arrived
 }
