@@ -49,7 +49,7 @@ func (t *Table) follow(ctx context.Context, ps *partition) {
 			return // Close cut the connections
 		}
 		if worthLogging(attempt) {
-			log.Warn("table: cannot read the end offset of the partition to restore; retrying", "error", err, "attempt", attempt)
+			log.WarnContext(ctx, "table: cannot read the end offset of the partition to restore; retrying", "error", err, "attempt", attempt)
 		}
 		if !sleep(ctx, retry.Delay(attempt)) {
 			return
@@ -59,14 +59,14 @@ func (t *Table) follow(ctx context.Context, ps *partition) {
 		if ctx.Err() != nil {
 			return // Close cut the connections
 		}
-		log.Warn("table: error reading the partition; the client retries", "error", err)
+		log.WarnContext(ctx, "table: error reading the partition; the client retries", "error", err)
 	}
 	from := saramaread.Oldest
 	for attempt := 1; ctx.Err() == nil; attempt++ {
 		part, err := t.reader.Read(ps.id, from, onError)
 		if err != nil {
 			if ctx.Err() == nil && worthLogging(attempt) {
-				log.Warn("table: cannot start reading the partition; retrying", "error", err, "offset", from, "attempt", attempt)
+				log.WarnContext(ctx, "table: cannot start reading the partition; retrying", "error", err, "offset", from, "attempt", attempt)
 			}
 			if !sleep(ctx, retry.Delay(attempt)) {
 				return
