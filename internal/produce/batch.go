@@ -22,6 +22,8 @@ type batch struct {
 	sealed  bool      // sequences taken: the batch never changes again
 	sent    bool      // handed to a broker since it was last known unwritten: it may be written
 	resent  bool      // handed to a broker more than once since: an earlier send may be written
+	codec   sarama.CompressionCodec
+	level   int
 	rb      sarama.RecordBatch
 
 	// Outcome, set before the batch goes to the results goroutine.
@@ -74,7 +76,10 @@ func (b *batch) seal(pid int64, epoch int16, seq int32) {
 		ProducerID:      pid,
 		ProducerEpoch:   epoch,
 		FirstSequence:   seq,
-		Records:         b.ptrs,
+		// sarama's encoder compresses, once: a retry resends the bytes.
+		Codec:            b.codec,
+		CompressionLevel: b.level,
+		Records:          b.ptrs,
 	}
 }
 

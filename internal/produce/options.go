@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/IBM/sarama"
 )
 
 type options struct {
@@ -12,12 +14,15 @@ type options struct {
 	maxBatchBytes   int
 	maxRequestBytes int
 	maxInFlight     int
+	maxRecordBytes  int
 	maxBuffered     int
 	deliveryTimeout time.Duration
 	requestTimeout  time.Duration
 	retryBackoff    time.Duration
 	closeTimeout    time.Duration
 	manual          bool
+	codec           sarama.CompressionCodec
+	level           int
 	abort           func()
 	logger          *slog.Logger
 }
@@ -28,6 +33,7 @@ func defaultOptions() options {
 		maxBatchBytes:   1 << 20,
 		maxRequestBytes: 100 << 20,
 		maxInFlight:     1,
+		maxRecordBytes:  1 << 20,
 		maxBuffered:     100000,
 		deliveryTimeout: 2 * time.Minute,
 		requestTimeout:  10 * time.Second,
@@ -90,6 +96,20 @@ func WithMaxRequestBytes(n int) Option {
 	}
 }
 
+// WithMaxRecordBytes sets the largest record (key, value and headers, as
+// estimated for the batch size) the engine takes (default 1 MiB, sarama's
+// Producer.MaxMessageBytes); a larger one fails at once with an error
+// matching sarama.ErrMessageSizeTooLarge. Brokers have their own limit.
+func WithMaxRecordBytes(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("produce: max record bytes %d, want at least 1", n)
+		}
+		o.maxRecordBytes = n
+		return nil
+	}
+}
+
 // WithMaxInFlight lets up to n produce requests (1 to 5, default 1) be in
 // flight to one broker at a time. A partition still has one batch in
 // flight at a time, so a request carries only partitions with none, and
@@ -102,6 +122,21 @@ func WithMaxInFlight(n int) Option {
 			return fmt.Errorf("produce: max in flight %d, want 1 to 5", n)
 		}
 		o.maxInFlight = n
+		return nil
+	}
+}
+
+// WithCompression compresses every record batch with codec at level
+// (sarama.CompressionLevelDefault for the codec's default); sarama's
+// encoder does the compressing (default: none).
+func WithCompression(codec sarama.CompressionCodec, level int) Option {
+	return func(o *options) error {
+		switch codec {
+		case sarama.CompressionNone, sarama.CompressionGZIP, sarama.CompressionSnappy, sarama.CompressionLZ4, sarama.CompressionZSTD:
+		default:
+			return fmt.Errorf("produce: unknown compression codec %v", codec)
+		}
+		o.codec, o.level = codec, level
 		return nil
 	}
 }
