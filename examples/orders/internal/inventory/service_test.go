@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/bulwarkgo/bulwark"
-	"github.com/bulwarkgo/bulwark/examples/orders/internal/events"
+	"github.com/bulwarkgo/bulwark/examples/orders/events"
 )
 
 type emitter struct{ msgs []*bulwark.Message }

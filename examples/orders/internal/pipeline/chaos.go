@@ -10,8 +10,8 @@ import (
 
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/conn"
-	"github.com/bulwarkgo/bulwark/examples/orders/internal/events"
-	"github.com/bulwarkgo/bulwark/examples/orders/internal/gateway"
+	"github.com/bulwarkgo/bulwark/examples/orders/events"
+	"github.com/bulwarkgo/bulwark/examples/orders/gateway"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/topics"
 	"github.com/bulwarkgo/bulwark/kafkatest"
 	"github.com/bulwarkgo/bulwark/producer"
