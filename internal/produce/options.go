@@ -18,6 +18,8 @@ type options struct {
 	manual          bool
 	abort           func()
 	logger          *slog.Logger
+	txnID           string        // WithTransactionalID (txn.go)
+	txnTimeout      time.Duration // WithTransactionalID
 }
 
 func defaultOptions() options {
