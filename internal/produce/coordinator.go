@@ -26,6 +26,7 @@ type coordinator struct {
 	backoff backoff.Policy
 	stop    <-chan struct{} // the engine's; nil during New
 	log     *slog.Logger
+	retries int // 0: until the context ends
 
 	txnVersion    int16 // AddPartitionsToTxn, AddOffsetsToTxn, EndTxn
 	initVersion   int16
@@ -44,6 +45,7 @@ func newCoordinator(client sarama.Client, o *options, stop <-chan struct{}) *coo
 		backoff: backoff.Policy{Initial: 10 * time.Millisecond, Max: max(o.retryBackoff, 10*time.Millisecond)},
 		stop:    stop,
 		log:     o.logger,
+		retries: o.txnRetries,
 	}
 	// The versions sarama's own transaction manager picks for v.
 	switch {
@@ -213,13 +215,17 @@ func (c *coordinator) txnCall(ctx context.Context, attempt func(*sarama.Broker) 
 }
 
 // call retries attempt with a short backoff while its error is retriable,
-// until ctx ends or the engine closes; maybeSent as for endTxn.
+// until the retries run out, ctx ends or the engine closes; maybeSent as
+// for endTxn.
 func (c *coordinator) call(ctx context.Context, lookup func() (*sarama.Broker, error), refresh func() error, attempt func(*sarama.Broker) error) (maybeSent bool, err error) {
 	for n := 1; ; n++ {
 		sent, err := c.once(lookup, refresh, attempt)
 		maybeSent = maybeSent || sent
 		if err == nil || !retriableTxn(err) {
 			return maybeSent, err
+		}
+		if c.retries > 0 && n > c.retries {
+			return maybeSent, fmt.Errorf("%w (gave up after %d attempts)", err, n)
 		}
 		c.log.Debug("produce: transactional request failed, retrying", "transactional_id", c.id, "attempt", n, "err", err)
 		if perr := c.pause(ctx, n); perr != nil {

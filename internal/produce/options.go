@@ -20,6 +20,7 @@ type options struct {
 	logger          *slog.Logger
 	txnID           string        // WithTransactionalID (txn.go)
 	txnTimeout      time.Duration // WithTransactionalID
+	txnRetries      int           // WithTxnRetries; 0: until the context ends
 }
 
 func defaultOptions() options {

@@ -52,6 +52,21 @@ func WithTransactionalID(id string, timeout time.Duration) Option {
 	}
 }
 
+// WithTxnRetries bounds how often a transactional request to a
+// coordinator (InitProducerID, AddOffsetsToTxn, TxnOffsetCommit, EndTxn) is
+// retried after a retriable failure (default 0: until the call's context
+// ends). An EndTxn(commit) that runs out of retries after one may have
+// reached the coordinator fails with ErrOutcomeUnknown.
+func WithTxnRetries(n int) Option {
+	return func(o *options) error {
+		if n < 0 {
+			return fmt.Errorf("produce: negative transactional retries %d", n)
+		}
+		o.txnRetries = n
+		return nil
+	}
+}
+
 type txnPart uint8
 
 const (

@@ -13,7 +13,7 @@ import (
 // with its errors explained (saramax.Connect).
 func ConnectProducer(ctx context.Context, brokers []string, cfg *sarama.Config, s conn.Settings) (*Producer, error) {
 	return saramax.Connect(ctx, brokers, cfg, s, func(cut *sarama.Config) (*Producer, error) {
-		return NewProducer(brokers, cut)
+		return NewProducer(ctx, brokers, cut)
 	}, func(p *Producer) { _ = p.Close() })
 }
 
