@@ -440,3 +440,26 @@ func TestTxnCommitOutcomeUnknown(t *testing.T) {
 	got, _ := readCommitted(t, c, topic)
 	require.Equal(t, []string{"k/1", "k/2"}, got)
 }
+
+// TestTxnRetriesBound: with WithTxnRetries, a commit whose EndTxn times out
+// on every attempt gives up after the retries with its outcome unknown;
+// the abort that follows goes through once the coordinator answers, and
+// nothing of the transaction is visible.
+func TestTxnRetriesBound(t *testing.T) {
+	c := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 2))
+	e := newTxnEngine(t, newClient(t, c), "txn-retries", produce.WithTxnRetries(2))
+	ctx := txnCtx(t)
+	f := c.InjectFault(kafkatest.Fault{Requests: []kafkatest.Request{kafkatest.EndTxn}, Err: kafkatest.RequestTimedOut, Count: 5})
+	require.NoError(t, e.Begin())
+	tr := newTracker()
+	tr.produce(e, topic, "k", "k/1")
+	err := e.Commit(ctx)
+	require.ErrorIs(t, err, produce.ErrOutcomeUnknown)
+	require.ErrorIs(t, err, sarama.ErrRequestTimedOut)
+	require.Equal(t, 3, f.Hits(), "one attempt and two retries")
+	require.NoError(t, e.Abort(ctx))
+	require.Equal(t, 5, f.Hits())
+	tr.wait(t, 10*time.Second)
+	got, _ := readCommitted(t, c, topic)
+	require.Empty(t, got)
+}
