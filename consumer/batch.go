@@ -8,7 +8,6 @@ import (
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/consumer/internal/delivery"
 	"github.com/bulwarkgo/bulwark/internal/telemetry"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -116,20 +115,20 @@ func (c *Consumer) deliverBatch(ctx context.Context, msgs []*bulwark.Message, en
 	ctx, span := c.tel.tracer.Start(ctx, "process "+first.Topic,
 		trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithLinks(links...),
+		trace.WithAttributes(c.tel.client...),
 		trace.WithAttributes(
-			telemetry.SystemKafka,
 			telemetry.MessagingOperationType.String("process"),
 			telemetry.MessagingOperationName.String("process"),
 			telemetry.MessagingDestinationName.String(first.Topic),
 			telemetry.MessagingDestinationPart.String(strconv.Itoa(int(first.Partition))),
-			attribute.Int("messaging.batch.message_count", len(msgs)),
+			telemetry.MessagingBatchCount.Int(len(msgs)),
 			c.tel.groupAttr,
 		))
 	defer span.End()
 	batch := func(ctx context.Context, batch []*bulwark.Message) error {
 		start := time.Now()
 		err := c.cfg.batchHandler.HandleBatch(ctx, batch)
-		c.tel.handlerHist.Record(ctx, time.Since(start).Seconds(), c.tel.topicAttrs(first.Topic))
+		c.tel.handlerHist.Record(ctx, time.Since(start).Seconds(), c.tel.topic(first.Topic).processOpts...)
 		return err
 	}
 	outs := delivery.DeliverBatch(ctx, batch, c.handler, msgs, &c.policy, env)

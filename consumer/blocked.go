@@ -36,15 +36,15 @@ func (c *Consumer) writeBlocking(ctx context.Context, r *partitionRunner, out *b
 		delay := max(minWriteRetry, delays.Delay(try))
 		if time.Since(logged) >= blockedLogEvery {
 			logged = time.Now()
-			c.log.Warn("write failed; the partition waits until it succeeds (no attempt used, nothing dead-lettered)",
+			c.log.WarnContext(ctx, "write failed; the partition waits until it succeeds (no attempt used, nothing dead-lettered)",
 				"topic", out.Topic, "for_topic", partitionTopic(r), "for_partition", partitionNumber(r),
-				"failures", try, "next_try", delay, "err", err)
+				"failures", try, "next_try", delay, "error", err)
 		}
 		if sleep(ctx, delay) != nil {
 			return ctx.Err()
 		}
 		if err = c.dlt.write(ctx, out); err == nil {
-			c.log.Warn("write succeeded again; partition resumes", "topic", out.Topic,
+			c.log.WarnContext(ctx, "write succeeded again; partition resumes", "topic", out.Topic,
 				"for_topic", partitionTopic(r), "for_partition", partitionNumber(r), "failures", try)
 			return nil
 		}

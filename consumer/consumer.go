@@ -212,7 +212,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		return err
 	case <-cut.C:
 	}
-	c.log.Warn("stopping takes too long; cutting the connections to Kafka")
+	c.log.WarnContext(ctx, "stopping takes too long; cutting the connections to Kafka")
 	cutOff()
 	g.Abort()
 	c.dlt.abort()
@@ -222,7 +222,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	case err := <-result:
 		return err
 	case <-last.C:
-		c.log.Error("consumer did not stop within its bound; returning while handlers that ignore their context finish in the background")
+		c.log.ErrorContext(ctx, "consumer did not stop within its bound; returning while handlers that ignore their context finish in the background")
 		return nil
 	}
 }
@@ -235,7 +235,7 @@ func (c *Consumer) runGroup(ctx, cutOff context.Context, g *saramagroup.Group) e
 	var bg sync.WaitGroup
 	bg.Go(func() {
 		for err := range g.Errors() {
-			c.log.Warn("consumer group error", "err", err)
+			c.log.WarnContext(ctx, "consumer group error", "error", err)
 		}
 	})
 	commitsCtx, stopCommits := context.WithCancel(context.Background())
@@ -256,7 +256,7 @@ func (c *Consumer) runGroup(ctx, cutOff context.Context, g *saramagroup.Group) e
 		return runErr
 	}
 	if closeErr != nil {
-		c.log.Warn("leaving the group failed", "err", closeErr)
+		c.log.WarnContext(ctx, "leaving the group failed", "error", closeErr)
 	}
 	return nil
 }
@@ -286,7 +286,7 @@ func (c *Consumer) consumeLoop(ctx context.Context, g *saramagroup.Group) error 
 		if saramagroup.IsFatal(err) {
 			return fmt.Errorf("consumer: %w", err)
 		}
-		c.log.Warn("consumer group session failed; rejoining", "err", err)
+		c.log.WarnContext(ctx, "consumer group session failed; rejoining", "error", err)
 		wait := backoff.Policy{Initial: 100 * time.Millisecond, Max: 2 * time.Second}.Delay(failures)
 		failures++
 		select {
@@ -331,7 +331,7 @@ func (h groupHandler) ConsumeClaim(sess *saramagroup.Session, claim *saramagroup
 		delete(c.runners, tp)
 	}
 	c.mu.Unlock()
-	c.log.Debug("partition released", "topic", tp.topic, "partition", tp.partition)
+	c.log.DebugContext(ctx, "partition released", "topic", tp.topic, "partition", tp.partition)
 	return nil
 }
 
@@ -388,7 +388,7 @@ func (c *Consumer) commitPartitions(ctx context.Context, sess *saramagroup.Sessi
 	select {
 	case c.commitSem <- struct{}{}:
 	case <-ctx.Done():
-		c.log.Warn("commit skipped: no time left", "err", context.Cause(ctx))
+		c.log.WarnContext(ctx, "commit skipped: no time left", "error", context.Cause(ctx))
 		return
 	}
 	defer func() { <-c.commitSem }()
@@ -417,12 +417,12 @@ func (c *Consumer) commitPartitions(ctx context.Context, sess *saramagroup.Sessi
 		c.tel.commitDone(time.Since(start), err)
 		var ce *saramagroup.CommitError
 		if err != nil && !errors.As(err, &ce) {
-			c.log.Warn("commit failed", "err", err, "try", try)
+			c.log.WarnContext(ctx, "commit failed", "error", err, "try", try)
 		} else {
 			for i, o := range offsets {
 				if ce != nil {
 					if perr := ce.Failed[o.Topic][o.Partition]; perr != nil {
-						c.log.Warn("commit failed", "topic", o.Topic, "partition", o.Partition, "err", perr, "try", try)
+						c.log.WarnContext(ctx, "commit failed", "topic", o.Topic, "partition", o.Partition, "error", perr, "try", try)
 						continue
 					}
 				}

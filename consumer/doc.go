@@ -77,9 +77,12 @@
 //     caught-up consumer shows lag 0 in Kafka's tools and in the lag
 //     metric, and a partition whose records were all aborted is committed.
 //   - A consumer span per record, child of the producer's span found in the
-//     headers; metrics bulwark.consumer.* (consumed, failed, paused,
-//     retried, dead_lettered, writes.failed, handler.duration,
-//     commit.duration, in_flight, lag, partitions.blocked, topics.missing);
+//     headers. Metrics (the Metric constants): OpenTelemetry's messaging
+//     metrics messaging.client.consumed.messages, messaging.process.duration
+//     (handler calls) and messaging.client.operation.duration (offset
+//     commits), durations in buckets of 0.5 ms to 10 s; bulwark.consumer.*
+//     for the rest (records failed, paused, retried, dead_lettered;
+//     writes.failed, in_flight, lag, partitions.blocked, topics.missing).
 //     [Consumer.Stats] for a snapshot.
 //
 // Package consumertest drives a handler the same way without Kafka.

@@ -103,7 +103,7 @@ func transactionalInput(t *testing.T, readCommitted bool) {
 			t.Fatal(err)
 		}
 		for p := range int32(3) {
-			if lag := gaugeOf(t, rm, "bulwark.consumer.lag", telemetry.MessagingDestinationPart.String(fmt.Sprint(p))); lag != 0 {
+			if lag := gaugeOf(t, rm, MetricLag, telemetry.MessagingDestinationPart.String(fmt.Sprint(p))); lag != 0 {
 				t.Fatalf("round %d: lag gauge of partition %d = %d once caught up, want 0", round, p, lag)
 			}
 		}

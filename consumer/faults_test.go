@@ -101,7 +101,7 @@ func faultWaitForTopic(t *testing.T) {
 	}
 	stop := runConsumer(t, c)
 	waitFor(t, 10*time.Second, "the wait in Stats", func() bool { return slices.Equal(c.Stats().MissingTopics, []string{"late"}) })
-	if got := gaugeOf(t, collect(t, reader), "bulwark.consumer.topics.missing"); got != 1 {
+	if got := gaugeOf(t, collect(t, reader), MetricTopicsMissing); got != 1 {
 		t.Fatalf("topics.missing gauge %d, want 1", got)
 	}
 	if !strings.Contains(logs.String(), "level=WARN msg=\"waiting for topics to be created\" group=g-wait topics=late") {
@@ -171,10 +171,10 @@ func faultMissingDLT(t *testing.T) {
 	stop := runConsumer(t, c)
 	waitBlocked(t, c, "in.dlt")
 	rm := collect(t, reader)
-	if got := gaugeOf(t, rm, "bulwark.consumer.partitions.blocked"); got != 1 {
+	if got := gaugeOf(t, rm, MetricPartitionsBlocked); got != 1 {
 		t.Fatalf("partitions.blocked gauge %d, want 1", got)
 	}
-	if got := sumOf(t, rm, "bulwark.consumer.writes.failed"); got < 1 {
+	if got := sumOf(t, rm, MetricWritesFailed); got < 1 {
 		t.Fatalf("writes.failed %d, want at least 1", got)
 	}
 	for _, want := range []string{"dead-letter topic missing", "level=WARN msg=\"write failed; the partition waits"} {

@@ -33,7 +33,7 @@ func TestLagReportsBacklogThenZero(t *testing.T) {
 		if err := reader.Collect(context.Background(), &rm); err != nil {
 			t.Fatal(err)
 		}
-		return gaugeOf(t, rm, "bulwark.consumer.lag",
+		return gaugeOf(t, rm, MetricLag,
 			telemetry.MessagingDestinationName.String("in"), telemetry.MessagingDestinationPart.String("0"))
 	}
 

@@ -55,14 +55,14 @@ func (c *Consumer) skipMarkers(ctx context.Context, r *partitionRunner) {
 	m.probedAt, m.probedHWM = next, hwm
 	to, err := c.g.NextDelivered(ctx, r.topic, r.partition, next)
 	if err != nil {
-		c.log.Debug("looking past transaction markers failed", "topic", r.topic, "partition", r.partition, "offset", next, "err", err)
+		c.log.DebugContext(ctx, "looking past transaction markers failed", "topic", r.topic, "partition", r.partition, "offset", next, "error", err)
 		m.probedAt = noOffset // try again at the next commit
 		return
 	}
 	if to <= next {
 		return
 	}
-	c.log.Debug("committing past transaction markers", "topic", r.topic, "partition", r.partition, "from", next, "to", to)
+	c.log.DebugContext(ctx, "committing past transaction markers", "topic", r.topic, "partition", r.partition, "from", next, "to", to)
 	r.tracker.SkipTo(to)
 	for {
 		cur := r.nextOffset.Load()

@@ -223,7 +223,7 @@ func (c *Consumer) retryTopicHandler(next bulwark.Handler) bulwark.Handler {
 				return fmt.Errorf("consumer: write %s: %w (after: %w)", fwd.Topic, werr, err)
 			}
 			c.counts.retried.Add(1)
-			c.log.Debug("record moved to retry topic", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset,
+			c.log.DebugContext(ctx, "record moved to retry topic", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset,
 				"retry_topic", fwd.Topic, "error", err)
 			return nil
 		}

@@ -21,6 +21,32 @@ import (
 
 const scope = telemetry.Scope + "/consumer"
 
+// Metric names: OpenTelemetry's messaging semantic conventions where they
+// have one, bulwark.consumer.* otherwise. Every metric carries
+// messaging.consumer.group.name; the messaging ones also messaging.system
+// (kafka), messaging.operation.name and .type, messaging.client.id, and
+// server.address and server.port (the first bootstrap broker). Durations
+// are in seconds, in buckets of 0.5 ms to 10 s.
+const (
+	// Records taken from Kafka ({message}), by topic; operation poll.
+	MetricRecordsConsumed = telemetry.MetricConsumedMessages
+	// Duration of one handler call (or batch handler call), by topic;
+	// operation process.
+	MetricHandlerDuration = telemetry.MetricProcessDuration
+	// Duration of one offset commit request; operation commit.
+	MetricCommitDuration = telemetry.MetricOperationDuration
+
+	MetricRecordsFailed       = "bulwark.consumer.records.failed"        // handler errors but pause-class ones, by topic and error.type
+	MetricRecordsPaused       = "bulwark.consumer.records.paused"        // pause-class handler errors, by topic
+	MetricRecordsRetried      = "bulwark.consumer.records.retried"       // in-place retries, by topic
+	MetricRecordsDeadLettered = "bulwark.consumer.records.dead_lettered" // records written to a dead-letter topic, by source topic
+	MetricWritesFailed        = "bulwark.consumer.writes.failed"         // failed dead-letter and retry-topic writes, by target topic
+	MetricInFlight            = "bulwark.consumer.in_flight"             // records taken and not finished (gauge)
+	MetricLag                 = "bulwark.consumer.lag"                   // high watermark minus next offset, by topic and partition (gauge)
+	MetricPartitionsBlocked   = "bulwark.consumer.partitions.blocked"    // partitions waiting for a failing write (gauge)
+	MetricTopicsMissing       = "bulwark.consumer.topics.missing"        // subscribed topics Run waits for (gauge)
+)
+
 // counts are the running totals reported by Stats.
 type counts struct {
 	consumed, handled, failed, retried, deadLettered, paused atomic.Int64
@@ -41,6 +67,10 @@ type instruments struct {
 	commitHist   metric.Float64Histogram
 	registration metric.Registration
 	groupAttr    attribute.KeyValue
+	// client names the consumer in messaging metrics and spans
+	// (telemetry.Client).
+	client     []attribute.KeyValue
+	commitOpts []metric.RecordOption
 	// byTopic caches each topic's names and option slices: building them
 	// per record costs allocations on the hot path.
 	byTopic sync.Map // string -> *topicTelemetry
@@ -55,18 +85,27 @@ type instruments struct {
 // passing a lone option to a variadic parameter allocates its backing
 // array on every call.
 type topicTelemetry struct {
-	spanName   string
-	dest       attribute.KeyValue
-	measure    metric.MeasurementOption
-	addOpts    []metric.AddOption
-	recordOpts []metric.RecordOption
+	spanName string
+	dest     attribute.KeyValue
+	// measure, addOpts: the group and the topic, for bulwark.* metrics.
+	measure metric.MeasurementOption
+	addOpts []metric.AddOption
+	// consumedOpts and processOpts add the client and the operation, for
+	// the messaging metrics.
+	consumedOpts []metric.AddOption
+	processOpts  []metric.RecordOption
 }
 
 func newTelemetry(c *Consumer, tp trace.TracerProvider, mp metric.MeterProvider) (*instruments, error) {
 	resolved := telemetry.TracerProvider(tp)
+	client := telemetry.Client(c.brokers, c.conn.ClientID)
+	groupAttr := telemetry.MessagingConsumerGroupName.String(c.group)
 	t := &instruments{c: c, tracer: resolved.Tracer(scope),
-		groupAttr: telemetry.MessagingConsumerGroupName.String(c.group),
-		startOpts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer)}}
+		groupAttr: groupAttr,
+		client:    client,
+		commitOpts: []metric.RecordOption{metric.WithAttributeSet(attribute.NewSet(
+			append(append([]attribute.KeyValue{groupAttr}, client...), telemetry.Operation(telemetry.OperationCommit)...)...))},
+		startOpts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(client...)}}
 	if telemetry.UnsetGlobal(resolved) {
 		t.unsetGlobal = resolved
 	}
@@ -78,29 +117,29 @@ func newTelemetry(c *Consumer, tp trace.TracerProvider, mp metric.MeterProvider)
 		}
 	}
 	var e error
-	t.consumedCtr, e = m.Int64Counter("bulwark.consumer.records.consumed", metric.WithDescription("Records taken from Kafka."))
+	t.consumedCtr, e = m.Int64Counter(MetricRecordsConsumed, metric.WithUnit("{message}"), metric.WithDescription("Records taken from Kafka."))
 	must(e)
-	t.failedCtr, e = m.Int64Counter("bulwark.consumer.records.failed", metric.WithDescription("Handler calls that returned an error other than a pause-class one."))
+	t.failedCtr, e = m.Int64Counter(MetricRecordsFailed, metric.WithUnit("{record}"), metric.WithDescription("Handler calls that returned an error other than a pause-class one."))
 	must(e)
-	t.pausedCtr, e = m.Int64Counter("bulwark.consumer.records.paused", metric.WithDescription("Handler calls that returned a pause-class error."))
+	t.pausedCtr, e = m.Int64Counter(MetricRecordsPaused, metric.WithUnit("{record}"), metric.WithDescription("Handler calls that returned a pause-class error."))
 	must(e)
-	t.retriedCtr, e = m.Int64Counter("bulwark.consumer.records.retried", metric.WithDescription("In-place retries."))
+	t.retriedCtr, e = m.Int64Counter(MetricRecordsRetried, metric.WithUnit("{record}"), metric.WithDescription("In-place retries."))
 	must(e)
-	t.deadCtr, e = m.Int64Counter("bulwark.consumer.records.dead_lettered", metric.WithDescription("Records written to a dead-letter topic."))
+	t.deadCtr, e = m.Int64Counter(MetricRecordsDeadLettered, metric.WithUnit("{record}"), metric.WithDescription("Records written to a dead-letter topic."))
 	must(e)
-	t.writeFailed, e = m.Int64Counter("bulwark.consumer.writes.failed", metric.WithDescription("Failed writes to a dead-letter or retry topic (each is tried again; the partition waits)."))
+	t.writeFailed, e = m.Int64Counter(MetricWritesFailed, metric.WithUnit("{write}"), metric.WithDescription("Failed writes to a dead-letter or retry topic (each is tried again; the partition waits)."))
 	must(e)
-	t.handlerHist, e = m.Float64Histogram("bulwark.consumer.handler.duration", metric.WithUnit("s"), metric.WithDescription("Duration of one handler call."))
+	t.handlerHist, e = telemetry.DurationHistogram(m, MetricHandlerDuration, "Duration of one handler call.")
 	must(e)
-	t.commitHist, e = m.Float64Histogram("bulwark.consumer.commit.duration", metric.WithUnit("s"), metric.WithDescription("Duration of one offset commit request."))
+	t.commitHist, e = telemetry.DurationHistogram(m, MetricCommitDuration, "Duration of one offset commit request.")
 	must(e)
-	inFlight, e := m.Int64ObservableGauge("bulwark.consumer.in_flight", metric.WithDescription("Records taken from Kafka and not finished."))
+	inFlight, e := m.Int64ObservableGauge(MetricInFlight, metric.WithUnit("{record}"), metric.WithDescription("Records taken from Kafka and not finished."))
 	must(e)
-	lag, e := m.Int64ObservableGauge("bulwark.consumer.lag", metric.WithDescription("High watermark minus next offset, per partition."))
+	lag, e := m.Int64ObservableGauge(MetricLag, metric.WithUnit("{message}"), metric.WithDescription("High watermark minus next offset, per partition."))
 	must(e)
-	blocked, e := m.Int64ObservableGauge("bulwark.consumer.partitions.blocked", metric.WithDescription("Partitions waiting for a write to a dead-letter or retry topic that keeps failing."))
+	blocked, e := m.Int64ObservableGauge(MetricPartitionsBlocked, metric.WithUnit("{partition}"), metric.WithDescription("Partitions waiting for a write to a dead-letter or retry topic that keeps failing."))
 	must(e)
-	missing, e := m.Int64ObservableGauge("bulwark.consumer.topics.missing", metric.WithDescription("Subscribed topics Run waits for (WithWaitForTopics)."))
+	missing, e := m.Int64ObservableGauge(MetricTopicsMissing, metric.WithUnit("{topic}"), metric.WithDescription("Subscribed topics Run waits for (WithWaitForTopics)."))
 	must(e)
 	if err != nil {
 		return nil, err
@@ -140,12 +179,17 @@ func (t *instruments) topic(name string) *topicTelemetry {
 	}
 	dest := telemetry.MessagingDestinationName.String(name)
 	measure := metric.WithAttributeSet(attribute.NewSet(t.groupAttr, dest))
+	messaging := func(op string) metric.MeasurementOption {
+		attrs := append(append([]attribute.KeyValue{t.groupAttr, dest}, t.client...), telemetry.Operation(op)...)
+		return metric.WithAttributeSet(attribute.NewSet(attrs...))
+	}
 	tt, _ := t.byTopic.LoadOrStore(name, &topicTelemetry{
-		spanName:   "process " + name,
-		dest:       dest,
-		measure:    measure,
-		addOpts:    []metric.AddOption{measure},
-		recordOpts: []metric.RecordOption{measure},
+		spanName:     "process " + name,
+		dest:         dest,
+		measure:      measure,
+		addOpts:      []metric.AddOption{measure},
+		consumedOpts: []metric.AddOption{messaging(telemetry.OperationPoll)},
+		processOpts:  []metric.RecordOption{messaging(telemetry.OperationProcess)},
 	})
 	return tt.(*topicTelemetry)
 }
@@ -166,7 +210,7 @@ func (t *instruments) noTracer() bool {
 // record, since a metric update costs about as much as a no-op handler.
 func (t *instruments) consumed(topic string, n int) {
 	t.c.counts.consumed.Add(int64(n))
-	t.consumedCtr.Add(context.Background(), int64(n), t.topic(topic).addOpts...)
+	t.consumedCtr.Add(context.Background(), int64(n), t.topic(topic).consumedOpts...)
 }
 
 func (t *instruments) commitDone(d time.Duration, err error) {
@@ -184,7 +228,7 @@ func (t *instruments) commitDone(d time.Duration, err error) {
 		t.c.counts.commitFailures.Add(1)
 	}
 	t.c.counts.commits.Add(1)
-	t.commitHist.Record(context.Background(), d.Seconds(), metric.WithAttributes(t.groupAttr))
+	t.commitHist.Record(context.Background(), d.Seconds(), t.commitOpts...)
 }
 
 // timed measures each handler call. Reading the clock twice costs more
@@ -196,7 +240,7 @@ func (t *instruments) timed(h bulwark.Handler) bulwark.Handler {
 		}
 		start := time.Now()
 		err := h.Handle(ctx, msg)
-		t.handlerHist.Record(ctx, time.Since(start).Seconds(), t.topic(msg.Topic).recordOpts...)
+		t.handlerHist.Record(ctx, time.Since(start).Seconds(), t.topic(msg.Topic).processOpts...)
 		return err
 	})
 }
@@ -221,8 +265,7 @@ func (c *Consumer) deliver(ctx context.Context, h bulwark.Handler, msg *bulwark.
 	tt := c.tel.topic(msg.Topic)
 	ctx, span := c.tel.tracer.Start(ctx, tt.spanName, c.tel.startOpts...)
 	if span.IsRecording() {
-		span.SetAttributes(
-			telemetry.SystemKafka,
+		span.SetAttributes( // and c.tel.client, given at start
 			telemetry.MessagingOperationType.String("process"),
 			telemetry.MessagingOperationName.String("process"),
 			tt.dest,
@@ -282,7 +325,7 @@ func (c *Consumer) envFor(r *partitionRunner) *delivery.Env {
 		OnRetry: func(msg *bulwark.Message, err error, d time.Duration) {
 			c.counts.retried.Add(1)
 			c.tel.retriedCtr.Add(context.Background(), 1, c.tel.topicAttrs(msg.Topic))
-			c.log.Debug("retrying record", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "attempt", msg.Attempt, "delay", d, "err", err)
+			c.log.Debug("retrying record", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "attempt", msg.Attempt, "delay", d, "error", err)
 		},
 		OnPause: func(msg *bulwark.Message, err error, d time.Duration) {
 			// A dependency outage must reach the operator (WARN); a retry
@@ -292,7 +335,7 @@ func (c *Consumer) envFor(r *partitionRunner) *delivery.Env {
 				level = slog.LevelDebug
 			}
 			r.pauseLevels.Store(msg, level)
-			c.log.Log(context.Background(), level, "partition paused by handler", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "delay", d, "err", err)
+			c.log.Log(context.Background(), level, "partition paused by handler", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "delay", d, "error", err)
 			r.pauseBegin()
 		},
 		OnResume: func(msg *bulwark.Message) {

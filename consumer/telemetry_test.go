@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/internal/logtest"
 	"github.com/bulwarkgo/bulwark/internal/telemetry"
+	"github.com/bulwarkgo/bulwark/internal/telemetry/telemetrytest"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -114,16 +118,16 @@ func TestTelemetrySpansAndMetrics(t *testing.T) {
 
 	// Metrics.
 	topic := telemetry.MessagingDestinationName.String("in")
-	if got := sumOf(t, rm, "bulwark.consumer.records.consumed", topic); got != n {
+	if got := sumOf(t, rm, MetricRecordsConsumed, topic); got != n {
 		t.Fatalf("consumed = %d, want %d", got, n)
 	}
-	if got := sumOf(t, rm, "bulwark.consumer.records.dead_lettered", topic); got != 1 {
+	if got := sumOf(t, rm, MetricRecordsDeadLettered, topic); got != 1 {
 		t.Fatalf("dead_lettered = %d, want 1", got)
 	}
-	if got := sumOf(t, rm, "bulwark.consumer.records.failed", telemetry.ErrorType.String("permanent")); got != 1 {
+	if got := sumOf(t, rm, MetricRecordsFailed, telemetry.ErrorType.String("permanent")); got != 1 {
 		t.Fatalf("failed (permanent) = %d, want 1", got)
 	}
-	h := histogramOf(t, rm, "bulwark.consumer.handler.duration", topic)
+	h := histogramOf(t, rm, MetricHandlerDuration, topic)
 	if h.Count != n {
 		t.Fatalf("handler.duration count = %d, want %d", h.Count, n)
 	}
@@ -133,10 +137,23 @@ func TestTelemetrySpansAndMetrics(t *testing.T) {
 	if h.Sum < n*handlerTime.Seconds() || h.Sum > 10 {
 		t.Fatalf("handler.duration sum = %v s for %d calls of %v", h.Sum, n, handlerTime)
 	}
-	if got := gaugeOf(t, rm, "bulwark.consumer.lag", telemetry.MessagingDestinationPart.String("0")); got != 0 {
+	if got := sumOf(t, rm, MetricRecordsConsumed, topic, telemetry.SystemKafka,
+		telemetry.MessagingOperationName.String("poll"), telemetry.MessagingOperationType.String("receive"),
+		telemetry.MessagingClientID.String("bulwark"), telemetry.MessagingConsumerGroupName.String("g-tel")); got != n {
+		t.Fatalf("consumed with the messaging attributes = %d, want %d", got, n)
+	}
+	if p := histogramOf(t, rm, MetricHandlerDuration, topic, telemetry.SystemKafka,
+		telemetry.MessagingOperationName.String("process")); p.Count != n {
+		t.Fatalf("process duration with the messaging attributes: count %d, want %d", p.Count, n)
+	}
+	if cm := histogramOf(t, rm, MetricCommitDuration, telemetry.SystemKafka,
+		telemetry.MessagingOperationName.String("commit"), telemetry.MessagingOperationType.String("settle")); cm.Count < 1 {
+		t.Fatalf("commit duration count %d, want at least 1", cm.Count)
+	}
+	if got := gaugeOf(t, rm, MetricLag, telemetry.MessagingDestinationPart.String("0")); got != 0 {
 		t.Fatalf("lag = %d once caught up, want 0", got)
 	}
-	if got := gaugeOf(t, rm, "bulwark.consumer.in_flight"); got != 0 {
+	if got := gaugeOf(t, rm, MetricInFlight); got != 0 {
 		t.Fatalf("in_flight = %d once idle, want 0", got)
 	}
 }
@@ -195,4 +212,55 @@ func gaugeOf(t *testing.T, rm metricdata.ResourceMetrics, name string, attrs ...
 	}
 	t.Fatalf("no %s data point with %v", name, attrs)
 	return 0
+}
+
+// A 2 ms handler call and a 2 ms commit land in buckets at or below 5 ms.
+func TestDurationHistogramBuckets(t *testing.T) {
+	cl := newCluster(t, map[string]int32{"in": 1})
+	mp, r := telemetrytest.Reader(t)
+	c, err := New(cl.Brokers(), "g-buckets", []string{"in"}, newRecorder(nil), fastOpts(cl, WithMeterProvider(mp))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := c.tel.timed(bulwark.HandlerFunc(func(context.Context, *bulwark.Message) error {
+		time.Sleep(2 * time.Millisecond)
+		return nil
+	}))
+	if err := h.Handle(context.Background(), &bulwark.Message{Topic: "in"}); err != nil {
+		t.Fatal(err)
+	}
+	c.tel.commitDone(2*time.Millisecond, nil)
+	for _, name := range []string{MetricHandlerDuration, MetricCommitDuration} {
+		telemetrytest.AssertDurationBuckets(t, name, telemetrytest.Histogram(t, r, name))
+	}
+}
+
+// Run logs with its context, so that a handler can put the trace ID of a
+// span in it on the consumer's lines (here the WARN of a missing topic).
+func TestLogsCarryRunsContext(t *testing.T) {
+	cl := newCluster(t, map[string]int32{"present": 1})
+	logs := &logtest.Buffer{}
+	c, err := New(cl.Brokers(), "g-logctx", []string{"late"}, newRecorder(nil),
+		fastOpts(cl, WithWaitForTopics(), WithLogger(logs.TraceLogger(slog.LevelInfo)))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
+		SpanID:  trace.SpanID{1, 2, 3, 4, 5, 6, 7, 8},
+	})
+	ctx, cancel := context.WithCancel(trace.ContextWithSpanContext(context.Background(), sc))
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	want := `msg="waiting for topics to be created" group=g-logctx topics=late next_check=`
+	waitFor(t, 10*time.Second, "the WARN of the missing topic", func() bool { return strings.Contains(logs.String(), want) })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, want) && !strings.Contains(line, "trace_id="+sc.TraceID().String()) {
+			t.Fatalf("logged without Run's context: %s", line)
+		}
+	}
 }

@@ -69,7 +69,7 @@ func (c *Consumer) awaitTopics(ctx context.Context, g *saramagroup.Group) error 
 	for try := 1; ; try++ {
 		missing, err := g.MissingTopics(ask)
 		if err != nil {
-			c.log.Warn("cannot check that the topics exist", "err", err)
+			c.log.WarnContext(ctx, "cannot check that the topics exist", "error", err)
 			return nil
 		}
 		var subs, dl []string
@@ -82,7 +82,7 @@ func (c *Consumer) awaitTopics(ctx context.Context, g *saramagroup.Group) error 
 		}
 		if len(subs) == 0 {
 			if len(dl) > 0 {
-				c.log.Warn("dead-letter topic missing: a record that must be dead-lettered will block its partition until the topic exists",
+				c.log.WarnContext(ctx, "dead-letter topic missing: a record that must be dead-lettered will block its partition until the topic exists",
 					"topics", strings.Join(dl, ","))
 			}
 			return nil
@@ -92,7 +92,7 @@ func (c *Consumer) awaitTopics(ctx context.Context, g *saramagroup.Group) error 
 		}
 		c.missing.Store(&subs)
 		wait := backoff.Policy{Initial: 250 * time.Millisecond, Max: topicWaitMax}.Delay(try)
-		c.log.Warn("waiting for topics to be created", "topics", strings.Join(subs, ","), "next_check", wait)
+		c.log.WarnContext(ctx, "waiting for topics to be created", "topics", strings.Join(subs, ","), "next_check", wait)
 		if sleep(ctx, wait) != nil {
 			return nil
 		}

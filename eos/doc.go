@@ -57,10 +57,12 @@
 //
 // Telemetry: one span per transaction, linked to the input records' spans
 // (W3C trace context in their headers), which outputs carry on. Metrics:
-// bulwark.eos.commits, bulwark.eos.aborts (attribute reason),
+// messaging.process.duration (handler calls, OpenTelemetry's messaging
+// convention), bulwark.eos.commits, bulwark.eos.aborts (attribute reason),
 // bulwark.eos.fenced (attribute kind: producer or group),
 // bulwark.eos.dead_lettered, bulwark.eos.unstable_offset_fetches,
-// bulwark.eos.transaction.records and bulwark.eos.commit.duration.
+// bulwark.eos.transaction.records and bulwark.eos.commit.duration (the
+// Metric constants); [Session.Stats] for a snapshot of the same totals.
 //
 // Kafka 2.5.0 or newer is required.
 package eos

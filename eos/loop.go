@@ -180,7 +180,9 @@ func (l *txnLoop) process(ctx context.Context, msg *bulwark.Message) error {
 	if l.span.IsRecording() {
 		hctx = trace.ContextWithSpan(ctx, l.span)
 	}
+	start := time.Now()
 	herr := l.s.handler.Process(hctx, msg, &l.out)
+	l.s.inst.processed(ctx, msg.Topic, time.Since(start))
 	if herr == nil {
 		herr = l.checkOutputs()
 	}
@@ -263,7 +265,8 @@ func (l *txnLoop) begin() error {
 	l.timerSet = true
 	_, l.span = l.s.inst.tracer.Start(context.Background(), "eos transaction",
 		trace.WithSpanKind(trace.SpanKindInternal),
-		trace.WithAttributes(telemetry.SystemKafka, l.s.inst.group, attribute.String("messaging.kafka.transactional_id", l.s.txnID)))
+		trace.WithAttributes(l.s.inst.client...),
+		trace.WithAttributes(l.s.inst.group, attribute.String("messaging.kafka.transactional_id", l.s.txnID)))
 	return nil
 }
 
@@ -318,13 +321,8 @@ func (l *txnLoop) commit(ctx context.Context) error {
 
 // committed records a committed transaction and clears it.
 func (l *txnLoop) committed() {
-	bg := context.Background()
-	l.s.inst.commits.Add(bg, 1, l.s.inst.groupAttr)
-	l.s.inst.latency.Record(bg, time.Since(l.commitStart).Seconds(), l.s.inst.groupAttr)
-	l.s.inst.records.Record(bg, int64(len(l.inputs)), l.s.inst.groupAttr)
-	if l.dlInTxn > 0 {
-		l.s.inst.deadLettered.Add(bg, l.dlInTxn, l.s.inst.groupAttr)
-	}
+	now := time.Now()
+	l.s.inst.committed(int64(len(l.inputs)), l.dlInTxn, now.Sub(l.commitStart), now)
 	if l.span.IsRecording() {
 		l.span.SetAttributes(telemetry.MessagingBatchCount.Int(len(l.inputs)))
 	}
@@ -359,7 +357,7 @@ func (l *txnLoop) abort(reason string, cause error) error {
 		return &ProducerError{TransactionalID: l.s.txnID, Op: "abort (" + reason + ")", Err: err}
 	}
 	l.s.inst.abort(reason)
-	l.s.opts.logger.Debug("eos: transaction aborted", "transactional_id", l.s.txnID, "reason", reason, "cause", cause)
+	l.s.opts.logger.Debug("eos: transaction aborted", "transactional_id", l.s.txnID, "reason", reason, "error", cause)
 	return nil
 }
 
@@ -464,7 +462,7 @@ func (l *txnLoop) failUnknown(ctx context.Context, err error) error {
 		l.endSpan(reasonUnknownState, err)
 		l.resetTxn()
 		l.s.inst.abort(reasonUnknownState)
-		l.s.opts.logger.Info("eos: transaction failed", "transactional_id", l.s.txnID, "reason", reasonUnknownState, "error", err)
+		l.s.opts.logger.InfoContext(ctx, "eos: transaction failed", "transactional_id", l.s.txnID, "reason", reasonUnknownState, "error", err)
 		// The abort succeeded, so the commit did not happen; still ask
 		// the only authority (the stable committed offsets) before
 		// replaying.
@@ -480,7 +478,7 @@ func (l *txnLoop) failUnknown(ctx context.Context, err error) error {
 		return l.fenced(aerr)
 	}
 	if l.landed(ctx, next) {
-		l.s.opts.logger.Warn("eos: transaction of unknown outcome had committed; continuing with a fresh producer",
+		l.s.opts.logger.WarnContext(ctx, "eos: transaction of unknown outcome had committed; continuing with a fresh producer",
 			"transactional_id", l.s.txnID, "records", len(inputs), "commit_error", err, "abort_error", aerr)
 		l.inputs = inputs
 		if l.span.IsRecording() {
@@ -506,7 +504,7 @@ func (l *txnLoop) landed(ctx context.Context, next map[txnsession.TopicPartition
 	defer cancel()
 	offs, err := l.gen.StableOffsets(ctx, slices.Collect(maps.Keys(next)))
 	if err != nil {
-		l.s.opts.logger.Warn("eos: cannot resolve a commit of unknown outcome", "transactional_id", l.s.txnID, "error", err)
+		l.s.opts.logger.WarnContext(ctx, "eos: cannot resolve a commit of unknown outcome", "transactional_id", l.s.txnID, "error", err)
 		return false
 	}
 	for tp, off := range next {
@@ -533,7 +531,7 @@ func (l *txnLoop) resolve(ctx context.Context, inputs []*bulwark.Message) ([]*bu
 	}
 	for tp, off := range offs {
 		if off > last[tp]+1 {
-			l.s.opts.logger.Warn("eos: committed offset beyond this member's records; rejoining",
+			l.s.opts.logger.WarnContext(ctx, "eos: committed offset beyond this member's records; rejoining",
 				"topic", tp.Topic, "partition", tp.Partition, "committed", off, "last", last[tp])
 			return nil, false
 		}
@@ -545,7 +543,7 @@ func (l *txnLoop) resolve(ctx context.Context, inputs []*bulwark.Message) ([]*bu
 		}
 	}
 	if len(kept) < len(inputs) {
-		l.s.opts.logger.Warn("eos: transaction of unknown outcome had committed", "transactional_id", l.s.txnID,
+		l.s.opts.logger.WarnContext(ctx, "eos: transaction of unknown outcome had committed", "transactional_id", l.s.txnID,
 			"records", fmt.Sprint(len(inputs)-len(kept)))
 	}
 	return kept, true

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bulwarkgo/bulwark/conn"
+	"github.com/bulwarkgo/bulwark/internal/telemetry"
 	"github.com/bulwarkgo/bulwark/internal/txnsession"
 )
 
@@ -91,7 +92,8 @@ func New(brokers []string, group string, inputTopics []string, transactionalIDPr
 	if _, _, err := txnsession.Configs(cs, s.settings); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	if s.inst, err = newInstruments(o.tracerProvider, o.meterProvider, group, &s.missing); err != nil {
+	if s.inst, err = newInstruments(o.tracerProvider, o.meterProvider, group,
+		telemetry.Client(brokers, cs.ClientID), &s.missing); err != nil {
 		return nil, fmt.Errorf("eos: telemetry: %w", err)
 	}
 	return s, nil
@@ -120,7 +122,7 @@ func (s *Session) Run(ctx context.Context) error {
 	for {
 		err := s.runOnce(ctx)
 		if errors.Is(err, errProducerSpent) && ctx.Err() == nil {
-			s.opts.logger.Info("eos: starting a fresh producer", "transactional_id", s.txnID, "reason", err)
+			s.opts.logger.InfoContext(ctx, "eos: starting a fresh producer", "transactional_id", s.txnID, "reason", err)
 			continue
 		}
 		// Ending while still connecting says why it never ran.
@@ -134,7 +136,7 @@ func (s *Session) Run(ctx context.Context) error {
 		if !fatal || !s.opts.autoRestart || ctx.Err() != nil {
 			return err
 		}
-		s.opts.logger.Warn("eos: restarting with a fresh producer", "transactional_id", s.txnID, "error", err)
+		s.opts.logger.WarnContext(ctx, "eos: restarting with a fresh producer", "transactional_id", s.txnID, "error", err)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -156,7 +158,7 @@ func (s *Session) runOnce(ctx context.Context) error {
 	}
 	defer func() {
 		if err := prod.Close(); err != nil {
-			s.opts.logger.Debug("eos: producer close", "error", err)
+			s.opts.logger.DebugContext(ctx, "eos: producer close", "error", err)
 		}
 	}()
 	grp, err := txnsession.ConnectGroup(ctx, s.brokers, ccfg, s.conn, s.group, s.topics, txnsession.Hooks{

@@ -111,17 +111,17 @@ func TestTransactionHistograms(t *testing.T) {
 	elapsed := time.Since(began)
 
 	group := []string{"messaging.consumer.group.name", "g"}
-	commits := m.sum(t, "bulwark.eos.commits", group...)
+	commits := m.sum(t, eos.MetricCommits, group...)
 	require.Positive(t, commits)
-	require.GreaterOrEqual(t, m.sum(t, "bulwark.eos.aborts", "reason", "handler-retry"), int64(1))
+	require.GreaterOrEqual(t, m.sum(t, eos.MetricAborts, "reason", "handler-retry"), int64(1))
 
-	recs := m.hist(t, "bulwark.eos.transaction.records", group...)
+	recs := m.hist(t, eos.MetricTransactionRecords, group...)
 	require.Equal(t, uint64(commits), recs.count, "one records point per committed transaction")
 	require.Equal(t, 1000.0, recs.sum, "every input counted in exactly one committed transaction")
 	require.GreaterOrEqual(t, recs.min, 1.0)
 	require.LessOrEqual(t, recs.max, 100.0, "a transaction held more than the batch size")
 
-	lat := m.hist(t, "bulwark.eos.commit.duration", group...)
+	lat := m.hist(t, eos.MetricCommitDuration, group...)
 	require.Equal(t, uint64(commits), lat.count, "one latency point per committed transaction")
 	require.Positive(t, lat.min)
 	// Commits run one after another on one goroutine: together they cannot
@@ -129,5 +129,15 @@ func TestTransactionHistograms(t *testing.T) {
 	require.LessOrEqual(t, lat.sum, elapsed.Seconds())
 	t.Logf("commits %d; records per transaction min %v max %v; commit latency sum %.3fs max %.3fs over %v",
 		commits, recs.min, recs.max, lat.sum, lat.max, elapsed.Round(time.Millisecond))
+	// Each input's handler calls, a retried one's too.
+	require.GreaterOrEqual(t, m.hist(t, eos.MetricProcessDuration, group...).count, uint64(1000))
+	// Stats tells the program what the metrics tell the operator.
+	st := s.Stats()
+	require.Equal(t, commits, st.Commits)
+	require.Equal(t, m.sum(t, eos.MetricAborts, group...), st.Aborts)
+	require.GreaterOrEqual(t, st.Aborts, int64(1))
+	require.EqualValues(t, 1000, st.RecordsProcessed)
+	require.False(t, st.LastCommit.Before(began), "last commit %v before the run began %v", st.LastCommit, began)
+	require.Positive(t, st.LastCommitLatency)
 	checkExactlyOnce(t, c, "g", "in", "out")
 }

@@ -60,7 +60,7 @@ func (s *Session) awaitTopics(ctx context.Context, g *txnsession.Group) error {
 	for try := 1; ; try++ {
 		all, err := g.MissingTopics(ask)
 		if err != nil {
-			s.opts.logger.Warn("eos: cannot check that the input topics exist", "error", err)
+			s.opts.logger.WarnContext(ctx, "eos: cannot check that the input topics exist", "error", err)
 			return nil
 		}
 		var missing, dl []string
@@ -73,7 +73,7 @@ func (s *Session) awaitTopics(ctx context.Context, g *txnsession.Group) error {
 		}
 		if len(missing) == 0 {
 			if len(dl) > 0 {
-				s.opts.logger.Warn("eos: dead-letter topic missing: a transaction holding a dead letter will fail and be retried until the topic exists",
+				s.opts.logger.WarnContext(ctx, "eos: dead-letter topic missing: a transaction holding a dead letter will fail and be retried until the topic exists",
 					"topics", strings.Join(dl, ","))
 			}
 			return nil
@@ -83,7 +83,7 @@ func (s *Session) awaitTopics(ctx context.Context, g *txnsession.Group) error {
 		}
 		s.missing.Store(int64(len(missing)))
 		wait := backoff.Policy{Initial: 250 * time.Millisecond, Max: topicWaitMax}.Delay(try)
-		s.opts.logger.Warn("eos: waiting for input topics to be created", "topics", strings.Join(missing, ","), "next_check", wait)
+		s.opts.logger.WarnContext(ctx, "eos: waiting for input topics to be created", "topics", strings.Join(missing, ","), "next_check", wait)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

@@ -98,7 +98,7 @@ func newPipeline(ctx context.Context, brokers []string, cfg config, transactiona
 	if err := saramax.ValidateProducer(scfg); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	tel, err := newInstruments(cfg.tracerProvider, cfg.meterProvider)
+	tel, err := newInstruments(cfg.tracerProvider, cfg.meterProvider, brokers, settings.ClientID)
 	if err != nil {
 		return nil, fmt.Errorf("producer: telemetry: %w", err)
 	}

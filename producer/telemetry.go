@@ -17,15 +17,24 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 )
 
-// Metric names.
+// Metric names: OpenTelemetry's messaging semantic conventions where they
+// have one, bulwark.producer.* otherwise. The messaging metrics carry
+// messaging.system (kafka), messaging.operation.name and .type (send),
+// messaging.destination.name (the topic), messaging.client.id, and
+// server.address and server.port (the first bootstrap broker).
 const (
-	MetricRecordsSent     = "bulwark.producer.records.sent"      // acknowledged records, by topic
-	MetricRecordsFailed   = "bulwark.producer.records.failed"    // records that failed, by topic and error.type
-	MetricSendDuration    = "bulwark.producer.send.duration"     // seconds from Send/SendAsync to the outcome, by topic
+	// Acknowledged records, by topic ({message}). Failed ones are counted
+	// by MetricRecordsFailed, so that this sum is what was delivered.
+	MetricRecordsSent = telemetry.MetricSentMessages
+	// Records that failed ({record}), by topic and error.type.
+	MetricRecordsFailed = "bulwark.producer.records.failed"
+	// Seconds from Send/SendAsync to the outcome, by topic (boundaries
+	// 0.5 ms to 10 s).
+	MetricSendDuration    = telemetry.MetricOperationDuration
 	MetricRecordsInFlight = "bulwark.producer.records.in_flight" // records handed to the client and not yet settled
 	MetricTxnCommits      = "bulwark.producer.transactions.committed"
 	MetricTxnAborts       = "bulwark.producer.transactions.aborted"
-	MetricTxnDuration     = "bulwark.producer.transaction.duration" // seconds from begin to commit or abort
+	MetricTxnDuration     = "bulwark.producer.transaction.duration" // seconds from begin to commit or abort (0.5 ms to 10 s)
 )
 
 // instruments holds the tracer and metric instruments of one producer.
@@ -46,6 +55,10 @@ type instruments struct {
 	txnAborts   metric.Int64Counter
 	txnDuration metric.Float64Histogram
 
+	// client names the producer in every messaging metric and span
+	// (telemetry.Client), with the send operation's name and type.
+	client []attribute.KeyValue
+
 	topics sync.Map // topic -> *topicTelemetry
 }
 
@@ -59,21 +72,28 @@ type topicTelemetry struct {
 	// parameter would allocate its backing array on every call.
 	addOpts    []metric.AddOption
 	recordOpts []metric.RecordOption
+	// failedAttrs are the attributes of the failed-records counter, but
+	// error.type.
+	failedAttrs []attribute.KeyValue
 }
 
-func newInstruments(tp trace.TracerProvider, mp metric.MeterProvider) (*instruments, error) {
+// newInstruments makes a producer's instruments; brokers and clientID name
+// it in metrics and spans.
+func newInstruments(tp trace.TracerProvider, mp metric.MeterProvider, brokers []string, clientID string) (*instruments, error) {
 	scope := telemetry.Scope + "/producer"
 	meter := telemetry.MeterProvider(mp).Meter(scope)
 	tp = telemetry.TracerProvider(tp)
+	client := append(telemetry.Client(brokers, clientID), telemetry.Operation(telemetry.OperationSend)...)
 	in := &instruments{
 		tracer:    tp.Tracer(scope),
-		startOpts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer)},
+		startOpts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(client...)},
+		client:    client,
 	}
 	if telemetry.UnsetGlobal(tp) {
 		in.unsetGlobal = tp
 	}
 	var err error
-	if in.sent, err = meter.Int64Counter(MetricRecordsSent, metric.WithUnit("{record}"),
+	if in.sent, err = meter.Int64Counter(MetricRecordsSent, metric.WithUnit("{message}"),
 		metric.WithDescription("Records acknowledged by the cluster.")); err != nil {
 		return nil, err
 	}
@@ -81,8 +101,8 @@ func newInstruments(tp trace.TracerProvider, mp metric.MeterProvider) (*instrume
 		metric.WithDescription("Records that could not be sent.")); err != nil {
 		return nil, err
 	}
-	if in.duration, err = meter.Float64Histogram(MetricSendDuration, metric.WithUnit("s"),
-		metric.WithDescription("Time from handing a record to the producer to its outcome.")); err != nil {
+	if in.duration, err = telemetry.DurationHistogram(meter, MetricSendDuration,
+		"Time from handing a record to the producer to its outcome."); err != nil {
 		return nil, err
 	}
 	if in.inFlight, err = meter.Int64UpDownCounter(MetricRecordsInFlight, metric.WithUnit("{record}"),
@@ -97,8 +117,8 @@ func newInstruments(tp trace.TracerProvider, mp metric.MeterProvider) (*instrume
 		metric.WithDescription("Aborted or failed transactions.")); err != nil {
 		return nil, err
 	}
-	if in.txnDuration, err = meter.Float64Histogram(MetricTxnDuration, metric.WithUnit("s"),
-		metric.WithDescription("Time from beginning a transaction to its commit or abort.")); err != nil {
+	if in.txnDuration, err = telemetry.DurationHistogram(meter, MetricTxnDuration,
+		"Time from beginning a transaction to its commit or abort."); err != nil {
 		return nil, err
 	}
 	return in, nil
@@ -109,13 +129,15 @@ func (in *instruments) topic(name string) *topicTelemetry {
 		return t.(*topicTelemetry)
 	}
 	dest := telemetry.MessagingDestinationName.String(name)
-	measure := metric.WithAttributeSet(attribute.NewSet(dest))
+	attrs := append([]attribute.KeyValue{dest}, in.client...)
+	measure := metric.WithAttributeSet(attribute.NewSet(attrs...))
 	t, _ := in.topics.LoadOrStore(name, &topicTelemetry{
 		name:        name,
 		spanName:    "send " + name,
 		destination: dest,
 		addOpts:     []metric.AddOption{measure},
 		recordOpts:  []metric.RecordOption{measure},
+		failedAttrs: attrs,
 	})
 	return t.(*topicTelemetry)
 }
@@ -128,12 +150,7 @@ func (in *instruments) startSpan(ctx context.Context, tt *topicTelemetry, messag
 	}
 	ctx, span := in.tracer.Start(ctx, tt.spanName, in.startOpts...)
 	if span.IsRecording() {
-		span.SetAttributes(
-			telemetry.SystemKafka,
-			telemetry.MessagingOperationType.String("send"),
-			telemetry.MessagingOperationName.String("send"),
-			tt.destination,
-		)
+		span.SetAttributes(tt.destination) // and in.client, given at start
 		if messageID != nil {
 			span.SetAttributes(telemetry.MessagingMessageID.String(string(messageID)))
 		}
@@ -199,7 +216,8 @@ func (in *instruments) settled(ctx context.Context, r *record, partition int32, 
 }
 
 func (in *instruments) failedOpts(tt *topicTelemetry, err error) metric.AddOption {
-	return metric.WithAttributes(tt.destination, telemetry.ErrorType.String(errorType(err)))
+	return metric.WithAttributes(append(tt.failedAttrs[:len(tt.failedAttrs):len(tt.failedAttrs)],
+		telemetry.ErrorType.String(errorType(err)))...)
 }
 
 // errorType is a low-cardinality name for err, for metrics and spans.

@@ -61,6 +61,8 @@ func TestSpanPerRecordTraceContextInHeadersAndMetrics(t *testing.T) {
 		assert.Equal(t, topic, v.AsString())
 		v, _ = attrs.Value("messaging.operation.type")
 		assert.Equal(t, "send", v.AsString())
+		v, _ = attrs.Value("messaging.client.id")
+		assert.Equal(t, "bulwark", v.AsString())
 	}
 
 	// Each record read back carries its own span's context and message ID.
@@ -98,6 +100,11 @@ func TestSpanPerRecordTraceContextInHeadersAndMetrics(t *testing.T) {
 	assert.EqualValues(t, 3, sent.DataPoints[0].Value)
 	dest, _ := sent.DataPoints[0].Attributes.Value("messaging.destination.name")
 	assert.Equal(t, topic, dest.AsString())
+	for k, want := range map[string]string{"messaging.system": "kafka", "messaging.operation.name": "send",
+		"messaging.operation.type": "send", "messaging.client.id": "bulwark", "server.address": "127.0.0.1"} {
+		v, _ := sent.DataPoints[0].Attributes.Value(attribute.Key(k))
+		assert.Equal(t, want, v.AsString(), k)
+	}
 
 	failed := metrics[producer.MetricRecordsFailed].(metricdata.Sum[int64])
 	require.Len(t, failed.DataPoints, 1)

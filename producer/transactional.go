@@ -118,7 +118,7 @@ func (t *TransactionalProducer) InTransaction(ctx context.Context, fn func(ctx c
 		v := recover()
 		cause := fmt.Errorf("producer: transaction function panicked: %v", v)
 		if err := t.abortAfter(cause, start); err != cause {
-			t.pipe.logger.Error("producer: abort after panic failed", slog.String("transactional_id", t.id), slog.Any("error", err))
+			t.pipe.logger.ErrorContext(ctx, "producer: abort after panic failed", slog.String("transactional_id", t.id), slog.Any("error", err))
 		}
 		if v != nil {
 			panic(v)
@@ -179,7 +179,7 @@ func (t *TransactionalProducer) settle() {
 	ctx, cancel := context.WithTimeout(context.Background(), t.pipe.cfg.deliveryTimeout+4*t.pipe.expiry.tick)
 	defer cancel()
 	if err := t.pipe.flush(ctx); err != nil {
-		t.pipe.logger.Warn("producer: records of the transaction still unsettled", slog.String("transactional_id", t.id), slog.Any("error", err))
+		t.pipe.logger.WarnContext(ctx, "producer: records of the transaction still unsettled", slog.String("transactional_id", t.id), slog.Any("error", err))
 	}
 }
 

@@ -82,7 +82,8 @@ func WithConsecutiveFailures(n int) BreakerOption {
 
 // WithFailureRate opens the breaker when the share of failed calls within
 // the last window reaches rate (0 < rate <= 1), once at least minCalls calls
-// were made in that window. The window slides in tenths. It replaces the
+// were made in that window. The window slides in tenths, on the breaker's
+// clock ([WithClock]). It replaces the
 // default consecutive-failure rule and excludes [WithConsecutiveFailures].
 func WithFailureRate(rate float64, minCalls int, window time.Duration) BreakerOption {
 	return breakerOption(func(c *breakerConfig) {
@@ -141,6 +142,16 @@ type Breaker struct {
 	busyDelay time.Duration
 	clock     Clock
 	openDelay time.Duration
+	// counts decides which outcomes the failure-rate window counts as
+	// failures (failsafe-go's HandleIf decides for its own counts).
+	counts func(error) bool
+
+	// window is the failure-rate rule's ([WithFailureRate]), nil with the
+	// consecutive-failure rule: failsafe-go counts a closed breaker's
+	// outcomes in a wall-clock window, so with a rate rule the breaker
+	// counts them itself, on clock, and opens cb when the rate is reached;
+	// cb still runs the states, the half-open probes and the listener.
+	window *failureWindow
 
 	// failsafe-go measures the open delay on the wall clock, with no way to
 	// give it another; so cb is given a delay it never reaches, and the
@@ -177,7 +188,7 @@ func NewBreaker(opts ...BreakerOption) (*Breaker, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Breaker{tel: tel, clock: cfg.clock, openDelay: cfg.openDelay}
+	b := &Breaker{tel: tel, clock: cfg.clock, openDelay: cfg.openDelay, counts: cfg.countsFailure}
 	b.openErr = fmt.Errorf("%w: %s", ErrBreakerOpen, tel.name)
 	// While half-open with every probe in flight there is no known delay;
 	// check again after a fraction of the open delay.
@@ -190,13 +201,15 @@ func NewBreaker(opts ...BreakerOption) (*Breaker, error) {
 		WithSuccessThreshold(uint(cfg.probes)).
 		OnStateChanged(b.stateChanged)
 	if cfg.rate > 0 {
-		builder = builder.WithFailureRateThreshold(cfg.rate, uint(cfg.rateMinCalls), cfg.rateWindow)
+		// No rule for cb's closed state: it is never given a closed
+		// breaker's outcome (see Breaker.window).
+		b.window = newFailureWindow(cfg.rate, cfg.rateMinCalls, cfg.rateWindow, cfg.clock.Now())
 	} else {
 		builder = builder.WithFailureThreshold(uint(cfg.consecutive))
 	}
 	b.cb = builder.Build()
 
-	gauge, err := tel.meter.Int64ObservableGauge(metricBreakerState,
+	gauge, err := tel.meter.Int64ObservableGauge(MetricBreakerState,
 		metric.WithDescription("Circuit breaker state: 0 closed, 1 open, 2 half-open."))
 	if err != nil {
 		return nil, err
@@ -283,6 +296,14 @@ func (b *Breaker) acquire() (bool, time.Duration) {
 func (b *Breaker) record(err error, panicked bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.window != nil && b.cb.IsClosed() {
+		failed := panicked || (err != nil && b.counts(err))
+		if b.window.record(failed, b.clock.Now()) {
+			b.cb.Open()
+			b.openedAt = b.clock.Now()
+		}
+		return
+	}
 	wasOpen := b.cb.IsOpen()
 	if panicked {
 		b.cb.RecordFailure()
@@ -337,14 +358,22 @@ func (b *Breaker) stateChanged(ev circuitbreaker.StateChangedEvent) {
 	b.tel.transitions.Add(ctx, 1, metric.WithAttributeSet(attribute.NewSet(
 		append(b.tel.attrs.ToSlice(), attrState.String(to.String()))...)))
 	args := []any{"from", from.String(), "to", to.String()}
+	if to == BreakerClosed && b.window != nil {
+		b.window.reset(b.clock.Now()) // as failsafe-go's counts start anew
+	}
 	if to == BreakerOpen {
 		// Not ev.Metrics(): failsafe-go v0.9.8 reads those counts without
 		// its lock, racing with calls recorded meanwhile. cb.Metrics()
-		// locks; once open it reports the closed state's counts.
+		// locks; once open it reports the previous state's counts, which
+		// for a closed breaker with a rate rule are the window's.
 		cm := b.cb.Metrics()
-		args = append(args, "calls", cm.Executions(), "failures", cm.Failures(), "delay", b.openDelay)
-		b.tel.logger.Warn("resilience: circuit breaker opened", args...)
+		calls, failures := int(cm.Executions()), int(cm.Failures())
+		if from == BreakerClosed && b.window != nil {
+			calls, failures = b.window.calls, b.window.failures
+		}
+		args = append(args, "calls", calls, "failures", failures, "delay", b.openDelay)
+		b.tel.logger.WarnContext(ctx, "resilience: circuit breaker opened", args...)
 		return
 	}
-	b.tel.logger.Info("resilience: circuit breaker state changed", args...)
+	b.tel.logger.InfoContext(ctx, "resilience: circuit breaker state changed", args...)
 }

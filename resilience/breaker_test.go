@@ -284,20 +284,20 @@ func TestBreakerTelemetry(t *testing.T) {
 		resilience.WithLogger(logger), resilience.WithConsecutiveFailures(1),
 		resilience.WithOpenDelay(time.Hour))
 	name := nameAttr.String("payments")
-	if v, ok := m.value(t, "bulwark.resilience.breaker.state", name); !ok || v != 0 {
+	if v, ok := m.value(t, resilience.MetricBreakerState, name); !ok || v != 0 {
 		t.Fatalf("state gauge = %v (%v), want 0", v, ok)
 	}
 	h := b.Middleware()(failing(errDown))
 	_ = call(h)
 	_, _ = call(h), call(h)
-	if v, _ := m.value(t, "bulwark.resilience.breaker.state", name); v != 1 {
+	if v, _ := m.value(t, resilience.MetricBreakerState, name); v != 1 {
 		t.Fatalf("state gauge = %v, want 1 (open)", v)
 	}
-	if v, _ := m.value(t, "bulwark.resilience.rejections", name,
+	if v, _ := m.value(t, resilience.MetricRejections, name,
 		attribute.String("bulwark.resilience.policy", "breaker")); v != 2 {
 		t.Fatalf("rejections = %v, want 2", v)
 	}
-	if v, _ := m.value(t, "bulwark.resilience.breaker.transitions", name,
+	if v, _ := m.value(t, resilience.MetricTransitions, name,
 		attribute.String("bulwark.resilience.breaker.state", "open")); v != 1 {
 		t.Fatalf("transitions to open = %v, want 1", v)
 	}
@@ -310,7 +310,7 @@ func TestBreakerTelemetry(t *testing.T) {
 	if err := b.Close(); err != nil {
 		t.Fatal("second Close:", err)
 	}
-	if _, ok := m.value(t, "bulwark.resilience.breaker.state", name); ok {
+	if _, ok := m.value(t, resilience.MetricBreakerState, name); ok {
 		t.Fatal("state gauge still reported after Close")
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/consumer/consumertest"
+	"github.com/bulwarkgo/bulwark/internal/telemetry/telemetrytest"
 	"github.com/bulwarkgo/bulwark/resilience"
 	"go.opentelemetry.io/otel/attribute"
 )
@@ -97,14 +99,14 @@ func TestBulkheadFullPastMaxWaitPauses(t *testing.T) {
 		t.Fatalf("rejected after %s, before the max wait", waited)
 	}
 	name := nameAttr.String("db")
-	if v, _ := m.value(t, "bulwark.resilience.rejections", name,
+	if v, _ := m.value(t, resilience.MetricRejections, name,
 		attribute.String("bulwark.resilience.policy", "bulkhead")); v != 1 {
 		t.Fatalf("rejections = %v, want 1", v)
 	}
-	if v, _ := m.value(t, "bulwark.resilience.bulkhead.wait", name); v != 1 {
+	if v, _ := m.value(t, resilience.MetricBulkheadWait, name); v != 1 {
 		t.Fatalf("wait histogram count = %v, want 1", v)
 	}
-	if v, ok := m.value(t, "bulwark.resilience.bulkhead.queued", name); !ok || v != 0 {
+	if v, ok := m.value(t, resilience.MetricBulkheadQueued, name); !ok || v != 0 {
 		t.Fatalf("queued = %v (%v), want 0 after the wait", v, ok)
 	}
 }
@@ -125,7 +127,7 @@ func TestBulkheadQueuedWhileWaiting(t *testing.T) {
 	<-entered
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if v, _ := m.value(t, "bulwark.resilience.bulkhead.queued"); v == 2 {
+		if v, _ := m.value(t, resilience.MetricBulkheadQueued); v == 2 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -193,5 +195,39 @@ func TestBulkheadInvalidOptions(t *testing.T) {
 	}
 	if _, err := resilience.NewBulkhead(1, resilience.WithPauseDelay(0)); !errors.Is(err, resilience.ErrInvalidConfig) {
 		t.Errorf("zero pause: %v", err)
+	}
+}
+
+// A 2 ms wait for a slot (on a fake clock) lands in a bucket at or below
+// 5 ms.
+func TestBulkheadWaitHistogramBuckets(t *testing.T) {
+	mp, r := telemetrytest.Reader(t)
+	clock := consumertest.NewFakeClock(time.Time{})
+	b := newBulkhead(t, 1, resilience.WithMaxWait(2*time.Millisecond), resilience.WithClock(clock),
+		resilience.WithMeterProvider(mp))
+	hold, entered := make(chan struct{}), make(chan struct{})
+	h := b.Middleware()(bulwark.HandlerFunc(func(context.Context, *bulwark.Message) error {
+		close(entered)
+		<-hold
+		return nil
+	}))
+	go func() { _ = call(h) }()
+	defer close(hold)
+	<-entered
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- call(h) }()
+	if err := clock.WaitForSleepers(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(2 * time.Millisecond)
+	if err := <-errc; !errors.Is(err, resilience.ErrBulkheadFull) {
+		t.Fatalf("err %v, want ErrBulkheadFull after the 2 ms wait", err)
+	}
+	dp := telemetrytest.Histogram(t, r, resilience.MetricBulkheadWait)
+	telemetrytest.AssertDurationBuckets(t, resilience.MetricBulkheadWait, dp)
+	if dp.Sum != 0.002 {
+		t.Fatalf("wait sum %v s, want the 2 ms of the fake clock", dp.Sum)
 	}
 }

@@ -201,11 +201,166 @@ func TestBulkheadMaxWaitOnAFakeClock(t *testing.T) {
 	}
 }
 
+// The failure-rate window slides on the breaker's clock: failures a
+// window old no longer count, and the window is counted in tenths. On the
+// wall clock (the test takes milliseconds) all 7 calls would be in one
+// window, 4 failures of 7, and the breaker would open at the 4th call.
+func TestBreakerFailureRateWindowOnAFakeClock(t *testing.T) {
+	const window = time.Minute
+	began := time.Now()
+	clock := consumertest.NewFakeClock(time.Time{})
+	b := newBreaker(t, resilience.WithFailureRate(0.5, 4, window), resilience.WithOpenDelay(time.Hour),
+		resilience.WithClock(clock))
+	fail := false
+	h := b.Middleware()(&counted{fn: func(context.Context, int64) error {
+		if fail {
+			return errDown
+		}
+		return nil
+	}})
+	calls := func(f bool, n int) {
+		t.Helper()
+		fail = f
+		for range n {
+			_ = call(h)
+		}
+	}
+	calls(true, 3) // 3 failures, fewer than the minimum calls
+	clock.Advance(window)
+	calls(false, 3)
+	calls(true, 1) // the first 3 have left the window: 1 failure of 4
+	if b.State() != resilience.BreakerClosed {
+		t.Fatal("opened on failures older than the window")
+	}
+	// 9 tenths on, the last 4 calls are still in the window.
+	clock.Advance(window * 9 / 10)
+	calls(true, 1) // 2 of 5
+	if b.State() != resilience.BreakerClosed {
+		t.Fatal("opened at 2 failures of 5")
+	}
+	calls(true, 1) // 3 of 6
+	if b.State() != resilience.BreakerOpen {
+		t.Fatalf("state %v at 3 failures of 6 in the window, want open", b.State())
+	}
+	// Closing (a good probe) empties the window: a failure right after
+	// is 1 of 1, fewer than the minimum calls.
+	clock.Advance(time.Hour)
+	calls(false, 1)
+	calls(true, 3)
+	if b.State() != resilience.BreakerClosed {
+		t.Fatalf("state %v after a good probe and 3 failures, want closed: the window did not start anew", b.State())
+	}
+	calls(true, 1)
+	if b.State() != resilience.BreakerOpen {
+		t.Fatalf("state %v after 4 failures, want open", b.State())
+	}
+	if took := time.Since(began); took > 5*time.Second {
+		t.Fatalf("took %s of real time", took)
+	}
+}
+
+// The rate limiter's permits are counted on its clock: a smooth limiter
+// frees the next permit one interval later on the fake clock, not before.
+func TestRateLimiterSmoothOnAFakeClock(t *testing.T) {
+	clock := consumertest.NewFakeClock(time.Time{})
+	l := newLimiter(t, 10, time.Second, resilience.WithMaxWait(0), resilience.WithClock(clock)) // one per 100ms
+	down := &counted{}
+	h := l.Middleware()(down)
+	if err := call(h); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 { // real time passes; the fake clock does not
+		assertRateLimited(t, call(h), 100*time.Millisecond)
+	}
+	clock.Advance(100*time.Millisecond - time.Nanosecond)
+	assertRateLimited(t, call(h), 100*time.Millisecond)
+	clock.Advance(time.Nanosecond)
+	if err := call(h); err != nil {
+		t.Fatalf("a permit an interval later: %v", err)
+	}
+	// An idle hour saves no permits up: a smooth limiter has no bursts.
+	clock.Advance(time.Hour)
+	if err := call(h); err != nil {
+		t.Fatal(err)
+	}
+	assertRateLimited(t, call(h), 100*time.Millisecond)
+	if down.calls.Load() != 3 {
+		t.Fatalf("%d calls went through, want 3", down.calls.Load())
+	}
+}
+
+// A bursty limiter has a period's permits at once, and the next period's
+// when the fake clock gets there.
+func TestRateLimiterBurstyOnAFakeClock(t *testing.T) {
+	clock := consumertest.NewFakeClock(time.Time{})
+	l := newLimiter(t, 5, time.Hour, resilience.WithBursts(), resilience.WithMaxWait(0),
+		resilience.WithPauseDelay(time.Second), resilience.WithClock(clock))
+	down := &counted{}
+	h := l.Middleware()(down)
+	period := func(want int64) {
+		t.Helper()
+		for i := range 5 {
+			if err := call(h); err != nil {
+				t.Fatalf("call %d: %v", i, err)
+			}
+		}
+		assertRateLimited(t, call(h), time.Second)
+		if down.calls.Load() != want {
+			t.Fatalf("calls = %d, want %d", down.calls.Load(), want)
+		}
+	}
+	period(5)
+	clock.Advance(time.Hour - time.Nanosecond)
+	assertRateLimited(t, call(h), time.Second)
+	clock.Advance(time.Nanosecond)
+	period(10)
+	clock.Advance(3 * time.Hour) // idle periods do not add up
+	period(15)
+}
+
+// A call that must wait for its permit sleeps on the limiter's clock, and
+// goes through when the fake clock reaches the permit, not before.
+func TestRateLimiterWaitsOnAFakeClock(t *testing.T) {
+	clock := consumertest.NewFakeClock(time.Time{})
+	l := newLimiter(t, 1, time.Minute, resilience.WithMaxWait(2*time.Minute), resilience.WithClock(clock))
+	down := &counted{}
+	h := l.Middleware()(down)
+	if err := call(h); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() { errc <- call(h) }()
+	if err := clock.WaitForSleepers(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute - time.Nanosecond)
+	select {
+	case err := <-errc:
+		t.Fatalf("the waiting call returned %v before its permit", err)
+	default:
+	}
+	clock.Advance(time.Nanosecond)
+	select {
+	case err := <-errc:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the call still waits after its permit came")
+	}
+	if down.calls.Load() != 2 {
+		t.Fatalf("%d calls, want 2", down.calls.Load())
+	}
+}
+
 func TestNilClock(t *testing.T) {
 	_, errB := resilience.NewBreaker(resilience.WithClock(nil))
 	_, errR := resilience.NewRetry(resilience.WithClock(nil))
 	_, errH := resilience.NewBulkhead(1, resilience.WithClock(nil))
-	for _, err := range []error{errB, errR, errH} {
+	_, errL := resilience.NewRateLimiter(1, time.Second, resilience.WithClock(nil))
+	for _, err := range []error{errB, errR, errH, errL} {
 		if !errors.Is(err, resilience.ErrInvalidConfig) {
 			t.Errorf("error %v, want ErrInvalidConfig", err)
 		}

@@ -214,7 +214,7 @@ func testConsumerPausesWhileBreakerIsOpen(t *testing.T) {
 	if got := breaker.State(); got != resilience.BreakerClosed {
 		t.Errorf("breaker %v after recovery, want closed", got)
 	}
-	if v, _ := m.value(t, "bulwark.resilience.rejections", nameAttr.String("payments-api")); v == 0 {
+	if v, _ := m.value(t, resilience.MetricRejections, nameAttr.String("payments-api")); v == 0 {
 		t.Error("no breaker rejection counted")
 	}
 }
@@ -284,7 +284,7 @@ func TestConsumerBackpressureFromAFullBulkhead(t *testing.T) {
 	if err := <-runErr; err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	rejections, _ := m.value(t, "bulwark.resilience.rejections", nameAttr.String("db"))
+	rejections, _ := m.value(t, resilience.MetricRejections, nameAttr.String("db"))
 	t.Logf("peak handler concurrency %d (limit %d), peak in-flight records %d, bulkhead rejections %v, consumer pauses %d, dead-lettered %d",
 		g.peak.Load(), limit, stats.PeakInFlightRecords, rejections, stats.Paused, stats.DeadLettered)
 

@@ -45,21 +45,25 @@
 //
 // # Testing without sleeping
 //
-// [WithClock] gives the breaker, the retry and the bulkhead the clock they
-// measure and wait on (default: the wall clock). With a fake clock, such as
-// consumertest's FakeClock, a test opens a breaker and, by advancing the
-// clock past the open delay, lets its next call through as a half-open
-// probe; retry backoffs and bulkhead waits pass in virtual time. Sharing one
+// [WithClock] gives the breaker, the retry, the bulkhead and the rate
+// limiter the clock they measure and wait on (default: the wall clock).
+// With a fake clock, such as consumertest's FakeClock, a test opens a
+// breaker and, by advancing the clock past the open delay, lets its next
+// call through as a half-open probe; the breaker's failure-rate window
+// slides, retry backoffs and bulkhead waits pass, and the rate limiter's
+// permits come back, all in virtual time. Sharing one
 // auto-advancing clock with a consumertest harness runs a whole outage
 // (breaker open, partition paused for the breaker's delays, probe, recovery)
 // in microseconds.
 //
 // # Cost
 //
-// The breaker, bulkhead and rate limiter are
-// github.com/failsafe-go/failsafe-go's, none of its types exported; the
-// retry loop is this package's own, since failsafe-go's sleeps on timers no
-// test can advance. On the success path the middleware calls their permit
+// The breaker and the bulkhead are github.com/failsafe-go/failsafe-go's,
+// none of its types exported. Where failsafe-go reads the wall clock with
+// no way to give it another, the time is this package's own: the retry
+// loop (failsafe-go's sleeps on timers no test can advance), the breaker's
+// open delay and failure-rate window, and the rate limiter's permits
+// (failsafe-go's arithmetic, on the policy's clock). On the success path the middleware calls their permit
 // methods directly rather than building a failsafe-go execution per call:
 // the full chain (retry, breaker, bulkhead, timeout) adds well under a
 // microsecond and the allocations of one context.WithTimeout to a call.

@@ -136,11 +136,11 @@ func TestPoliciesAroundProducerSend(t *testing.T) {
 
 	state := func(s string) attribute.KeyValue { return attribute.String("bulwark.resilience.breaker.state", s) }
 	for _, s := range []string{"open", "half-open", "closed"} {
-		if n, _ := m.value(t, "bulwark.resilience.breaker.transitions", attribute.String("bulwark.resilience.name", "kafka"), state(s)); n < 1 {
+		if n, _ := m.value(t, resilience.MetricTransitions, attribute.String("bulwark.resilience.name", "kafka"), state(s)); n < 1 {
 			t.Errorf("no breaker transition to %s recorded", s)
 		}
 	}
-	if n, _ := m.value(t, "bulwark.resilience.retries", attribute.String("bulwark.resilience.name", "kafka")); n < 1 {
+	if n, _ := m.value(t, resilience.MetricRetries, attribute.String("bulwark.resilience.name", "kafka")); n < 1 {
 		t.Error("no retry recorded")
 	}
 }

@@ -230,7 +230,7 @@ func TestRetryCountsRetries(t *testing.T) {
 	r := newRetry(t, resilience.WithMaxAttempts(3), fast, resilience.WithName("inventory"),
 		resilience.WithMeterProvider(m.provider))
 	_ = call(r.Middleware()(failing(errDown)))
-	if v, _ := m.value(t, "bulwark.resilience.retries", nameAttr.String("inventory")); v != 2 {
+	if v, _ := m.value(t, resilience.MetricRetries, nameAttr.String("inventory")); v != 2 {
 		t.Fatalf("retries = %v, want 2", v)
 	}
 }

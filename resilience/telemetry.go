@@ -10,20 +10,30 @@ import (
 	"go.opentelemetry.io/otel/metric"
 )
 
-// Metric and attribute names. All counters carry bulwark.resilience.name
-// and bulwark.resilience.policy.
+// Metric names. Resilience policies have no OpenTelemetry semantic
+// convention, so all are bulwark.resilience.*; every metric carries
+// [AttrName] and [AttrPolicy].
 const (
-	metricBreakerState   = "bulwark.resilience.breaker.state"
-	metricTransitions    = "bulwark.resilience.breaker.transitions"
-	metricRejections     = "bulwark.resilience.rejections"
-	metricRetries        = "bulwark.resilience.retries"
-	metricTimeouts       = "bulwark.resilience.timeouts"
-	metricBulkheadQueued = "bulwark.resilience.bulkhead.queued"
-	metricBulkheadWait   = "bulwark.resilience.bulkhead.wait"
+	MetricBreakerState   = "bulwark.resilience.breaker.state"       // gauge: 0 closed, 1 open, 2 half-open
+	MetricTransitions    = "bulwark.resilience.breaker.transitions" // state changes, by AttrBreakerState (the new state)
+	MetricRejections     = "bulwark.resilience.rejections"          // calls rejected without being made
+	MetricRetries        = "bulwark.resilience.retries"             // retry attempts
+	MetricTimeouts       = "bulwark.resilience.timeouts"            // calls past their time limit
+	MetricBulkheadQueued = "bulwark.resilience.bulkhead.queued"     // calls waiting for a slot
+	MetricBulkheadWait   = "bulwark.resilience.bulkhead.wait"       // seconds a call waited for a slot (buckets 0.5 ms..10 s)
 
-	attrName   = attribute.Key("bulwark.resilience.name")
-	attrPolicy = attribute.Key("bulwark.resilience.policy")
-	attrState  = attribute.Key("bulwark.resilience.breaker.state")
+	// AttrName is the policy's name ([WithName]); AttrPolicy its kind
+	// (breaker, retry, bulkhead, timeout, ratelimiter); AttrBreakerState
+	// the breaker state a transition went to.
+	AttrName         = "bulwark.resilience.name"
+	AttrPolicy       = "bulwark.resilience.policy"
+	AttrBreakerState = "bulwark.resilience.breaker.state"
+)
+
+const (
+	attrName   = attribute.Key(AttrName)
+	attrPolicy = attribute.Key(AttrPolicy)
+	attrState  = attribute.Key(AttrBreakerState)
 )
 
 // instruments are one policy's meters, with its attributes bound once so
@@ -66,34 +76,33 @@ func newInstruments(s shared, kind string) (*instruments, error) {
 	in.addOpts = []metric.AddOption{metric.WithAttributeSet(in.attrs)}
 	in.recordOpts = []metric.RecordOption{metric.WithAttributeSet(in.attrs)}
 	var err error
-	if in.rejections, err = meter.Int64Counter(metricRejections,
+	if in.rejections, err = meter.Int64Counter(MetricRejections,
 		metric.WithDescription("Calls rejected without being made: breaker open, bulkhead full or rate limited."),
 		metric.WithUnit("{call}")); err != nil {
 		return nil, err
 	}
-	if in.retries, err = meter.Int64Counter(metricRetries,
+	if in.retries, err = meter.Int64Counter(MetricRetries,
 		metric.WithDescription("Retry attempts made by a retry policy."),
 		metric.WithUnit("{attempt}")); err != nil {
 		return nil, err
 	}
-	if in.timeouts, err = meter.Int64Counter(metricTimeouts,
+	if in.timeouts, err = meter.Int64Counter(MetricTimeouts,
 		metric.WithDescription("Calls that ran past their time limit."),
 		metric.WithUnit("{call}")); err != nil {
 		return nil, err
 	}
-	if in.transitions, err = meter.Int64Counter(metricTransitions,
+	if in.transitions, err = meter.Int64Counter(MetricTransitions,
 		metric.WithDescription("Circuit breaker state changes, by new state."),
 		metric.WithUnit("{transition}")); err != nil {
 		return nil, err
 	}
-	if in.queued, err = meter.Int64UpDownCounter(metricBulkheadQueued,
+	if in.queued, err = meter.Int64UpDownCounter(MetricBulkheadQueued,
 		metric.WithDescription("Calls waiting for a bulkhead slot."),
 		metric.WithUnit("{call}")); err != nil {
 		return nil, err
 	}
-	if in.wait, err = meter.Float64Histogram(metricBulkheadWait,
-		metric.WithDescription("Time calls that found the bulkhead full waited for a slot."),
-		metric.WithUnit("s")); err != nil {
+	if in.wait, err = telemetry.DurationHistogram(meter, MetricBulkheadWait,
+		"Time calls that found the bulkhead full waited for a slot."); err != nil {
 		return nil, err
 	}
 	return in, nil

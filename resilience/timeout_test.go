@@ -45,7 +45,7 @@ func TestTimeoutCancelsTheCallContext(t *testing.T) {
 	if bulwark.ClassOf(err) != bulwark.ClassRetryable {
 		t.Fatalf("class = %v, want retryable", bulwark.ClassOf(err))
 	}
-	if v, _ := m.value(t, "bulwark.resilience.timeouts"); v != 1 {
+	if v, _ := m.value(t, resilience.MetricTimeouts); v != 1 {
 		t.Fatalf("timeouts = %v, want 1", v)
 	}
 }

@@ -34,6 +34,7 @@ type Client struct {
 	byID     *flightCache[int, Schema]
 	ids      *flightCache[subjectSchemaKey, int]
 	lookups  *flightCache[subjectSchemaKey, Schema]
+	tel      *clientTelemetry
 }
 
 type subjectSchemaKey struct {
@@ -90,7 +91,12 @@ func NewClient(baseURL string, opts ...ClientOption) (*Client, error) {
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	u.RawPath = strings.TrimSuffix(u.RawPath, "/")
 	u.RawQuery, u.Fragment = "", ""
+	tel, err := newClientTelemetry(cfg.meters, u)
+	if err != nil {
+		return nil, err
+	}
 	return &Client{
+		tel:      tel,
 		base:     u,
 		baseText: u.String(),
 		cfg:      cfg,
@@ -372,7 +378,9 @@ func (e *decodeAnswerError) Error() string {
 }
 func (e *decodeAnswerError) Unwrap() error { return e.err }
 
-func (c *Client) attempt(ctx context.Context, method, target string, body []byte, out any) error {
+func (c *Client) attempt(ctx context.Context, method, target string, body []byte, out any) (err error) {
+	callCtx, start, status := ctx, time.Now(), 0
+	defer func() { c.tel.request(callCtx, method, start, status, err) }()
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.timeout)
 	defer cancel()
 	var rd io.Reader
@@ -405,6 +413,7 @@ func (c *Client) attempt(ctx context.Context, method, target string, body []byte
 		return fmt.Errorf("schema registry: %s %s: %w", method, redact(target), err)
 	}
 	defer resp.Body.Close()
+	status = resp.StatusCode
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	if err != nil {
 		return fmt.Errorf("schema registry: reading answer: %w", err)

@@ -5,6 +5,8 @@ import (
 	"crypto/tls"
 	"net/http"
 	"time"
+
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Client defaults, applied to settings left unset.
@@ -27,6 +29,7 @@ type clientConfig struct {
 	backoff     time.Duration
 	maxBackoff  time.Duration
 	userAgent   string
+	meters      metric.MeterProvider
 }
 
 // ClientOption configures a [Client].

@@ -14,7 +14,9 @@
 // the IDs of registered schemas are cached, with concurrent misses for the
 // same key sharing one request. Options: [WithBasicAuth], [WithBearerToken],
 // [WithBearerTokenSource], [WithTLS], [WithTimeout], [WithRetries] (network
-// errors and 5xx answers are retried with backoff), [WithHTTPClient].
+// errors and 5xx answers are retried with backoff), [WithHTTPClient],
+// [WithMeterProvider] (each request is measured as
+// [MetricRequestDuration], OpenTelemetry's http.client.request.duration).
 //
 // # Serdes
 //

@@ -357,9 +357,9 @@ func (s *Store) cleanupLoop(ctx context.Context, every time.Duration) {
 			return
 		}
 		if err != nil {
-			s.log.Warn("sqlstore: cleanup failed", "error", err)
+			s.log.WarnContext(ctx, "sqlstore: cleanup failed", "error", err)
 		} else if n > 0 {
-			s.log.Debug("sqlstore: expired dedup rows deleted", "rows", n)
+			s.log.DebugContext(ctx, "sqlstore: expired dedup rows deleted", "rows", n)
 		}
 	}
 }

@@ -206,8 +206,8 @@ func checkEndpoints(t *testing.T, base string) string {
 		t.Fatalf("GET /metrics: %s, %s", resp.Status, ct)
 	}
 	for _, re := range []string{
-		`(?m)^# TYPE bulwark_consumer_records_consumed_total counter$`,
-		`(?m)^bulwark_consumer_records_consumed_total\{.*\} [1-9]`,
+		`(?m)^# TYPE messaging_client_consumed_messages_total counter$`,
+		`(?m)^messaging_client_consumed_messages_total\{.*\} [1-9]`,
 		`(?m)^bulwark_dedup_claims_total\{.*bulwark_dedup_name="payment".*\} [1-9]`,
 		`(?m)^bulwark_resilience_breaker_state\{.*bulwark_resilience_name="payment-gateway".*\} `,
 	} {

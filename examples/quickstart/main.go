@@ -85,7 +85,7 @@ func run(args []string, out io.Writer) error {
 		p.SendAsync(ctx, msg, func(_ producer.Result, err error) {
 			if err != nil {
 				failed.Add(1)
-				logger.Error("send failed", "err", err)
+				logger.Error("send failed", "error", err)
 			}
 		})
 	}

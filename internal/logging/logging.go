@@ -3,12 +3,19 @@
 // operator must see (a missing topic, a partition blocked on a dead-letter
 // write, a failed rejoin) reaches the process's log with no configuration,
 // while the routine INFO and DEBUG lines stay quiet.
+//
+// Every package logs an error under the one key [ErrorKey], and logs with
+// the context (WarnContext and the like) wherever one is at hand, so that a
+// handler can attach the trace and span IDs of the span in it.
 package logging
 
 import (
 	"context"
 	"log/slog"
 )
+
+// ErrorKey is the key every log line puts its error under.
+const ErrorKey = "error"
 
 // Default returns slog.Default(), as it is when called, passing only
 // records at WARN and above.

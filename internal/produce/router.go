@@ -73,7 +73,7 @@ func (e *Engine) route() {
 			// A failed refresh leaves the cached metadata, which the
 			// lookups below use; they fail in turn if it is no good.
 			if err := e.client.RefreshMetadata(topic); err != nil {
-				e.log.Debug("produce: metadata refresh failed", "topic", topic, "err", err)
+				e.log.Debug("produce: metadata refresh failed", "topic", topic, "error", err)
 			}
 		}
 		var wake []*sender
@@ -82,7 +82,7 @@ func (e *Engine) route() {
 			leader, err := e.client.Leader(p.topic, p.id)
 			e.mu.Lock()
 			if err != nil {
-				e.log.Debug("produce: no leader", "topic", p.topic, "partition", p.id, "err", err)
+				e.log.Debug("produce: no leader", "topic", p.topic, "partition", p.id, "error", err)
 				p.refresh = true
 				p.retryAt = time.Now().Add(e.o.retryBackoff)
 				next = earliest(next, p.retryAt)

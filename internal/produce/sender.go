@@ -195,10 +195,10 @@ func (s *sender) handle(broker *sarama.Broker, res produceResult) {
 	clear(s.inReq)
 	e.results.push(done...)
 	if res.err != nil {
-		e.log.Debug("produce: request failed, retrying", "broker", s.id, "err", res.err)
+		e.log.Debug("produce: request failed, retrying", "broker", s.id, "error", res.err)
 		// Close it so that the next leader lookup reconnects.
 		if err := broker.Close(); err != nil && !errors.Is(err, sarama.ErrNotConnected) {
-			e.log.Debug("produce: closing broker", "broker", s.id, "err", err)
+			e.log.Debug("produce: closing broker", "broker", s.id, "error", err)
 		}
 	}
 }

@@ -4,8 +4,8 @@ import (
 	"reflect"
 
 	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -46,21 +46,27 @@ func MeterProvider(mp metric.MeterProvider) metric.MeterProvider {
 	return mp
 }
 
-// Messaging semantic-convention attribute keys (OpenTelemetry semconv for
-// messaging systems), written out so we do not pin a semconv version.
+// Messaging semantic-convention attribute keys: semconv v1.43.0's, the
+// newest version go.opentelemetry.io/otel (the module's version in go.mod)
+// ships. Newer conventions (1.45) rename some (messaging.system.name,
+// kafka.offset); moving to them is a breaking change for dashboards.
 const (
-	MessagingSystem            = attribute.Key("messaging.system")
-	MessagingOperationType     = attribute.Key("messaging.operation.type")
-	MessagingOperationName     = attribute.Key("messaging.operation.name")
-	MessagingDestinationName   = attribute.Key("messaging.destination.name")
-	MessagingDestinationPart   = attribute.Key("messaging.destination.partition.id")
-	MessagingConsumerGroupName = attribute.Key("messaging.consumer.group.name")
-	MessagingMessageID         = attribute.Key("messaging.message.id")
-	MessagingKafkaMessageKey   = attribute.Key("messaging.kafka.message.key")
-	MessagingKafkaOffset       = attribute.Key("messaging.kafka.offset")
-	MessagingBatchCount        = attribute.Key("messaging.batch.message_count")
-	ErrorType                  = attribute.Key("error.type")
+	MessagingSystem            = semconv.MessagingSystemKey
+	MessagingOperationType     = semconv.MessagingOperationTypeKey
+	MessagingOperationName     = semconv.MessagingOperationNameKey
+	MessagingDestinationName   = semconv.MessagingDestinationNameKey
+	MessagingDestinationPart   = semconv.MessagingDestinationPartitionIDKey
+	MessagingConsumerGroupName = semconv.MessagingConsumerGroupNameKey
+	MessagingClientID          = semconv.MessagingClientIDKey
+	MessagingMessageID         = semconv.MessagingMessageIDKey
+	MessagingKafkaMessageKey   = semconv.MessagingKafkaMessageKeyKey
+	MessagingKafkaOffset       = semconv.MessagingKafkaOffsetKey
+	MessagingBatchCount        = semconv.MessagingBatchMessageCountKey
+	ServerAddress              = semconv.ServerAddressKey
+	ServerPort                 = semconv.ServerPortKey
+	ErrorType                  = semconv.ErrorTypeKey
 )
 
-// SystemKafka is the messaging.system attribute every span carries.
-var SystemKafka = MessagingSystem.String("kafka")
+// SystemKafka is the messaging.system attribute every span and messaging
+// metric carries.
+var SystemKafka = semconv.MessagingSystemKafka

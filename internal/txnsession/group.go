@@ -116,7 +116,7 @@ func (g *Group) Run(ctx context.Context, fn GenerationFunc) error {
 			if g.hooks.OnError != nil {
 				g.hooks.OnError(err)
 			}
-			g.log.Debug("eos: consumer group error", "error", err)
+			g.log.DebugContext(ctx, "eos: consumer group error", "error", err)
 		}
 	}()
 	defer func() {
@@ -148,7 +148,7 @@ func (g *Group) Run(ctx context.Context, fn GenerationFunc) error {
 			if g.hooks.OnUnstable != nil {
 				g.hooks.OnUnstable()
 			}
-			g.log.Debug("eos: offsets unstable at assignment, rejoining", "error", err)
+			g.log.DebugContext(ctx, "eos: offsets unstable at assignment, rejoining", "error", err)
 			select {
 			case <-ctx.Done():
 				return nil
@@ -156,7 +156,7 @@ func (g *Group) Run(ctx context.Context, fn GenerationFunc) error {
 			}
 			continue
 		}
-		g.log.Warn("eos: consumer group session failed, rejoining", "error", err, "backoff", backoff)
+		g.log.WarnContext(ctx, "eos: consumer group session failed, rejoining", "error", err, "backoff", backoff)
 		select {
 		case <-ctx.Done():
 			return nil
