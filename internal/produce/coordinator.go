@@ -227,7 +227,7 @@ func (c *coordinator) call(ctx context.Context, lookup func() (*sarama.Broker, e
 		if c.retries > 0 && n > c.retries {
 			return maybeSent, fmt.Errorf("%w (gave up after %d attempts)", err, n)
 		}
-		c.log.Debug("produce: transactional request failed, retrying", "transactional_id", c.id, "attempt", n, "err", err)
+		c.log.Debug("produce: transactional request failed, retrying", "transactional_id", c.id, "attempt", n, "error", err)
 		if perr := c.pause(ctx, n); perr != nil {
 			return maybeSent, fmt.Errorf("%w (last error: %w)", perr, err)
 		}
@@ -253,12 +253,12 @@ func (c *coordinator) once(lookup func() (*sarama.Broker, error), refresh func()
 	case !errors.As(err, &kerr):
 		sent = true
 		if cerr := b.Close(); cerr != nil && !errors.Is(cerr, sarama.ErrNotConnected) {
-			c.log.Debug("produce: closing coordinator connection", "err", cerr)
+			c.log.Debug("produce: closing coordinator connection", "error", cerr)
 		}
 		fallthrough
 	case kerr == sarama.ErrNotCoordinatorForConsumer, kerr == sarama.ErrConsumerCoordinatorNotAvailable:
 		if rerr := refresh(); rerr != nil {
-			c.log.Debug("produce: coordinator lookup failed", "err", rerr)
+			c.log.Debug("produce: coordinator lookup failed", "error", rerr)
 		}
 	}
 	return sent, err

@@ -507,7 +507,7 @@ func (t *txn) runAdder() {
 				continue
 			}
 			failures++
-			e.log.Debug("produce: AddPartitionsToTxn failed, retrying", "transactional_id", t.c.id, "attempt", failures, "err", err)
+			e.log.Debug("produce: AddPartitionsToTxn failed, retrying", "transactional_id", t.c.id, "attempt", failures, "error", err)
 			if t.c.pause(context.Background(), failures) != nil {
 				return
 			}
