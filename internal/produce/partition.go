@@ -46,6 +46,7 @@ func (p *partition) openBatch(size int, o *options, now time.Time) (*batch, bool
 		}
 	}
 	b := newBatch(p, now)
+	b.codec, b.level = o.codec, o.level
 	p.queue = append(p.queue, b)
 	return b, true
 }
