@@ -5,7 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/internal/produce"
 	"github.com/bulwarkgo/bulwark/internal/saramax"
@@ -30,37 +29,9 @@ const (
 // Producer is one transactional producer (one per session instance), on
 // the produce engine. Its methods are called from one goroutine at a time.
 type Producer struct {
-	client  sarama.Client
-	e       *produce.Engine
-	bound   time.Duration // of Commit and Abort, which take no context
+	e       *produce.Connected
+	bound   time.Duration // of Commit, Abort and Close, which take no context
 	unknown bool          // the last Commit's outcome is unknown
-}
-
-// NewProducer connects and initialises the transactional ID within ctx;
-// doing so fences any older producer with the same ID and aborts its open
-// transaction.
-func NewProducer(ctx context.Context, brokers []string, cfg *sarama.Config) (*Producer, error) {
-	client, err := sarama.NewClient(brokers, cfg)
-	if err != nil {
-		return nil, err
-	}
-	timeout := cfg.Producer.Transaction.Timeout
-	e, err := produce.NewContext(ctx, client,
-		produce.WithTransactionalID(cfg.Producer.Transaction.ID, timeout),
-		produce.WithLinger(cfg.Producer.Flush.Frequency),
-		produce.WithRetryBackoff(cfg.Producer.Retry.Backoff),
-		// A record not delivered while its transaction may stay open is
-		// of no use: the coordinator aborts the transaction by then.
-		produce.WithDeliveryTimeout(timeout),
-		// Bounded so a producer cut off from the cluster gives up
-		// within seconds (see Configs).
-		produce.WithTxnRetries(cfg.Producer.Transaction.Retry.Max),
-	)
-	if err != nil {
-		_ = client.Close()
-		return nil, err
-	}
-	return &Producer{client: client, e: e, bound: timeout}, nil
 }
 
 // Begin starts a transaction.
@@ -73,15 +44,10 @@ func (p *Producer) Begin() error {
 // hashed with murmur2; msg.Partition is ignored. A record that fails puts
 // the transaction in an error state: see [Producer.InError].
 func (p *Producer) Send(msg *bulwark.Message) {
-	r := produce.Record{Topic: msg.Topic, Key: msg.Key, Value: msg.Value, Timestamp: msg.Timestamp}
-	if len(msg.Headers) > 0 {
-		r.Headers = make([]*sarama.RecordHeader, len(msg.Headers))
-		for i, h := range msg.Headers {
-			r.Headers[i] = &sarama.RecordHeader{Key: []byte(h.Key), Value: h.Value}
-		}
-	}
 	// The engine keeps the outcome: a failed record fails the transaction.
-	p.e.Produce(context.Background(), r, nil)
+	// o lives until the record's outcome, as its headers do.
+	o := new(produce.Outgoing)
+	p.e.Produce(context.Background(), o.Record(msg, nil), nil)
 }
 
 // InError reports whether the open transaction can no longer commit.
@@ -127,7 +93,7 @@ func (p *Producer) Abort() error {
 	if err := p.e.Flush(ctx); err != nil {
 		return err
 	}
-	return p.e.Abort(ctx)
+	return p.e.Engine.Abort(ctx) // not Connected.Abort, which cuts the connections
 }
 
 // OutcomeUnknown reports whether the last Commit failed after EndTxn may
@@ -149,5 +115,5 @@ func (p *Producer) Classify(err error) Failure {
 func (p *Producer) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), p.bound)
 	defer cancel()
-	return errors.Join(p.e.Close(ctx), p.client.Close())
+	return p.e.Close(ctx)
 }
