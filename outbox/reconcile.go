@@ -26,7 +26,7 @@ func (r *Relay) reconcile(ctx context.Context, c *sql.Conn) error {
 	if !sleep(ctx, r.cfg.takeoverGrace) {
 		return nil
 	}
-	tail, err := r.connectTail(ctx)
+	reader, err := r.connectReader(ctx)
 	if err != nil {
 		return err
 	}
@@ -40,12 +40,12 @@ func (r *Relay) reconcile(ctx context.Context, c *sql.Conn) error {
 		if err != nil {
 			return err
 		}
-		parts, err := tail.Partitions(topic)
+		parts, err := reader.Partitions(ctx, topic)
 		if err != nil {
 			return fmt.Errorf("outbox: reconcile: partitions of %s: %w", topic, err)
 		}
 		for _, p := range parts {
-			oldest, end, err := tail.Offsets(topic, p)
+			oldest, end, err := reader.Offsets(topic, p)
 			if err != nil {
 				return fmt.Errorf("outbox: reconcile: offsets of %s/%d: %w", topic, p, err)
 			}
@@ -54,7 +54,7 @@ func (r *Relay) reconcile(ctx context.Context, c *sql.Conn) error {
 				from = oldest // a partition the relay never wrote to
 			}
 			if from < end {
-				got, err := tail.Read(ctx, topic, p, from, end, func(m *bulwark.Message) {
+				got, err := reader.Read(ctx, topic, p, from, end, func(m *bulwark.Message) {
 					if id, ok := ids[m.MessageID()]; ok {
 						found = append(found, id)
 						delete(ids, m.MessageID())
@@ -169,11 +169,11 @@ func (r *Relay) ensurePositions(ctx context.Context, c *sql.Conn, rows []row) er
 			return dbErr("read positions", err)
 		}
 		if !exists {
-			tail, err := r.connectTail(ctx)
+			reader, err := r.connectReader(ctx)
 			if err != nil {
 				return err
 			}
-			parts, err := tail.Partitions(topic)
+			parts, err := reader.Partitions(ctx, topic)
 			if err != nil {
 				return fmt.Errorf("outbox: partitions of %s: %w", topic, err)
 			}
@@ -181,7 +181,7 @@ func (r *Relay) ensurePositions(ctx context.Context, c *sql.Conn, rows []row) er
 				continue
 			}
 			for _, p := range parts {
-				_, end, err := tail.Offsets(topic, p)
+				_, end, err := reader.Offsets(topic, p)
 				if err != nil {
 					return fmt.Errorf("outbox: offsets of %s/%d: %w", topic, p, err)
 				}
@@ -195,17 +195,17 @@ func (r *Relay) ensurePositions(ctx context.Context, c *sql.Conn, rows []row) er
 	return nil
 }
 
-func (r *Relay) connectTail(ctx context.Context) (*saramax.Tail, error) {
-	if r.tail != nil {
-		return r.tail, nil
+func (r *Relay) connectReader(ctx context.Context) (*saramax.Reader, error) {
+	if r.reader != nil {
+		return r.reader, nil
 	}
-	t, err := saramax.ConnectTail(ctx, r.brokers, r.settings)
+	t, err := saramax.ConnectReader(ctx, r.brokers, r.settings, saramax.ReaderConfig{})
 	if err != nil {
 		return nil, fmt.Errorf("outbox: connect to Kafka to reconcile: %w", err)
 	}
 	// sarama's calls take no context: cutting the connections is what
 	// ends one in progress when ctx (Run's) ends.
 	r.stopAbort = context.AfterFunc(ctx, t.Abort)
-	r.tail = t
+	r.reader = t
 	return t, nil
 }

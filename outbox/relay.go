@@ -55,8 +55,8 @@ type Relay struct {
 	close   sync.Once
 
 	// Owned by Run's goroutine.
-	tail        *saramax.Tail
-	stopAbort   func() bool     // stops the tail's abort at the end of Run's ctx
+	reader      *saramax.Reader
+	stopAbort   func() bool     // stops the reader's abort at the end of Run's ctx
 	initialized map[string]bool // topics whose positions exist
 }
 
@@ -138,7 +138,7 @@ func (r *Relay) Run(ctx context.Context) error {
 	defer func() {
 		cancel()
 		<-helper
-		r.closeTail()
+		r.closeReader()
 		r.mu.Lock()
 		r.running = false
 		r.stats.State = StateStopped
@@ -177,15 +177,15 @@ func (r *Relay) failed(err error) {
 	})
 	// A Kafka failure may have left the client's connections broken.
 	if !isDBError(err) {
-		r.closeTail()
+		r.closeReader()
 	}
 }
 
-func (r *Relay) closeTail() {
-	if r.tail != nil {
+func (r *Relay) closeReader() {
+	if r.reader != nil {
 		r.stopAbort()
-		_ = r.tail.Close()
-		r.tail = nil
+		r.reader.Close()
+		r.reader = nil
 	}
 }
 
