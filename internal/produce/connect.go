@@ -33,7 +33,7 @@ func Connect(ctx context.Context, brokers []string, cfg *sarama.Config, s conn.S
 		if err != nil {
 			return nil, err
 		}
-		e, err := New(client, opts...)
+		e, err := NewContext(ctx, client, opts...)
 		if err != nil {
 			_ = client.Close()
 			return nil, err

@@ -16,10 +16,16 @@
 // callbacks never hold up a sender.
 //
 // When a partition's sequence state is lost (OUT_OF_ORDER_SEQUENCE_NUMBER,
-// UNKNOWN_PRODUCER_ID, or a sent batch expiring unanswered), the engine
-// takes a new producer epoch and every partition starts again at sequence
-// 0 (KIP-360, epoch.go); no record is reordered or duplicated by it.
+// UNKNOWN_PRODUCER_ID, or a sent batch of unknown outcome), the
+// idempotent engine takes a new producer epoch and every partition starts
+// again at sequence 0 (KIP-360, epoch.go); no record is reordered or
+// duplicated by it. A transactional engine fails the partition's records
+// instead, which makes the transaction abortable, and Abort takes the new
+// epoch from the coordinator.
 //
-// The engine is idempotent only; transactions and the wiring into
-// producer, eos and consumer come later.
+// With WithTransactionalID the engine is transactional (txn.go): Begin,
+// Produce, AddOffsets, then Commit or Abort. A partition sends nothing
+// until AddPartitionsToTxn has put it in the open transaction; Commit
+// sends EndTxn once every record is acknowledged. Failures are classified
+// (Classify) with internal/saramax's one transactional classification.
 package produce

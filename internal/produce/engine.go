@@ -50,6 +50,7 @@ type Engine struct {
 	stop      chan struct{} // closed by Close: router and senders end
 	wg        sync.WaitGroup
 	results   *results
+	txn       *txn // nil unless WithTransactionalID (txn.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -57,8 +58,17 @@ type Engine struct {
 
 // New returns an engine producing through client, which stays the
 // caller's: Close does not close it. It gets a producer ID and epoch with
-// InitProducerID, so client must speak Kafka 0.11 or later.
+// InitProducerID, so client must speak Kafka 0.11 or later. It is
+// NewContext without a bound of its own.
 func New(client sarama.Client, opts ...Option) (*Engine, error) {
+	return NewContext(context.Background(), client, opts...)
+}
+
+// NewContext is New with ctx bounding the set-up; with
+// WithTransactionalID that is the transaction coordinator's lookup and
+// InitProducerID, retried while the coordinator is loading, moving or
+// still ending the previous instance's transaction.
+func NewContext(ctx context.Context, client sarama.Client, opts ...Option) (*Engine, error) {
 	o := defaultOptions()
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
@@ -75,7 +85,13 @@ func New(client sarama.Client, opts ...Option) (*Engine, error) {
 	if m := client.Config().Net.MaxOpenRequests; o.maxInFlight > m {
 		return nil, fmt.Errorf("produce: max in flight %d exceeds the client's Net.MaxOpenRequests %d", o.maxInFlight, m)
 	}
-	resp, err := client.InitProducerID()
+	var resp *sarama.InitProducerIDResponse
+	var err error
+	if o.txnID != "" {
+		resp, err = initTxnProducerID(ctx, client, &o)
+	} else {
+		resp, err = client.InitProducerID()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("produce: init producer ID: %w", err)
 	}
@@ -93,6 +109,9 @@ func New(client sarama.Client, opts ...Option) (*Engine, error) {
 		senders:    map[int32]*sender{},
 		routeWake:  make(chan struct{}, 1),
 		stop:       make(chan struct{}),
+	}
+	if o.txnID != "" {
+		e.txn = newTxn(e)
 	}
 	e.results = newResults(e)
 	e.wg.Add(1)
@@ -202,6 +221,18 @@ func (e *Engine) ProduceWithin(ctx context.Context, r Record, cb Callback, dl De
 		return
 	}
 	p := t.parts[pn]
+	if p.lost != nil {
+		e.failRecordLocked(pn, cb, p.lost)
+		e.mu.Unlock()
+		return
+	}
+	if e.txn != nil {
+		if err := e.txn.admitLocked(p); err != nil {
+			e.failRecordLocked(pn, cb, err)
+			e.mu.Unlock()
+			return
+		}
+	}
 	b, fresh := p.openBatch(size, &e.o, now)
 	b.append(&r, ts, size, cb)
 	e.pending++
@@ -287,7 +318,7 @@ func (e *Engine) loadTopic(topic string) (*topicState, error) {
 	}
 	t := &topicState{parts: make([]*partition, len(ids)), partitioner: sarama.NewMurmur2Partitioner(topic)}
 	for i := range t.parts {
-		t.parts[i] = &partition{topic: topic, id: int32(i)}
+		t.parts[i] = &partition{topic: topic, id: int32(i), txnHold: e.txn != nil}
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()

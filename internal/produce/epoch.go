@@ -15,7 +15,7 @@ package produce
 //     latest there, which the broker would have recognised as a duplicate.
 //   - a sent batch whose delivery timeout passes unanswered, or a retry
 //     rejected for good after an answer that was lost or inconclusive: it
-//     may or may not have been written, so it fails with ErrOutcomeUnknown
+//     may or may not have been written, so it fails with ErrMaybeWritten
 //     and is never sent again, and its sequences are not given back; the
 //     partition goes on under the new identity, where no later batch can
 //     be taken for a duplicate of it.
@@ -79,11 +79,32 @@ func (e *Engine) requestBumpLocked(from identity, cause error) {
 	}
 }
 
+// failPartitionLocked is what a transactional engine does where the
+// idempotent one takes a new epoch: it cannot in the middle of a
+// transaction, so p's records fail, which makes the transaction
+// abortable, p refuses records until Abort renews the epoch with the
+// transactional ID (txn.go's renewEpochIfLost), and the other partitions
+// go on. The idempotent engine keeps p's batches: out comes back as is.
+func (e *Engine) failPartitionLocked(p *partition, cause error, out []*batch) []*batch {
+	if e.txn == nil {
+		return out
+	}
+	p.lost = &sequenceLostError{topic: p.topic, partition: p.id, cause: cause}
+	e.bumpWanted = true
+	for len(p.queue) > 0 {
+		b := p.pop()
+		b.err = p.lost
+		out = append(out, b)
+	}
+	return out
+}
+
 // bumpIfWanted runs a wanted bump; it is called on the router goroutine.
-// After a failed attempt it returns when to try again.
+// After a failed attempt it returns when to try again. A transactional
+// engine's bump is Abort's (txn.go).
 func (e *Engine) bumpIfWanted(now time.Time) time.Time {
 	e.mu.Lock()
-	if !e.bumpWanted {
+	if !e.bumpWanted || e.txn != nil {
 		e.mu.Unlock()
 		return time.Time{}
 	}

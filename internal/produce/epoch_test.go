@@ -267,3 +267,41 @@ func TestBumpRetriesInitProducerID(t *testing.T) {
 	tr.wait(t, time.Second)
 	require.Equal(t, map[int32]int{0: 2}, verifyAcrossEpochs(t, newClient(t, c), e, tr, topic, 1))
 }
+
+// TestTxnSequenceErrorAborts: a transactional engine cannot take a new
+// epoch in the middle of a transaction, so OUT_OF_ORDER_SEQUENCE_NUMBER
+// fails the partition's records and Commit fails, abortable; Abort takes a
+// new epoch from the coordinator, and the next transaction's records
+// commit, from sequence 0 under it.
+func TestTxnSequenceErrorAborts(t *testing.T) {
+	c := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 1))
+	e := newTxnEngine(t, newClient(t, c), "txn-seq")
+	ctx := txnCtx(t)
+	pid, epoch := e.ProducerID()
+
+	require.NoError(t, e.Begin())
+	f := c.FailNext(kafkatest.Produce, outOfOrderSequence, 1)
+	tr := newTracker()
+	tr.produce(e, topic, "k", "lost")
+	err := e.Commit(ctx)
+	require.Equal(t, produce.Abortable, produce.Classify(err), "commit: %v", err)
+	require.Equal(t, 1, f.Hits())
+	require.Error(t, tr.got["lost"].err)
+	require.NoError(t, e.Abort(ctx))
+	newPID, newEpoch := e.ProducerID()
+	require.NotEqual(t, [2]int64{pid, int64(epoch)}, [2]int64{newPID, int64(newEpoch)}, "no new epoch")
+
+	require.NoError(t, e.Begin())
+	tr.produce(e, topic, "k", "kept")
+	require.NoError(t, e.Commit(ctx))
+	tr.wait(t, time.Second)
+	require.NoError(t, tr.got["kept"].err)
+	got, _ := readCommitted(t, c, topic)
+	require.Equal(t, []string{"kept"}, got)
+	for _, b := range readBatches(t, newClient(t, c), topic, 0) {
+		if slices.Contains(b.values, "kept") {
+			require.Equal(t, [2]int64{newPID, int64(newEpoch)}, [2]int64{b.producerID, int64(b.epoch)})
+			require.Equal(t, int32(0), b.firstSeq)
+		}
+	}
+}

@@ -25,6 +25,9 @@ type options struct {
 	level           int
 	abort           func()
 	logger          *slog.Logger
+	txnID           string        // WithTransactionalID (txn.go)
+	txnTimeout      time.Duration // WithTransactionalID
+	txnRetries      int           // WithTxnRetries; 0: until the context ends
 }
 
 func defaultOptions() options {

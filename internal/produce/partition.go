@@ -28,6 +28,13 @@ type partition struct {
 	nextSeq  int32
 	queue    []*batch // oldest first; only the last may be open
 	inflight bool     // queue[0] is in a request
+	lost     error    // transactional engine: sequence state lost until Abort renews the epoch
+
+	// Transactions (txn.go): txnHold keeps a transactional engine's
+	// partition from sending until it is in the open transaction;
+	// txn says how far adding it got.
+	txnHold bool
+	txn     txnPart
 }
 
 // openBatch returns the batch r goes in, opening one when the last is
@@ -56,7 +63,7 @@ func (p *partition) pop() *batch {
 
 // ready reports whether queue[0] may be sent now, and else when it may.
 func (p *partition) ready(now time.Time, o *options, flushing bool) (bool, time.Time) {
-	if p.inflight || len(p.queue) == 0 {
+	if p.inflight || p.lost != nil || p.txnHold || len(p.queue) == 0 {
 		return false, time.Time{}
 	}
 	if now.Before(p.retryAt) {

@@ -129,7 +129,7 @@ func TestRejectedBatchGivesSequencesBack(t *testing.T) {
 // TestRejectedRetryOfUnknownOutcome: a batch written but answered
 // REQUEST_TIMED_OUT, whose retry is then rejected for good, may be in the
 // log, so its sequences are not given back (the next batch would be taken
-// for a duplicate of it and dropped): it fails with ErrOutcomeUnknown and
+// for a duplicate of it and dropped): it fails with ErrMaybeWritten and
 // the broker's error, and the partition goes on under a new epoch.
 func TestRejectedRetryOfUnknownOutcome(t *testing.T) {
 	c, e, ctx := onePartition(t, produce.WithRetryBackoff(10*time.Millisecond))
@@ -154,7 +154,7 @@ func TestRejectedRetryOfUnknownOutcome(t *testing.T) {
 	require.Equal(t, 1, timedOut.Hits())
 	o := lost.got["k/000002"]
 	require.Equal(t, 1, o.calls)
-	require.ErrorIs(t, o.err, produce.ErrOutcomeUnknown)
+	require.ErrorIs(t, o.err, produce.ErrMaybeWritten)
 	require.ErrorIs(t, o.err, sarama.ErrTopicAuthorizationFailed)
 
 	ok.produce(e, topic, "k", "k/000003")
@@ -179,7 +179,7 @@ func TestRejectedRetryOfUnknownOutcome(t *testing.T) {
 
 // TestDeliveryTimeout: records that cannot be acknowledged fail within the
 // delivery timeout, each callback once; one that was sent fails with
-// ErrOutcomeUnknown (kfake writes a batch it answers REQUEST_TIMED_OUT).
+// ErrMaybeWritten (kfake writes a batch it answers REQUEST_TIMED_OUT).
 // The partition then goes on under a new producer epoch from sequence 0,
 // without sending a timed-out record again.
 func TestDeliveryTimeout(t *testing.T) {
@@ -201,7 +201,7 @@ func TestDeliveryTimeout(t *testing.T) {
 		require.ErrorIs(t, o.err, produce.ErrDeliveryTimeout, v)
 	}
 	// a went out at once, alone in its batch.
-	require.ErrorIs(t, tr.got["a"].err, produce.ErrOutcomeUnknown)
+	require.ErrorIs(t, tr.got["a"].err, produce.ErrMaybeWritten)
 
 	f.Remove()
 	ok := newTracker()
@@ -382,7 +382,7 @@ func TestOutageWithNothingSentKeepsThePartition(t *testing.T) {
 	for v, o := range lost.got {
 		require.Equal(t, 1, o.calls, v)
 		require.ErrorIs(t, o.err, produce.ErrDeliveryTimeout, v)
-		require.NotErrorIs(t, o.err, produce.ErrOutcomeUnknown, "%s: nothing was sent, so the partition's sequences are intact", v)
+		require.NotErrorIs(t, o.err, produce.ErrMaybeWritten, "%s: nothing was sent, so the partition's sequences are intact", v)
 	}
 
 	d.Revive()

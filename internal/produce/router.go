@@ -135,7 +135,7 @@ func (e *Engine) senderLocked(b *sarama.Broker) *sender {
 // appending them to out; each fails alone and the next ones keep their
 // place. A batch never sent spent no sequence (a sealed one, always
 // queue[0], gives its sequences back). A sent one may have been written:
-// it fails with ErrOutcomeUnknown, and its partition's sequence state is
+// it fails with ErrMaybeWritten, and its partition's sequence state is
 // lost, so the engine takes a new identity (see epoch.go).
 func (e *Engine) expireLocked(p *partition, now time.Time, out []*batch) []*batch {
 	for len(p.queue) > 0 && !p.inflight {
@@ -145,8 +145,12 @@ func (e *Engine) expireLocked(p *partition, now time.Time, out []*batch) []*batc
 		}
 		switch {
 		case b.sent:
-			b.err = &unknownOutcomeError{topic: p.topic, partition: p.id, cause: ErrDeliveryTimeout}
+			b.err = &maybeWrittenError{topic: p.topic, partition: p.id, cause: ErrDeliveryTimeout}
 			e.requestBumpLocked(b.identity(), b.err)
+			p.pop()
+			out = append(out, b)
+			out = e.failPartitionLocked(p, b.err, out)
+			continue
 		case b.sealed:
 			p.nextSeq = addSeq(p.nextSeq, -len(b.recs))
 			fallthrough

@@ -137,9 +137,10 @@ func (s *sender) fill(r *request) (next time.Time) {
 			full = (first + i) % n // sent next time, first
 			continue
 		}
-		if !p.sealNext(e.identityLocked(), e.bumpWanted) {
+		if !p.sealNext(e.identityLocked(), e.bumpWanted && e.txn == nil) {
 			continue // the router pokes every sender after the bump
 		}
+		p.queue[0].rb.IsTransactional = e.txn != nil
 		size += bytes
 		p.inflight = true
 		r.batches = append(r.batches, p.queue[0])
@@ -226,6 +227,8 @@ func (s *sender) handle(broker *sarama.Broker, batches []*batch, res produceResu
 				e.rerouteLocked(p, now)
 			case isRetriable(kerr):
 				p.retryAt = now.Add(e.o.retryBackoff)
+			case isSequenceError(kerr) && e.txn != nil:
+				done = e.failPartitionLocked(p, kerr, done)
 			case isSequenceError(kerr):
 				// Rejected, so not written (see epoch.go): the batch
 				// goes again under a new identity from sequence 0.
@@ -238,9 +241,10 @@ func (s *sender) handle(broker *sarama.Broker, batches []*batch, res produceResu
 				// sequences cannot be given back: the partition goes
 				// on under a new identity (see epoch.go).
 				p.pop()
-				b.err = &unknownOutcomeError{topic: p.topic, partition: p.id, cause: kerr}
+				b.err = &maybeWrittenError{topic: p.topic, partition: p.id, cause: kerr}
 				e.requestBumpLocked(b.identity(), b.err)
 				done = append(done, b)
+				done = e.failPartitionLocked(p, b.err, done)
 			default:
 				// Rejected, not written: give its sequences back, which
 				// is sound as no later batch of p has been sent.
