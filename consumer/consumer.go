@@ -58,6 +58,13 @@ type Consumer struct {
 	counts    counts
 	// missing lists the topics Run waits for (WithWaitForTopics).
 	missing atomic.Pointer[[]string]
+
+	rebalance *rebalanceCalls // WithRebalanceListener; nil without
+	// runValues is Run's context without its cancellation, set before the
+	// group starts: listener calls carry its values (trace, logger), and
+	// outlive a stop, as the final commits do.
+	runValues context.Context
+	runDone   <-chan struct{} // Run's ctx.Done(): a session ending then is a stop, not a loss
 }
 
 type topicPartition struct {
@@ -146,6 +153,9 @@ func New(brokers []string, group string, topics []string, handler bulwark.Handle
 	c.untimed = inner
 	c.handler = c.tel.timed(inner)
 	c.dlt = newDeadLetterWriter(c.brokers, cs)
+	if cfg.listener != nil {
+		c.rebalance = &rebalanceCalls{l: cfg.listener}
+	}
 	return c, nil
 }
 
@@ -191,6 +201,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	c.g = g
+	c.runValues, c.runDone = context.WithoutCancel(ctx), ctx.Done()
 	c.mu.Unlock()
 
 	// cutOff ends shortly before Run must return; whatever still waits on
@@ -315,6 +326,8 @@ func (h groupHandler) ConsumeClaim(sess *saramagroup.Session, claim *saramagroup
 	c.runners[tp] = r
 	c.mu.Unlock()
 	c.log.Debug("partition assigned", "topic", tp.topic, "partition", tp.partition, "offset", claim.InitialOffset())
+	btp := bulwark.TopicPartition{Topic: tp.topic, Partition: tp.partition}
+	c.listen(assigned, btp)
 
 	r.run()
 	r.drain()
@@ -325,6 +338,11 @@ func (h groupHandler) ConsumeClaim(sess *saramagroup.Session, claim *saramagroup
 	// others that are waiting.
 	c.commitPartitions(ctx, sess, func() []*partitionRunner { return c.releasedRunners(sess, r) }, 3)
 	cancel()
+	if c.releasedCleanly(sess, r) {
+		c.listen(revoked, btp)
+	} else {
+		c.listen(lost, btp)
+	}
 
 	c.mu.Lock()
 	if c.runners[tp] == r {

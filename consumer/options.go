@@ -68,6 +68,7 @@ type config struct {
 	retryDelays     []time.Duration // WithRetryTopics
 	waitForTopics   bool            // WithWaitForTopics
 	maxPauseDelay   time.Duration
+	listener        bulwark.RebalanceListener // WithRebalanceListener
 	errs            []error
 }
 

@@ -161,9 +161,11 @@ func (s *Session) runOnce(ctx context.Context) error {
 			s.opts.logger.DebugContext(ctx, "eos: producer close", "error", err)
 		}
 	}()
-	grp, err := txnsession.ConnectGroup(ctx, s.brokers, ccfg, s.conn, s.group, s.topics, txnsession.Hooks{
+	hooks := txnsession.Hooks{
 		OnUnstable: func() { s.inst.unstable.Add(context.Background(), 1, s.inst.groupAttr) },
-	}, s.opts.logger)
+	}
+	s.listenerHooks(ctx, &hooks)
+	grp, err := txnsession.ConnectGroup(ctx, s.brokers, ccfg, s.conn, s.group, s.topics, hooks, s.opts.logger)
 	if err != nil {
 		return fmt.Errorf("eos: join group %s: %w", s.group, err)
 	}
