@@ -59,6 +59,7 @@ type Consumer struct {
 	// missing lists the topics Run waits for (WithWaitForTopics).
 	missing atomic.Pointer[[]string]
 
+	readiness readiness       // readiness.go
 	rebalance *rebalanceCalls // WithRebalanceListener; nil without
 	// runValues is Run's context without its cancellation, set before the
 	// group starts: listener calls carry its values (trace, logger), and
@@ -128,6 +129,7 @@ func New(brokers []string, group string, topics []string, handler bulwark.Handle
 		log:       logger.With("group", group),
 		budget:    newBudget(cfg.maxRecords, cfg.maxBytes),
 		runners:   map[topicPartition]*partitionRunner{},
+		readiness: readiness{ready: make(chan struct{})},
 		commitSem: make(chan struct{}, 1),
 		policy: delivery.Policy{
 			MaxAttempts:     cfg.maxAttempts,
@@ -312,8 +314,15 @@ func (c *Consumer) consumeLoop(ctx context.Context, g *saramagroup.Group) error 
 // methods out of Consumer's API.
 type groupHandler struct{ c *Consumer }
 
-func (groupHandler) Setup(*saramagroup.Session) error   { return nil }
-func (groupHandler) Cleanup(*saramagroup.Session) error { return nil }
+func (h groupHandler) Setup(*saramagroup.Session) error {
+	h.c.readiness.joined.Store(true)
+	return nil
+}
+
+func (h groupHandler) Cleanup(*saramagroup.Session) error {
+	h.c.readiness.joined.Store(false)
+	return nil
+}
 
 // ConsumeClaim runs one assigned partition until it is revoked or the
 // session ends, then drains it and commits what finished before the
@@ -376,6 +385,7 @@ func (c *Consumer) commitLoop(ctx context.Context) {
 			c.commitPartitions(cctx, sess, func() []*partitionRunner { return rs }, 1)
 			cancel()
 		}
+		c.checkCaughtUp(ctx)
 	}
 }
 

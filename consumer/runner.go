@@ -213,6 +213,11 @@ type partitionRunner struct {
 	// released is set once the runner drained and waits for its final
 	// commit, which may go out with other released partitions'.
 	released atomic.Bool
+	// caughtUp is set once the partition was caught up (readiness.go);
+	// target (-1: not looked up) and start are where it ended and where
+	// consumption started, used by the commit loop's goroutine only.
+	caughtUp      atomic.Bool
+	target, start int64
 }
 
 func newPartitionRunner(c *Consumer, sess *saramagroup.Session, claim *saramagroup.Claim) *partitionRunner {
@@ -229,6 +234,7 @@ func newPartitionRunner(c *Consumer, sess *saramagroup.Session, claim *saramagro
 		progress:  make(chan struct{}, 1),
 		committed: -1,
 		markers:   newMarkerState(),
+		target:    -1,
 	}
 	if off := claim.InitialOffset(); off >= 0 {
 		r.committed = off
