@@ -62,3 +62,19 @@ func (f RebalanceFuncs) Lost(ctx context.Context, ps []TopicPartition) {
 		f.OnLost(ctx, ps)
 	}
 }
+
+// MemberState is what a consumer-group member (consumer.Consumer,
+// eos.Session) reports of itself for a health check through its State
+// method; each package says how it decides that a partition caught up.
+type MemberState struct {
+	// Joined: the member is in a group session (generation) now.
+	Joined bool
+	// Partitions is how many partitions are assigned now,
+	// CaughtUpPartitions how many of them have caught up at least once
+	// since they were assigned: everything up to where the partition ended
+	// at the assignment is finished. Later lag does not undo it.
+	Partitions, CaughtUpPartitions int
+	// CaughtUp: joined, and every assigned partition caught up (true for a
+	// member the group gives no partition: it has nothing to catch up on).
+	CaughtUp bool
+}

@@ -6,24 +6,16 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/internal/saramagroup"
 )
 
-// State says whether the consumer is doing its job, for a health check.
-type State struct {
-	// Joined: the member is in a group session now.
-	Joined bool
-	// Partitions is how many partitions are assigned now, CaughtUpPartitions
-	// how many of them have been caught up at least once since they were
-	// assigned: every record up to where the partition ended when the
-	// member looked it up just after the assignment has finished (handled,
-	// dead-lettered, or skipped as a transaction marker). Later lag does not undo it; [PartitionStats]
-	// has the lag of now.
-	Partitions, CaughtUpPartitions int
-	// CaughtUp: joined, and every assigned partition caught up (true for a
-	// member the group gives no partition: it has nothing to catch up on).
-	CaughtUp bool
-}
+// State is what a member reports for a health check.
+//
+// A partition of a consumer has caught up once every record up to where
+// it ended when the member looked it up, just after the assignment, has
+// finished (handled, dead-lettered, or skipped as a transaction marker).
+type State = bulwark.MemberState
 
 // readiness is the consumer's part of State; the runners hold the
 // per-partition part.

@@ -35,9 +35,11 @@ func WithRebalanceListener(l bulwark.RebalanceListener) Option {
 	}
 }
 
-// listenerHooks are the group hooks that call the listener, with
-// contexts built from Run's.
-func (s *Session) listenerHooks(runCtx context.Context, h *txnsession.Hooks) {
+// rebalanceHooks are the group hooks that keep the readiness state and
+// call the listener, with contexts built from Run's.
+func (s *Session) rebalanceHooks(runCtx context.Context, h *txnsession.Hooks) {
+	h.OnAssigned = func(parts []txnsession.TopicPartition) { s.readiness.assigned(len(parts)) }
+	h.OnReleased = func([]txnsession.TopicPartition, bool) { s.readiness.released() }
 	l := s.opts.listener
 	if l == nil {
 		return
@@ -52,8 +54,12 @@ func (s *Session) listenerHooks(runCtx context.Context, h *txnsession.Hooks) {
 		defer cancel()
 		fn(ctx, ps)
 	}
-	h.OnAssigned = func(parts []txnsession.TopicPartition) { call(l.Assigned, parts) }
+	h.OnAssigned = func(parts []txnsession.TopicPartition) {
+		s.readiness.assigned(len(parts))
+		call(l.Assigned, parts)
+	}
 	h.OnReleased = func(parts []txnsession.TopicPartition, lost bool) {
+		s.readiness.released()
 		if lost {
 			call(l.Lost, parts)
 		} else {

@@ -33,6 +33,11 @@ type Generation struct {
 	// Start is where each claimed partition starts: its stable committed
 	// offset, or NoOffset (then the oldest offset).
 	Start map[TopicPartition]int64
+	// CatchUp is, per claimed partition, the offset the member must have
+	// committed to have caught up with what the partition held at the
+	// assignment: its end then, or NoOffset when it started there
+	// already. A partition whose lookup failed is missing.
+	CatchUp map[TopicPartition]int64
 
 	group *Group
 	marks watermarks // next_offset.go
@@ -239,6 +244,7 @@ func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
 		Claims:  parts,
 		Records: records,
 		Start:   offs,
+		CatchUp: catchUp(h.g.client, offs),
 		group:   h.g,
 	}
 	h.gen = gen
@@ -256,6 +262,28 @@ func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
 		}
 	}()
 	return nil
+}
+
+// catchUp looks up the ends of the partitions that start at start (see
+// Generation.CatchUp).
+func catchUp(client sarama.Client, start map[TopicPartition]int64) map[TopicPartition]int64 {
+	out := make(map[TopicPartition]int64, len(start))
+	for tp, from := range start {
+		end, err := client.GetOffset(tp.Topic, tp.Partition, sarama.OffsetNewest)
+		if err != nil {
+			continue
+		}
+		if from == NoOffset {
+			if from, err = client.GetOffset(tp.Topic, tp.Partition, sarama.OffsetOldest); err != nil {
+				continue
+			}
+		}
+		if from >= end {
+			end = NoOffset
+		}
+		out[tp] = end
+	}
+	return out
 }
 
 func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
