@@ -169,11 +169,7 @@ func (g *Group) OffsetAt(ctx context.Context, topic string, partition int32, at 
 	var off int64
 	err := g.untilDone(ctx, "list offsets", func() error {
 		var err error
-		off, err = g.commitClient.GetOffset(topic, partition, at)
-		if err == nil && at >= 0 && off < 0 {
-			// No record at or after the time: the end.
-			off, err = g.commitClient.GetOffset(topic, partition, sarama.OffsetNewest)
-		}
+		off, err = offsetAt(g.commitClient, topic, partition, at)
 		return err
 	})
 	return off, err
