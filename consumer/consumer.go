@@ -336,6 +336,9 @@ func (h groupHandler) ConsumeClaim(sess *saramagroup.Session, claim *saramagroup
 	c.mu.Unlock()
 	c.log.Debug("partition assigned", "topic", tp.topic, "partition", tp.partition, "offset", claim.InitialOffset())
 	btp := bulwark.TopicPartition{Topic: tp.topic, Partition: tp.partition}
+	if c.cfg.startAt != nil && claim.InitialOffset() < 0 {
+		c.positionStart(r, btp)
+	}
 	c.listen(assigned, btp)
 
 	r.run()

@@ -68,7 +68,8 @@ type config struct {
 	retryDelays     []time.Duration // WithRetryTopics
 	waitForTopics   bool            // WithWaitForTopics
 	maxPauseDelay   time.Duration
-	listener        bulwark.RebalanceListener // WithRebalanceListener
+	listener        bulwark.RebalanceListener             // WithRebalanceListener
+	startAt         func(bulwark.TopicPartition) Position // WithStartAt
 	errs            []error
 }
 

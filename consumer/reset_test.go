@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -122,5 +123,59 @@ func TestResetOffsetsRejectsBadArguments(t *testing.T) {
 		if err := call(); !errors.Is(err, ErrInvalidConfig) {
 			t.Errorf("%s: %v, want ErrInvalidConfig", name, err)
 		}
+	}
+}
+
+// WithStartAt positions a partition without a committed offset: the
+// records before the time are never handled, and the position is
+// committed.
+func TestStartAtTimestampForPartitionsWithoutOffsets(t *testing.T) {
+	const topic, group = "start-at", "start-at-group"
+	cl := newCluster(t, map[string]int32{topic: 2})
+	t0 := time.Now().Add(-2 * time.Hour).Truncate(time.Millisecond)
+	produceAt(t, cl, topic, 0, 10, t0)
+	produceAt(t, cl, topic, 10, 20, t0.Add(time.Hour))
+	rec := newRecorder(nil)
+	var asked []int32
+	var mu sync.Mutex
+	c, err := New(cl.Brokers(), group, []string{topic}, rec, fastOpts(cl, WithStartAt(func(tp bulwark.TopicPartition) Position {
+		mu.Lock()
+		asked = append(asked, tp.Partition)
+		mu.Unlock()
+		if tp.Partition == 1 {
+			return Position{} // the default: the oldest
+		}
+		return ToTimestamp(t0.Add(30 * time.Minute))
+	}))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runConsumer(t, c)
+	waitFor(t, 30*time.Second, "everything committed", func() bool {
+		offs := committed(t, cl, group, topic)
+		return offs[0] == 10 && offs[1] == 10
+	})
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for v := range rec.seen {
+		got = append(got, v)
+	}
+	slices.Sort(got)
+	var want []string
+	for i := 0; i < 20; i++ {
+		if i%2 == 1 || i >= 10 {
+			want = append(want, fmt.Sprintf("v%d", i))
+		}
+	}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("handled %v, want %v (partition 0 from the time, partition 1 from the start)", got, want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if slices.Sort(asked); !slices.Equal(asked, []int32{0, 1}) {
+		t.Fatalf("WithStartAt asked for %v, want each partition once", asked)
 	}
 }

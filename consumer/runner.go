@@ -218,6 +218,9 @@ type partitionRunner struct {
 	// consumption started, used by the commit loop's goroutine only.
 	caughtUp      atomic.Bool
 	target, start int64
+	// startAt is the WithStartAt position while records before it may
+	// still come (0: none); run's goroutine only (startat.go).
+	startAt int64
 }
 
 func newPartitionRunner(c *Consumer, sess *saramagroup.Session, claim *saramagroup.Claim) *partitionRunner {
@@ -326,9 +329,10 @@ func (r *partitionRunner) run() {
 // whatever else is buffered, to held; closed reports the end of the
 // claim. Records a watcher took meanwhile come first. holding is set when
 // the watcher paused fetching, so run lifts the pause once held drains.
-func (r *partitionRunner) read(held []record, wake <-chan struct{}, holding *bool) (_ []record, closed bool) {
+func (r *partitionRunner) read(held []record, wake <-chan struct{}, holding *bool) (out []record, closed bool) {
 	r.takeReading()
 	defer r.readMu.Unlock()
+	defer func() { out = r.dropBeforeStart(out) }()
 	if len(r.stash) > 0 || r.stashClosed {
 		held = append(held, r.stash...)
 		clear(r.stash)
