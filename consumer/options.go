@@ -65,6 +65,7 @@ type config struct {
 	batchMax        int
 	batchLinger     time.Duration
 	batchSet        bool
+	batchBytes      int64           // WithBatchBytes; 0: no bound
 	retryDelays     []time.Duration // WithRetryTopics
 	waitForTopics   bool            // WithWaitForTopics
 	maxPauseDelay   time.Duration
