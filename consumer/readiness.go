@@ -48,7 +48,9 @@ func (c *Consumer) State() State {
 	return s
 }
 
-// lookupTimeout bounds a partition's end-offset lookup for readiness.
+// lookupTimeout bounds the end-offset lookups of one readiness check, so
+// that a leader that does not answer holds the commit loop up only this
+// long.
 const lookupTimeout = time.Second
 
 // checkCaughtUp marks the runners that reached the end their partition
@@ -64,6 +66,8 @@ func (c *Consumer) checkCaughtUp(ctx context.Context) {
 		}
 	}
 	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	defer cancel()
 	for _, r := range rs {
 		if r.target < 0 && !c.lookUpTarget(ctx, r) {
 			continue
@@ -85,8 +89,6 @@ func (c *Consumer) checkCaughtUp(ctx context.Context) {
 // lookUpTarget finds where r's partition ends now, and where consumption
 // starts when nothing was committed; false if the broker did not say.
 func (c *Consumer) lookUpTarget(ctx context.Context, r *partitionRunner) bool {
-	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
-	defer cancel()
 	start := r.claim.InitialOffset()
 	if start < 0 {
 		at := saramagroup.Oldest
