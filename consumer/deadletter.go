@@ -7,74 +7,80 @@ import (
 
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/conn"
+	// Named engine here: the package's tests have a helper called engine.
+	engine "github.com/bulwarkgo/bulwark/internal/produce"
 	"github.com/bulwarkgo/bulwark/internal/saramax"
 )
 
-// deadLetterWriter writes dead letters with an idempotent producer made on
-// first use, so a consumer that never dead-letters opens no producer.
+// Dead-letter and retry-topic writes: the engine retries one for up to
+// deadLetterDeliveryTimeout (long enough to ride out a leader move), after
+// which writeBlocking retries it while the partition waits.
+const (
+	deadLetterRetryBackoff    = 100 * time.Millisecond
+	deadLetterDeliveryTimeout = 5 * time.Second
+)
+
+// deadLetterWriter writes dead letters (and records moved to a retry topic)
+// with an idempotent produce engine made on first use, so a consumer that
+// never dead-letters opens no producer.
 type deadLetterWriter struct {
 	brokers []string
 	conn    conn.Settings
 	mu      sync.Mutex
-	p       *saramax.AsyncProducer
-	aborter *saramax.Aborter
-	stop    chan struct{}
+	e       *engine.Connected
 	closed  bool
-	// sending is held (read) around Enqueue so close never calls
-	// AsyncClose while a record is being handed over.
-	sending sync.RWMutex
 }
 
 func newDeadLetterWriter(brokers []string, cs conn.Settings) *deadLetterWriter {
-	return &deadLetterWriter{brokers: brokers, conn: cs, stop: make(chan struct{})}
+	return &deadLetterWriter{brokers: brokers, conn: cs}
 }
 
-func (w *deadLetterWriter) producer() (*saramax.AsyncProducer, error) {
+// connected returns the engine, connecting it (bounded by ctx) on first use.
+func (w *deadLetterWriter) connected(ctx context.Context) (*engine.Connected, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
 		return nil, bulwark.ErrClosed
 	}
-	if w.p != nil {
-		return w.p, nil
+	if w.e != nil {
+		return w.e, nil
 	}
-	cfg, err := saramax.NewProducerConfig(w.conn, saramax.ProducerSettings{RetryMax: 10, RetryBackoff: 100 * time.Millisecond})
+	cfg, err := saramax.NewProducerConfig(w.conn, saramax.ProducerSettings{RetryMax: 10, RetryBackoff: deadLetterRetryBackoff})
 	if err != nil {
 		return nil, err
 	}
-	// Cut off when Run runs out of time to stop: then retries stop
-	// waiting too, so the producer's goroutines end soon after.
-	w.aborter = saramax.MakeAbortable(cfg)
-	p, err := saramax.NewAsyncProducer(w.brokers, cfg)
+	if err := saramax.ValidateProducer(cfg); err != nil {
+		return nil, err
+	}
+	e, err := engine.Connect(ctx, w.brokers, cfg, w.conn,
+		engine.WithRetryBackoff(deadLetterRetryBackoff), engine.WithDeliveryTimeout(deadLetterDeliveryTimeout))
 	if err != nil {
 		return nil, err
 	}
-	w.p = p
-	return p, nil
+	w.e = e
+	return e, nil
 }
 
-// pendingDeadLetter is one dead letter on its way: sarama's form of it and
-// the channel its acknowledgement arrives on.
+// pendingDeadLetter is one dead letter on its way: the engine's form of
+// its headers and the channel its acknowledgement arrives on.
 type pendingDeadLetter struct {
-	out saramax.Outgoing
+	out engine.Outgoing
 	ack chan error
 }
 
-func (p *pendingDeadLetter) Delivered(_ int32, _ int64, err error) { p.ack <- err }
+func (p *pendingDeadLetter) delivered(_ int32, _ int64, err error) { p.ack <- err }
 
-// write sends dl and waits for the broker's acknowledgement.
+// write sends dl and waits for the broker's acknowledgement. dl's bytes
+// are shared with the engine until then, or until the engine gives up on
+// it when ctx ends first.
 func (w *deadLetterWriter) write(ctx context.Context, dl *bulwark.Message) error {
-	p, err := w.producer()
+	e, err := w.connected(ctx)
 	if err != nil {
 		return err
 	}
 	pd := &pendingDeadLetter{ack: make(chan error, 1)}
-	w.sending.RLock()
-	err = p.Enqueue(ctx, w.stop, &pd.out, dl, nil, pd)
-	w.sending.RUnlock()
-	if err != nil {
-		return err
-	}
+	// After close, the engine fails the record with ErrClosed.
+	e.Produce(ctx, pd.out.Record(dl, nil), pd.delivered)
 	select {
 	case err := <-pd.ack:
 		return err
@@ -83,20 +89,20 @@ func (w *deadLetterWriter) write(ctx context.Context, dl *bulwark.Message) error
 	}
 }
 
-// abort cuts the producer's connections: records still queued fail (their
+// abort cuts the engine's connections: records still queued fail (their
 // source records stay uncommitted). Idempotent.
 func (w *deadLetterWriter) abort() {
 	w.mu.Lock()
-	a := w.aborter
+	e := w.e
 	w.mu.Unlock()
-	if a != nil {
-		a.Abort()
+	if e != nil {
+		e.Abort()
 	}
 }
 
-// close flushes and closes the producer; when ctx ends first the
-// connections are cut, and close returns once the producer has given up
-// on what it held.
+// close flushes and closes the engine; when ctx ends first the
+// connections are cut, and close returns once the engine has failed what
+// it held.
 func (w *deadLetterWriter) close(ctx context.Context) {
 	w.mu.Lock()
 	if w.closed {
@@ -104,20 +110,9 @@ func (w *deadLetterWriter) close(ctx context.Context) {
 		return
 	}
 	w.closed = true
-	p := w.p
-	close(w.stop)
+	e := w.e
 	w.mu.Unlock()
-	if p == nil {
-		return
+	if e != nil {
+		_ = e.Close(ctx)
 	}
-	w.sending.Lock() // Enqueue calls in progress return: stop is closed
-	p.AsyncClose()
-	w.sending.Unlock()
-	select {
-	case <-p.Done():
-		return
-	case <-ctx.Done():
-	}
-	w.abort()
-	<-p.Done()
 }

@@ -128,6 +128,24 @@ func TestDuplicatesAreSkippedAndCountAsFinished(t *testing.T) {
 	assert.Contains(t, h.log.String(), "key=id-1")
 }
 
+// Message IDs are opaque keys: records carrying the producer's old form
+// (a UUID's 36-character text) and its compact one (the same 16 bytes in
+// 22 characters of base64url) are each deduplicated by their own ID, and
+// the two forms of one UUID do not collide with each other.
+func TestOldAndCompactMessageIDsAreBothKeys(t *testing.T) {
+	h := newHarness(t, memory(t))
+	var c counting
+	handler := h.d.Wrap(&c)
+	const old, compact = "6f1c2a3b-4d5e-4f60-8172-839405a6b7c8", "bxwqO01eT2CBcoOUBaa3yA"
+	for range 2 {
+		require.NoError(t, handler.Handle(context.Background(), msg(old)))
+		require.NoError(t, handler.Handle(context.Background(), msg(compact)))
+	}
+	assert.EqualValues(t, 2, c.runs.Load(), "each ID handled once")
+	assert.EqualValues(t, 2, h.count(t, dedup.MetricDuplicates))
+	assert.Contains(t, h.log.String(), "key="+compact)
+}
+
 func TestFailedAttemptIsNotMarkedSeen(t *testing.T) {
 	h := newHarness(t, memory(t))
 	boom := errors.New("boom")

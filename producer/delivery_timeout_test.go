@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/kafkatest"
 	"github.com/bulwarkgo/bulwark/producer"
@@ -177,7 +176,7 @@ func TestWaitForRoomIsBoundedByTheDeliveryTimeout(t *testing.T) {
 	const timeout = 500 * time.Millisecond
 	c := kafkatest.NewCluster(t, kafkatest.WithTopic("t", 1))
 	p, err := producer.New(c.Brokers(), producer.WithDeliveryTimeout(timeout), producer.WithMaxBatchRecords(1),
-		producer.WithSaramaConfig(func(cfg *sarama.Config) { cfg.ChannelBufferSize = 1 }))
+		producer.WithMaxBufferedRecords(4))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = p.Close() })
 	_, err = p.Send(ctxFor(t, 10*time.Second), &bulwark.Message{Topic: "t", Value: []byte("warm-up")})
@@ -187,7 +186,7 @@ func TestWaitForRoomIsBoundedByTheDeliveryTimeout(t *testing.T) {
 	defer release()
 	o := newOutcomes()
 	// SendAsync returns once the client took the record; with one record
-	// per request, one request held and one-slot channels, the client is
+	// per batch, one request held and room for four records, the client is
 	// full after a handful. Fill it from a goroutine: the sends that wait
 	// for room must come back by themselves.
 	const n = 16

@@ -28,11 +28,12 @@
 // # Message IDs
 //
 // Every record carries a unique message-ID header
-// ([github.com/bulwarkgo/bulwark.HeaderMessageID], a random UUID) unless the
-// caller set one. It is the same on every internal retry. A caller that may
-// resend a record itself (say after Send failed with an unknown outcome)
-// should set its own ID, so that the resend carries the same one and
-// consumers can drop the duplicate.
+// ([github.com/bulwarkgo/bulwark.HeaderMessageID], a random version-4 UUID
+// in 22 characters of unpadded base64url) unless the caller set one. It is
+// the same on every internal retry. A caller that may resend a record
+// itself (say after Send failed with an unknown outcome) should set its
+// own ID, so that the resend carries the same one and consumers can drop
+// the duplicate.
 //
 // # Transactions
 //

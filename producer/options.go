@@ -37,6 +37,7 @@ type config struct {
 	linger             time.Duration
 	maxBatchRecords    int
 	maxRecordBytes     int
+	maxBufferedRecords int
 	compression        string
 	closeTimeout       time.Duration
 	manualPartitioning bool
@@ -71,6 +72,8 @@ func (c *config) validate() error {
 		return invalidConfig("max batch records must not be negative, got %d", c.maxBatchRecords)
 	case c.maxRecordBytes < 0:
 		return invalidConfig("max record bytes must not be negative, got %d", c.maxRecordBytes)
+	case c.maxBufferedRecords < 0:
+		return invalidConfig("max buffered records must not be negative, got %d", c.maxBufferedRecords)
 	case c.closeTimeout <= 0:
 		return invalidConfig("close timeout must be positive, got %v", c.closeTimeout)
 	case c.transactionTimeout < 0:
@@ -128,17 +131,30 @@ func WithLinger(d time.Duration) Option {
 	return func(c *config) error { c.linger = d; return nil }
 }
 
-// WithMaxBatchRecords caps the records in one produce request. Default 0:
-// no cap other than the request size.
+// WithMaxBatchRecords caps the records of one partition's batch in a
+// produce request (the transactional producer, still on sarama's
+// AsyncProducer, caps the records of a whole request). Default 0: 10,000
+// per batch, and no more than fit in 1 MiB (no cap for the transactional
+// producer).
 func WithMaxBatchRecords(n int) Option {
 	return func(c *config) error { c.maxBatchRecords = n; return nil }
 }
 
 // WithMaxRecordBytes sets the largest record (key, value and headers) the
 // producer accepts; larger ones fail with a permanent error. Default 0:
-// sarama's default of 1 MB. Brokers have their own limit.
+// 1 MiB. Brokers have their own limit.
 func WithMaxRecordBytes(n int) Option {
 	return func(c *config) error { c.maxRecordBytes = n; return nil }
+}
+
+// WithMaxBufferedRecords caps the records handed to the idempotent
+// producer whose outcome it does not have yet: Send and SendAsync wait for
+// room beyond it, within the delivery timeout and their context, which
+// bounds memory and pushes back on a sender faster than the cluster.
+// Default 0: 100,000. The transactional producer ignores it (sarama's
+// buffers bound it).
+func WithMaxBufferedRecords(n int) Option {
+	return func(c *config) error { c.maxBufferedRecords = n; return nil }
 }
 
 // WithCompression compresses record batches: "none", "gzip", "snappy",

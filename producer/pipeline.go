@@ -11,23 +11,26 @@ import (
 
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/conn"
+	"github.com/bulwarkgo/bulwark/internal/produce"
 	"github.com/bulwarkgo/bulwark/internal/saramax"
 	"go.opentelemetry.io/otel/trace"
 )
 
 // pipeline is what Producer and TransactionalProducer share: records go to
-// one sarama AsyncProducer, whose results come back on one goroutine that
-// settles each record (telemetry, then its callback).
+// one backend (backend.go), whose results come back on one goroutine that
+// settles each record (telemetry, then its callback); the delivery timeout
+// (expiry.go) bounds every record's outcome whatever the backend does.
 type pipeline struct {
-	ap     *saramax.AsyncProducer
+	be     backend
 	cfg    config
 	tel    *instruments
 	logger *slog.Logger
 
-	// stop closes when Close starts, releasing senders waiting for sarama to
-	// take their record. senders is read-held while a record is handed to
-	// sarama; Close write-locks it to know no hand-off is under way before it
-	// shuts sarama down (sending to a shut-down sarama producer panics).
+	// stop closes when Close starts, releasing senders waiting for the
+	// backend to take their record. senders is read-held while a record is
+	// handed over; Close write-locks it to know no hand-off is under way
+	// before it shuts the backend down (sending to a shut-down sarama
+	// producer panics).
 	stop    chan struct{}
 	senders sync.RWMutex
 	closed  bool
@@ -45,10 +48,10 @@ type pipeline struct {
 	closeErr  error
 }
 
-// record is one record between hand-off and outcome. It is the Delivery
-// sarama carries in the message metadata.
+// record is one record between hand-off and outcome; its Delivered method
+// receives the backend's outcome.
 type record struct {
-	out    saramax.Outgoing
+	out    produce.Outgoing // the engine's form of the record's headers
 	idText [messageIDLen]byte
 	p      *pipeline
 	topic  *topicTelemetry
@@ -68,7 +71,11 @@ type outcome struct {
 	err error
 }
 
-func newPipeline(ctx context.Context, brokers []string, cfg config, transactionalID string) (*pipeline, error) {
+// connectFunc connects a backend; sc is the client's configuration, with
+// the escape hatch applied and validated.
+type connectFunc func(ctx context.Context, brokers []string, cfg config, sc *saramaConfig, s conn.Settings) (backend, error)
+
+func newPipeline(ctx context.Context, brokers []string, cfg config, transactionalID string, connect connectFunc) (*pipeline, error) {
 	if err := conn.CheckBrokers(brokers); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
@@ -102,17 +109,17 @@ func newPipeline(ctx context.Context, brokers []string, cfg config, transactiona
 	if err != nil {
 		return nil, fmt.Errorf("producer: telemetry: %w", err)
 	}
-	ap, err := saramax.ConnectAsyncProducer(ctx, brokers, scfg, settings)
+	be, err := connect(ctx, brokers, cfg, scfg, settings)
 	if err != nil {
 		return nil, fmt.Errorf("producer: connect to %v: %w", brokers, err)
 	}
-	p := &pipeline{ap: ap, cfg: cfg, tel: tel, logger: cfg.logger, stop: make(chan struct{}), expiry: newExpiry(cfg.deliveryTimeout)}
-	// The watch ends with the client: by then every record has settled.
-	go p.expiry.run(ap.Done(), p.expire)
+	p := &pipeline{be: be, cfg: cfg, tel: tel, logger: cfg.logger, stop: make(chan struct{}), expiry: newExpiry(cfg.deliveryTimeout)}
+	// The watch ends with the backend: by then every record has settled.
+	go p.expiry.run(be.done(), p.expire)
 	return p, nil
 }
 
-// send hands msg to sarama. On success r settles exactly once, later; on
+// send hands msg to the backend. On success r settles exactly once, later; on
 // error it never does.
 func (p *pipeline) send(ctx context.Context, msg *bulwark.Message, r *record) error {
 	if msg == nil {
@@ -158,7 +165,7 @@ func (p *pipeline) send(ctx context.Context, msg *bulwark.Message, r *record) er
 	// is part of it.
 	stamp := p.expiry.stamp()
 	r.started = stamp
-	err := p.ap.EnqueueWithin(ctx, p.stop, r, &r.out, msg, added, r)
+	err := p.be.enqueue(ctx, p.stop, r, msg, added)
 	p.senders.RUnlock()
 	if err != nil {
 		if errors.Is(err, saramax.ErrEnqueueTimeout) {
@@ -173,11 +180,12 @@ func (p *pipeline) send(ctx context.Context, msg *bulwark.Message, r *record) er
 	return nil
 }
 
-// Waiting and Expired make r the saramax.Deadline of its own hand-off.
+// Waiting and Expired make r the bound of its own hand-off's wait for room
+// (produce.Deadline, saramax.Deadline).
 func (r *record) Waiting(on bool)                  { r.p.expiry.waitingSender(on) }
 func (r *record) Expired() (bool, <-chan struct{}) { return r.p.expiry.passed(r.started) }
 
-// abandon ends the telemetry of a record that never reached sarama.
+// abandon ends the telemetry of a record that never reached the backend.
 func (p *pipeline) abandon(ctx context.Context, r *record, err error) {
 	p.tel.failed.Add(ctx, 1, p.tel.failedOpts(r.topic, err))
 	if r.span.IsRecording() {
@@ -186,8 +194,9 @@ func (p *pipeline) abandon(ctx context.Context, r *record, err error) {
 	r.span.End()
 }
 
-// Delivered is called by the result goroutine, once per record. A record
-// that expired meanwhile was reported then; its late outcome is dropped.
+// Delivered is called by the backend's result goroutine, once per record. A
+// record that expired meanwhile was reported then; its late outcome is
+// dropped.
 func (r *record) Delivered(partition int32, offset int64, err error) {
 	if !r.state.CompareAndSwap(recordPending, recordSettled) {
 		return
@@ -202,9 +211,9 @@ func (r *record) Delivered(partition int32, offset int64, err error) {
 	r.settle(res, err)
 }
 
-// expire fails r, which the client has not settled within the delivery
-// timeout. The client may still write it: it keeps retrying until its own
-// retries run out.
+// expire fails r, which the backend has not settled within the delivery
+// timeout. It may still be written: a request holding it may still be
+// answered.
 func (p *pipeline) expire(r *record) {
 	p.expired.Add(1)
 	res := Result{Topic: r.topic.name, Partition: -1, Offset: -1}
@@ -239,9 +248,17 @@ func (r *record) notify(res Result, err error) {
 	r.done(res, err)
 }
 
+// deliveryError classifies a backend's failure of a record: a missing
+// topic pauses, the record's own faults are permanent, the rest (leaders,
+// timeouts, connections) retryable.
 func deliveryError(topic string, err error) error {
-	if saramax.IsUnknownTopic(err) {
+	switch {
+	case saramax.IsUnknownTopic(err):
 		return bulwark.Pause(fmt.Errorf("producer: send to %s: %w (%w)", topic, ErrUnknownTopic, err), 0)
+	case errors.Is(err, produce.ErrDeliveryTimeout):
+		return fmt.Errorf("producer: send to %s: %w (%w)", topic, ErrDeliveryTimeout, err)
+	case errors.Is(err, produce.ErrClosed):
+		return fmt.Errorf("producer: send to %s: %w (%w)", topic, bulwark.ErrClosed, err)
 	}
 	err = fmt.Errorf("producer: send to %s: %w", topic, err)
 	if saramax.IsPermanentProduceError(err) {
@@ -263,7 +280,7 @@ func (p *pipeline) release() {
 	p.idleMu.Unlock()
 }
 
-// flush waits until every record handed to sarama has settled.
+// flush waits until every record handed to the backend has settled.
 func (p *pipeline) flush(ctx context.Context) error {
 	for {
 		p.idleMu.Lock()
@@ -314,12 +331,12 @@ func (p *pipeline) sendAsync(ctx context.Context, msg *bulwark.Message, done fun
 	}
 }
 
-// beginClose makes senders waiting for sarama give up with
+// beginClose makes senders waiting for the backend give up with
 // bulwark.ErrClosed.
 func (p *pipeline) beginClose() { p.stopOnce.Do(func() { close(p.stop) }) }
 
 // close stops taking records, waits (bounded) for those in flight, and
-// shuts sarama down. Later calls return the first call's result.
+// shuts the backend down. Later calls return the first call's result.
 func (p *pipeline) close() error {
 	p.closeOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), p.cfg.closeTimeout)
@@ -329,14 +346,11 @@ func (p *pipeline) close() error {
 		p.closed = true
 		p.senders.Unlock()
 		flushErr := p.flush(ctx)
-		p.ap.AsyncClose()
-		select {
-		case <-p.ap.Done():
-		case <-ctx.Done():
+		if err := p.be.shutdown(ctx); err != nil {
 			p.logger.Warn("producer: close timed out; records still in flight are settled in the background",
-				slog.Int64("in_flight", p.inFlight.Load()), slog.Duration("close_timeout", p.cfg.closeTimeout))
+				slog.Int64("in_flight", p.inFlight.Load()), slog.Duration("close_timeout", p.cfg.closeTimeout), slog.Any("error", err))
 			if flushErr == nil {
-				flushErr = fmt.Errorf("producer: close: %w waiting for the client to shut down", ctx.Err())
+				flushErr = err
 			}
 		}
 		if flushErr != nil {

@@ -2,6 +2,7 @@ package producer_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"sync"
 	"testing"
@@ -80,8 +81,15 @@ func TestEveryRecordGetsAUniqueMessageIDUnlessItHasOne(t *testing.T) {
 		if string(r.Value) == "0" {
 			assert.Equal(t, "caller-chosen", id)
 		} else {
-			_, err := uuid.Parse(id)
-			assert.NoError(t, err, "generated IDs are UUIDs")
+			// Generated IDs are version-4 UUIDs in 22 characters of
+			// unpadded base64url.
+			assert.Len(t, id, 22)
+			raw, err := base64.RawURLEncoding.DecodeString(id)
+			require.NoError(t, err, "generated ID %q", id)
+			u, err := uuid.FromBytes(raw)
+			require.NoError(t, err, "generated IDs are UUIDs")
+			assert.Equal(t, uuid.Version(4), u.Version())
+			assert.Equal(t, uuid.RFC4122, u.Variant())
 		}
 		assert.False(t, seen[id], "duplicate message ID %s", id)
 		seen[id] = true
@@ -251,5 +259,32 @@ func TestSlowCallbackDoesNotHoldUpLaterRecords(t *testing.T) {
 	require.Len(t, order, n+1)
 	for i, off := range order {
 		require.Equal(t, int64(i), off, "callbacks in offset order")
+	}
+}
+
+// TestCompressedRecordsReadBack sends with each codec and reads every
+// record back intact (kafkatest decodes with franz-go), headers included.
+func TestCompressedRecordsReadBack(t *testing.T) {
+	for _, codec := range []string{"gzip", "snappy", "lz4", "zstd"} {
+		t.Run(codec, func(t *testing.T) {
+			c := kafkatest.NewCluster(t, kafkatest.WithTopic("z", 2))
+			p := newProducer(t, c, producer.WithCompression(codec), producer.WithLinger(5*time.Millisecond))
+			ctx := ctxFor(t, 30*time.Second)
+			var wg sync.WaitGroup
+			for i := range 300 {
+				wg.Add(1)
+				p.SendAsync(ctx, &bulwark.Message{Topic: "z", Key: []byte(fmt.Sprint(i % 5)), Value: []byte(fmt.Sprintf("value %04d, compressible compressible", i))},
+					func(_ producer.Result, err error) { defer wg.Done(); assert.NoError(t, err) })
+			}
+			wg.Wait()
+			recs := readTopic(t, c, "z")
+			require.Len(t, recs, 300)
+			seen := map[string]bool{}
+			for _, r := range recs {
+				seen[string(r.Value)] = true
+				assert.NotEmpty(t, r.MessageID())
+			}
+			assert.Len(t, seen, 300)
+		})
 	}
 }

@@ -5,10 +5,32 @@ import "github.com/IBM/sarama"
 // saramaHook edits the sarama configuration; see [WithSaramaConfig].
 type saramaHook = func(*sarama.Config)
 
+// saramaConfig names sarama's configuration for the files that pass it
+// on without importing sarama.
+type saramaConfig = sarama.Config
+
 // WithSaramaConfig is the escape hatch to sarama settings bulwark does not
 // expose. fn runs after the producer's own settings are applied and before
-// the result is validated, so it can change anything, including what makes
-// the producer idempotent. Code using it depends on sarama's API.
+// the result is validated (a setting sarama rejects fails New). Code using
+// it depends on sarama's API.
+//
+// The idempotent producer ([New]) sends records with bulwark's own engine
+// on sarama's client, so fn reaches the connection settings (Net.*: dial,
+// read and write timeouts, keep-alive, TLS, SASL), Metadata.*, ClientID,
+// RackID, Version and MetricRegistry, and of the Producer settings only
+// Producer.CompressionLevel. It no longer reaches the rest of Producer.*
+// nor ChannelBufferSize: Flush.* (use [WithLinger], [WithMaxBatchRecords]),
+// MaxMessageBytes ([WithMaxRecordBytes]), Retry.* ([WithRetryBackoff],
+// [WithDeliveryTimeout]), Timeout (the request timeout follows the
+// delivery timeout), Compression ([WithCompression]), Partitioner (murmur2,
+// or [WithManualPartitioning]), Interceptors, Return.*, RequiredAcks and
+// Idempotent (always all replicas, always idempotent), ChannelBufferSize
+// ([WithMaxBufferedRecords]); Net.MaxOpenRequests does not change the
+// engine's one request in flight per broker. Those settings are still
+// validated as before, so an edit that would break idempotence (say
+// Net.MaxOpenRequests above 1, or Return.Successes off) still fails New. The transactional producer
+// ([NewTransactional]) still runs on sarama's AsyncProducer, which fn
+// reaches entirely, including what makes it idempotent.
 func WithSaramaConfig(fn func(*sarama.Config)) Option {
 	return func(c *config) error {
 		if fn == nil {

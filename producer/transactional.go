@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/conn"
 	"github.com/bulwarkgo/bulwark/internal/joinerr"
 	"github.com/bulwarkgo/bulwark/internal/saramax"
 	"go.opentelemetry.io/otel/metric"
@@ -25,6 +26,9 @@ import (
 // further work with that error until closed.
 type TransactionalProducer struct {
 	pipe *pipeline
+	// ap is the pipeline's backend: transactions still run on sarama's
+	// AsyncProducer and its transaction manager.
+	ap   *saramax.AsyncProducer
 	id   string
 	turn chan struct{} // holds a token while a transaction (or Close) runs
 
@@ -57,11 +61,18 @@ func NewTransactionalContext(ctx context.Context, brokers []string, transactiona
 			return nil, err
 		}
 	}
-	pipe, err := newPipeline(ctx, brokers, cfg, transactionalID)
+	var ap *saramax.AsyncProducer
+	pipe, err := newPipeline(ctx, brokers, cfg, transactionalID, func(ctx context.Context, brokers []string, _ config, sc *saramaConfig, s conn.Settings) (backend, error) {
+		var err error
+		if ap, err = saramax.ConnectAsyncProducer(ctx, brokers, sc, s); err != nil {
+			return nil, err
+		}
+		return saramaBackend{ap: ap}, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	return &TransactionalProducer{pipe: pipe, id: transactionalID, turn: make(chan struct{}, 1)}, nil
+	return &TransactionalProducer{pipe: pipe, ap: ap, id: transactionalID, turn: make(chan struct{}, 1)}, nil
 }
 
 // InTransaction runs fn inside a new transaction. When fn returns nil the
@@ -147,7 +158,7 @@ func (t *TransactionalProducer) usable() error {
 }
 
 func (t *TransactionalProducer) begin() error {
-	err := t.pipe.ap.BeginTxn()
+	err := t.ap.BeginTxn()
 	if err == nil {
 		return nil
 	}
@@ -156,13 +167,13 @@ func (t *TransactionalProducer) begin() error {
 	}
 	// An earlier abort may have failed and left the transaction unresolved
 	// (its error was returned then): resolve it once before giving up.
-	if abortErr := t.pipe.ap.AbortTxn(); abortErr != nil {
+	if abortErr := t.ap.AbortTxn(); abortErr != nil {
 		if kind := t.classify(abortErr); kind != TxnAbortable {
 			return t.breakWith(kind, joinerr.Join(err, abortErr))
 		}
 		return &TxnError{Kind: TxnAbortable, Err: fmt.Errorf("begin: %w", joinerr.Join(err, abortErr))}
 	}
-	if err := t.pipe.ap.BeginTxn(); err != nil {
+	if err := t.ap.BeginTxn(); err != nil {
 		if kind := t.classify(err); kind != TxnAbortable {
 			return t.breakWith(kind, err)
 		}
@@ -190,7 +201,7 @@ func (t *TransactionalProducer) commit(start time.Time, expiredBefore int64) err
 	if n := t.pipe.expired.Load() - expiredBefore; n > 0 {
 		return t.abortAfter(&TxnError{Kind: TxnAbortable, Err: fmt.Errorf("commit: %d records: %w", n, ErrDeliveryTimeout)}, start)
 	}
-	err := t.pipe.ap.CommitTxn()
+	err := t.ap.CommitTxn()
 	if err == nil {
 		t.recordEnd(t.pipe.tel.txnCommits, start)
 		return nil
@@ -200,7 +211,7 @@ func (t *TransactionalProducer) commit(start time.Time, expiredBefore int64) err
 		t.recordEnd(t.pipe.tel.txnAborts, start)
 		return t.breakWith(kind, cause)
 	}
-	if abortErr := t.pipe.ap.AbortTxn(); abortErr != nil {
+	if abortErr := t.ap.AbortTxn(); abortErr != nil {
 		t.recordEnd(t.pipe.tel.txnAborts, start)
 		if kind := t.classify(abortErr); kind != TxnAbortable {
 			return t.breakWith(kind, joinerr.Join(cause, abortErr))
@@ -221,7 +232,7 @@ func (t *TransactionalProducer) abortAfter(cause error, start time.Time) error {
 	if kind := t.classify(cause); kind != TxnAbortable {
 		return t.breakWith(kind, cause)
 	}
-	abortErr := t.pipe.ap.AbortTxn()
+	abortErr := t.ap.AbortTxn()
 	if abortErr == nil {
 		return cause
 	}
@@ -232,7 +243,7 @@ func (t *TransactionalProducer) abortAfter(cause error, start time.Time) error {
 }
 
 func (t *TransactionalProducer) classify(err error) TxnKind {
-	switch t.pipe.ap.ClassifyTxn(err) {
+	switch t.ap.ClassifyTxn(err) {
 	case saramax.TxnFenced:
 		return TxnFenced
 	case saramax.TxnFatal:

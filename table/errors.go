@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/bulwarkgo/bulwark/conn"
-	"github.com/bulwarkgo/bulwark/internal/saramaread"
 )
 
 // Sentinels for errors.Is.
@@ -27,12 +26,9 @@ func invalidConfig(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
 }
 
-// openError gives the reader's own sentinel the table's.
+// openError makes bad connection settings match ErrInvalidConfig too.
 func openError(err error) error {
-	switch {
-	case errors.Is(err, saramaread.ErrUnknownTopic):
-		return fmt.Errorf("%w: %w", ErrUnknownTopic, err)
-	case errors.Is(err, conn.ErrInvalidSettings):
+	if errors.Is(err, conn.ErrInvalidSettings) {
 		return fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	return err

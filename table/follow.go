@@ -8,11 +8,11 @@ import (
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/internal/backoff"
 	"github.com/bulwarkgo/bulwark/internal/clock"
-	"github.com/bulwarkgo/bulwark/internal/saramaread"
+	"github.com/bulwarkgo/bulwark/internal/saramax"
 )
 
 // Goroutines: everything here runs on a partition's goroutine, started by
-// Open and owned by the Table (see Table); it owns its saramaread.Partition
+// Open and owned by the Table (see Table); it owns its saramax.Follower
 // and its partition's progress, and ends when Close cancels its context.
 
 const (
@@ -37,7 +37,7 @@ func (t *Table) follow(ctx context.Context, ps *partition) {
 	ps.position.Store(-1)
 	log := t.cfg.logger.With("partition", ps.id)
 	for attempt := 1; ; attempt++ {
-		end, err := t.reader.End(ps.id)
+		_, end, err := t.reader.Offsets(t.topic, ps.id)
 		if err == nil {
 			ps.end.Store(end)
 			if end == 0 {
@@ -61,9 +61,9 @@ func (t *Table) follow(ctx context.Context, ps *partition) {
 		}
 		log.WarnContext(ctx, "table: error reading the partition; the client retries", "error", err)
 	}
-	from := saramaread.Oldest
+	from := saramax.OffsetOldest
 	for attempt := 1; ctx.Err() == nil; attempt++ {
-		part, err := t.reader.Read(ps.id, from, onError)
+		part, err := t.reader.Follow(t.topic, ps.id, from, onError)
 		if err != nil {
 			if ctx.Err() == nil && worthLogging(attempt) {
 				log.WarnContext(ctx, "table: cannot start reading the partition; retrying", "error", err, "offset", from, "attempt", attempt)
@@ -89,8 +89,8 @@ func (t *Table) follow(ctx context.Context, ps *partition) {
 // consume applies part's records from offset from (or the partition's
 // start) until ctx ends or the reader ends by itself; it returns where to
 // read on from.
-func (t *Table) consume(ctx context.Context, ps *partition, part *saramaread.Partition, from int64) int64 {
-	buf := make([]saramaread.Record, 0, pollRecords)
+func (t *Table) consume(ctx context.Context, ps *partition, part *saramax.Follower, from int64) int64 {
+	buf := make([]saramax.Record, 0, pollRecords)
 	idle := 0
 	for {
 		wait := time.Duration(0) // following: wait for the next record however long
@@ -127,7 +127,7 @@ func (t *Table) consume(ctx context.Context, ps *partition, part *saramaread.Par
 // its end: the last records before the end may be transaction markers or
 // aborted records, which never arrive.
 func (t *Table) probe(ps *partition, from int64, idle int) {
-	next, err := t.reader.NextDelivered(ps.id, from)
+	next, err := t.reader.NextDelivered(t.topic, ps.id, from)
 	if err == nil && t.cfg.onProbe != nil {
 		t.cfg.onProbe(ps.id, next)
 	}
@@ -158,7 +158,7 @@ type change struct{ key, old, new []byte }
 
 // apply writes msgs to the table, in order, and calls the change callback.
 // It returns false when ctx ended while a value was being decoded.
-func (t *Table) apply(ctx context.Context, ps *partition, msgs []saramaread.Record) bool {
+func (t *Table) apply(ctx context.Context, ps *partition, msgs []saramax.Record) bool {
 	decoded := make([]any, len(msgs))
 	if t.cfg.decoder != nil {
 		for i, m := range msgs {
@@ -205,7 +205,7 @@ func (t *Table) apply(ctx context.Context, ps *partition, msgs []saramaread.Reco
 
 // decode decodes m's value, retrying while the decoder's error is not the
 // record's fault. It returns false when ctx ends first.
-func (t *Table) decode(ctx context.Context, ps *partition, m *saramaread.Record) (any, bool) {
+func (t *Table) decode(ctx context.Context, ps *partition, m *saramax.Record) (any, bool) {
 	for attempt := 1; ; attempt++ {
 		v, err := t.cfg.decoder.Deserialize(ctx, t.topic, false, m.Value)
 		if err == nil {

@@ -10,7 +10,7 @@ import (
 
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/conn"
-	"github.com/bulwarkgo/bulwark/internal/saramaread"
+	"github.com/bulwarkgo/bulwark/internal/saramax"
 )
 
 // Table is a key -> value view of a compacted topic, restored from the
@@ -24,7 +24,7 @@ import (
 type Table struct {
 	topic  string
 	cfg    config
-	reader *saramaread.Reader
+	reader *saramax.Reader
 
 	mu      sync.RWMutex
 	entries map[string]entry
@@ -89,11 +89,18 @@ func Open(ctx context.Context, brokers []string, topic string, opts ...Option) (
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	r, err := saramaread.Connect(ctx, brokers, topic, cs, cfg.saramaTweak())
+	r, err := saramax.ConnectReader(ctx, brokers, cs, saramax.ReaderConfig{ReadCommitted: true, Tweak: cfg.saramaTweak()})
 	if err != nil {
 		return nil, openError(err)
 	}
-	parts := r.Partitions()
+	parts, err := r.Partitions(ctx, topic)
+	if err == nil && len(parts) == 0 {
+		err = fmt.Errorf("%w: %s", ErrUnknownTopic, topic)
+	}
+	if err != nil {
+		r.Close()
+		return nil, openError(err)
+	}
 	if cfg.partitions != nil {
 		for _, p := range cfg.partitions {
 			if !slices.Contains(parts, p) {

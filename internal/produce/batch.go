@@ -21,6 +21,8 @@ type batch struct {
 	created time.Time // when the batch was opened: linger and delivery timeout
 	sealed  bool      // sequences taken: the batch never changes again
 	sent    bool      // handed to the broker at least once: its outcome may be unknown
+	codec   sarama.CompressionCodec
+	level   int
 	rb      sarama.RecordBatch
 
 	// Outcome, set before the batch goes to the results goroutine.
@@ -73,7 +75,10 @@ func (b *batch) seal(pid int64, epoch int16, seq int32) {
 		ProducerID:      pid,
 		ProducerEpoch:   epoch,
 		FirstSequence:   seq,
-		Records:         b.ptrs,
+		// sarama's encoder compresses, once: a retry resends the bytes.
+		Codec:            b.codec,
+		CompressionLevel: b.level,
+		Records:          b.ptrs,
 	}
 }
 

@@ -15,6 +15,9 @@
 // goroutine, which runs the callbacks in order per partition, so user
 // callbacks never hold up a sender.
 //
-// The engine is idempotent only; transactions, the KIP-360 epoch bump and
-// the wiring into producer, eos and consumer come later.
+// With WithTransactionalID the engine is transactional (txn.go): Begin,
+// Produce, AddOffsets, then Commit or Abort. A partition sends nothing
+// until AddPartitionsToTxn has put it in the open transaction; Commit
+// sends EndTxn once every record is acknowledged. Failures are classified
+// (Classify) with internal/saramax's one transactional classification.
 package produce

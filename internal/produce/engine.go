@@ -45,6 +45,7 @@ type Engine struct {
 	stop      chan struct{} // closed by Close: router and senders end
 	wg        sync.WaitGroup
 	results   *results
+	txn       *txn // nil unless WithTransactionalID (txn.go)
 
 	closeOnce sync.Once
 	closeErr  error
@@ -52,8 +53,17 @@ type Engine struct {
 
 // New returns an engine producing through client, which stays the
 // caller's: Close does not close it. It gets a producer ID and epoch with
-// InitProducerID, so client must speak Kafka 0.11 or later.
+// InitProducerID, so client must speak Kafka 0.11 or later. It is
+// NewContext without a bound of its own.
 func New(client sarama.Client, opts ...Option) (*Engine, error) {
+	return NewContext(context.Background(), client, opts...)
+}
+
+// NewContext is New with ctx bounding the set-up; with
+// WithTransactionalID that is the transaction coordinator's lookup and
+// InitProducerID, retried while the coordinator is loading, moving or
+// still ending the previous instance's transaction.
+func NewContext(ctx context.Context, client sarama.Client, opts ...Option) (*Engine, error) {
 	o := defaultOptions()
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
@@ -67,7 +77,13 @@ func New(client sarama.Client, opts ...Option) (*Engine, error) {
 	if !v.IsAtLeast(sarama.V0_11_0_0) {
 		return nil, fmt.Errorf("produce: Kafka version %s is too old for idempotent produce (want 0.11 or later)", v)
 	}
-	resp, err := client.InitProducerID()
+	var resp *sarama.InitProducerIDResponse
+	var err error
+	if o.txnID != "" {
+		resp, err = initTxnProducerID(ctx, client, &o)
+	} else {
+		resp, err = client.InitProducerID()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("produce: init producer ID: %w", err)
 	}
@@ -85,6 +101,9 @@ func New(client sarama.Client, opts ...Option) (*Engine, error) {
 		senders:    map[int32]*sender{},
 		routeWake:  make(chan struct{}, 1),
 		stop:       make(chan struct{}),
+	}
+	if o.txnID != "" {
+		e.txn = newTxn(e)
 	}
 	e.results = newResults(e)
 	e.wg.Add(1)
@@ -119,25 +138,40 @@ func (e *Engine) ProducerID() (int64, int16) { return e.pid, e.epoch }
 // (WithMaxBufferedRecords) and, the first time a topic is seen, to learn
 // its partitions; when ctx ends first, cb gets ctx's error.
 func (e *Engine) Produce(ctx context.Context, r Record, cb Callback) {
+	e.ProduceWithin(ctx, r, cb, nil)
+}
+
+// Deadline bounds a wait for room in the engine without a timer per
+// record: a timer costs more than the rest of a Produce call, and a
+// producer at full speed waits for room on most records.
+type Deadline interface {
+	// Waiting says a wait starts (true) or ends (false), so whatever
+	// drives the deadline's clock keeps it running meanwhile.
+	Waiting(bool)
+	// Expired reports whether the deadline has passed; if not, recheck
+	// closes when it is worth asking again.
+	Expired() (passed bool, recheck <-chan struct{})
+}
+
+// ProduceWithin is Produce whose wait for room also ends, cb getting
+// ErrDeliveryTimeout, once dl has expired (nil: no bound but ctx).
+func (e *Engine) ProduceWithin(ctx context.Context, r Record, cb Callback, dl Deadline) {
 	if cb == nil {
 		cb = func(int32, int64, error) {}
 	}
 	size := r.size()
+	if size > e.o.maxRecordBytes {
+		e.failRecord(r.Partition, cb, fmt.Errorf("produce: record of about %d bytes, more than the maximum of %d: %w",
+			size, e.o.maxRecordBytes, sarama.ErrMessageSizeTooLarge))
+		return
+	}
 
 	e.mu.Lock()
-	for e.pending >= e.o.maxBuffered && !e.closed {
-		if e.space == nil {
-			e.space = make(chan struct{})
-		}
-		space := e.space
-		e.mu.Unlock()
-		select {
-		case <-space:
-		case <-ctx.Done():
-			e.failRecord(r.Partition, cb, context.Cause(ctx))
+	if e.pending >= e.o.maxBuffered && !e.closed {
+		if err := e.waitForRoomLocked(ctx, dl); err != nil {
+			e.failRecord(r.Partition, cb, err)
 			return
 		}
-		e.mu.Lock()
 	}
 	if e.closed {
 		e.mu.Unlock()
@@ -177,6 +211,13 @@ func (e *Engine) Produce(ctx context.Context, r Record, cb Callback) {
 		e.mu.Unlock()
 		return
 	}
+	if e.txn != nil {
+		if err := e.txn.admitLocked(p); err != nil {
+			e.failRecordLocked(pn, cb, err)
+			e.mu.Unlock()
+			return
+		}
+	}
 	b, fresh := p.openBatch(size, &e.o, now)
 	b.append(&r, ts, size, cb)
 	e.pending++
@@ -193,6 +234,38 @@ func (e *Engine) Produce(ctx context.Context, r Record, cb Callback) {
 	if wake != nil {
 		wake.poke()
 	}
+}
+
+// waitForRoomLocked waits until the engine holds fewer than its maximum
+// of unsettled records, or is closed. The caller holds the lock; it is
+// held again on a nil return and released on an error.
+func (e *Engine) waitForRoomLocked(ctx context.Context, dl Deadline) error {
+	if dl != nil {
+		dl.Waiting(true)
+		defer dl.Waiting(false)
+	}
+	for e.pending >= e.o.maxBuffered && !e.closed {
+		if e.space == nil {
+			e.space = make(chan struct{})
+		}
+		space := e.space
+		e.mu.Unlock()
+		var recheck <-chan struct{} // nil without a deadline: never ready
+		if dl != nil {
+			var passed bool
+			if passed, recheck = dl.Expired(); passed {
+				return fmt.Errorf("%w: no room in the engine (%d records unsettled)", ErrDeliveryTimeout, e.o.maxBuffered)
+			}
+		}
+		select {
+		case <-space:
+		case <-recheck:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		e.mu.Lock()
+	}
+	return nil
 }
 
 // failRecord reports a record that failed before it reached a batch. It
@@ -230,7 +303,7 @@ func (e *Engine) loadTopic(topic string) (*topicState, error) {
 	}
 	t := &topicState{parts: make([]*partition, len(ids)), partitioner: sarama.NewMurmur2Partitioner(topic)}
 	for i := range t.parts {
-		t.parts[i] = &partition{topic: topic, id: int32(i)}
+		t.parts[i] = &partition{topic: topic, id: int32(i), txnHold: e.txn != nil}
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -249,7 +322,7 @@ func (e *Engine) partitionOf(t *topicState, r *Record) (int32, error) {
 	n := int32(len(t.parts))
 	if e.o.manual {
 		if r.Partition < 0 || r.Partition >= n {
-			return -1, fmt.Errorf("produce: partition %d of %q out of range [0,%d)", r.Partition, r.Topic, n)
+			return -1, fmt.Errorf("produce: partition %d of %q out of range [0,%d): %w", r.Partition, r.Topic, n, sarama.ErrInvalidPartition)
 		}
 		return r.Partition, nil
 	}

@@ -19,10 +19,7 @@ func TestProduceExactlyOnceInOrder(t *testing.T) {
 	e := newEngine(t, cl, produce.WithMaxBatchRecords(50))
 	tr := newTracker()
 	keyedLoad(t, e, tr, topic, 8, 40, 100, nil)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	require.NoError(t, e.Flush(ctx))
-	tr.wait(t, time.Second)
+	flushAll(t, e, tr)
 	verify(t, newClient(t, c), e, tr, topic, 6)
 }
 

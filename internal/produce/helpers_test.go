@@ -14,6 +14,7 @@ import (
 	"github.com/bulwarkgo/bulwark/internal/saramax"
 	"github.com/bulwarkgo/bulwark/kafkatest"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // newClient returns a sarama client for c, closed at cleanup, with quick
@@ -153,6 +154,7 @@ type batchInfo struct {
 	epoch      int16
 	firstSeq   int32
 	baseOffset int64
+	codec      sarama.CompressionCodec
 	values     []string
 	keys       []string
 }
@@ -187,7 +189,7 @@ func readBatches(t *testing.T, cl sarama.Client, topic string, partition int32) 
 			if rb == nil || rb.FirstOffset < next {
 				continue
 			}
-			bi := batchInfo{producerID: rb.ProducerID, epoch: rb.ProducerEpoch, firstSeq: rb.FirstSequence, baseOffset: rb.FirstOffset}
+			bi := batchInfo{producerID: rb.ProducerID, epoch: rb.ProducerEpoch, firstSeq: rb.FirstSequence, baseOffset: rb.FirstOffset, codec: rb.Codec}
 			for _, r := range rb.Records {
 				bi.values = append(bi.values, string(r.Value))
 				bi.keys = append(bi.keys, string(r.Key))
@@ -240,4 +242,31 @@ func verify(t *testing.T, cl sarama.Client, e *produce.Engine, tr *tracker, topi
 		require.True(t, seen[v], "record %q lost", v)
 	}
 	require.Len(t, seen, len(tr.got))
+}
+
+// flushAll flushes e and waits for every callback tr tracks.
+func flushAll(t *testing.T, e *produce.Engine, tr *tracker) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, e.Flush(ctx))
+	tr.wait(t, time.Second)
+}
+
+// holdProduce makes kfake sit on the next produce request until the test's
+// cleanup, which runs before the cluster's (registered later, run first);
+// the channel closes when the request arrives. HoldNext is not used: a
+// request kfake sleeps on when the cluster closes strands one of its
+// goroutines.
+func holdProduce(t *testing.T, c *kafkatest.Cluster) <-chan struct{} {
+	t.Helper()
+	arrived, block := make(chan struct{}), make(chan struct{})
+	c.Kfake().ControlKey(int16(kafkatest.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
+		c.Kfake().DropControl()
+		close(arrived)
+		<-block
+		return nil, nil, false
+	})
+	t.Cleanup(func() { close(block) })
+	return arrived
 }

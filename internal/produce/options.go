@@ -4,26 +4,35 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/IBM/sarama"
 )
 
 type options struct {
 	linger          time.Duration
 	maxBatchRecords int
 	maxBatchBytes   int
+	maxRecordBytes  int
 	maxBuffered     int
 	deliveryTimeout time.Duration
 	requestTimeout  time.Duration
 	retryBackoff    time.Duration
 	closeTimeout    time.Duration
 	manual          bool
+	codec           sarama.CompressionCodec
+	level           int
 	abort           func()
 	logger          *slog.Logger
+	txnID           string        // WithTransactionalID (txn.go)
+	txnTimeout      time.Duration // WithTransactionalID
+	txnRetries      int           // WithTxnRetries; 0: until the context ends
 }
 
 func defaultOptions() options {
 	return options{
 		maxBatchRecords: 10000,
 		maxBatchBytes:   1 << 20,
+		maxRecordBytes:  1 << 20,
 		maxBuffered:     100000,
 		deliveryTimeout: 2 * time.Minute,
 		requestTimeout:  10 * time.Second,
@@ -67,6 +76,35 @@ func WithMaxBatchBytes(n int) Option {
 			return fmt.Errorf("produce: max batch bytes %d, want at least 1", n)
 		}
 		o.maxBatchBytes = n
+		return nil
+	}
+}
+
+// WithMaxRecordBytes sets the largest record (key, value and headers, as
+// estimated for the batch size) the engine takes (default 1 MiB, sarama's
+// Producer.MaxMessageBytes); a larger one fails at once with an error
+// matching sarama.ErrMessageSizeTooLarge. Brokers have their own limit.
+func WithMaxRecordBytes(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("produce: max record bytes %d, want at least 1", n)
+		}
+		o.maxRecordBytes = n
+		return nil
+	}
+}
+
+// WithCompression compresses every record batch with codec at level
+// (sarama.CompressionLevelDefault for the codec's default); sarama's
+// encoder does the compressing (default: none).
+func WithCompression(codec sarama.CompressionCodec, level int) Option {
+	return func(o *options) error {
+		switch codec {
+		case sarama.CompressionNone, sarama.CompressionGZIP, sarama.CompressionSnappy, sarama.CompressionLZ4, sarama.CompressionZSTD:
+		default:
+			return fmt.Errorf("produce: unknown compression codec %v", codec)
+		}
+		o.codec, o.level = codec, level
 		return nil
 	}
 }

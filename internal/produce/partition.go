@@ -28,6 +28,12 @@ type partition struct {
 	queue    []*batch // oldest first; only the last may be open
 	inflight bool     // queue[0] is in a request
 	failed   error    // sequence state lost: see ErrSequenceLost
+
+	// Transactions (txn.go): txnHold keeps a transactional engine's
+	// partition from sending until it is in the open transaction;
+	// txn says how far adding it got.
+	txnHold bool
+	txn     txnPart
 }
 
 // openBatch returns the batch r goes in, opening one when the last is
@@ -40,6 +46,7 @@ func (p *partition) openBatch(size int, o *options, now time.Time) (*batch, bool
 		}
 	}
 	b := newBatch(p, now)
+	b.codec, b.level = o.codec, o.level
 	p.queue = append(p.queue, b)
 	return b, true
 }
@@ -55,7 +62,7 @@ func (p *partition) pop() *batch {
 
 // ready reports whether queue[0] may be sent now, and else when it may.
 func (p *partition) ready(now time.Time, o *options, flushing bool) (bool, time.Time) {
-	if p.inflight || p.failed != nil || len(p.queue) == 0 {
+	if p.inflight || p.failed != nil || p.txnHold || len(p.queue) == 0 {
 		return false, time.Time{}
 	}
 	if now.Before(p.retryAt) {

@@ -90,8 +90,12 @@ func (rs *results) settle(b *batch) {
 			cb(id, off, nil)
 		}
 	}
+	err := b.err
 	b.release()
 	rs.e.mu.Lock()
+	if err != nil && rs.e.txn != nil {
+		rs.e.txn.recordFailedLocked(err)
+	}
 	rs.e.settleLocked(n)
 	rs.e.mu.Unlock()
 }

@@ -162,18 +162,7 @@ func TestCloseBounded(t *testing.T) {
 	cl, aborter := newAbortableClient(t, c)
 	e, err := produce.New(cl, produce.WithAbort(aborter.Abort))
 	require.NoError(t, err)
-	// The control function blocks kfake until cleanup, which runs before
-	// the cluster's (registered later, run first). HoldNext is not used:
-	// a request kfake sleeps on when the cluster closes strands one of
-	// its goroutines.
-	arrived, block := make(chan struct{}), make(chan struct{})
-	c.Kfake().ControlKey(int16(kafkatest.Produce), func(kmsg.Request) (kmsg.Response, error, bool) {
-		c.Kfake().DropControl()
-		close(arrived)
-		<-block
-		return nil, nil, false
-	})
-	t.Cleanup(func() { close(block) })
+	arrived := holdProduce(t, c)
 	tr := newTracker()
 	for i := range 100 {
 		tr.produce(e, topic, string(rune('a'+i%26)), string(rune(1000+i)))

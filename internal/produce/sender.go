@@ -103,6 +103,7 @@ func (s *sender) sendOnce() (next time.Time, sent, stopped bool) {
 		b := p.queue[0]
 		if !b.sealed {
 			b.seal(e.pid, e.epoch, p.nextSeq)
+			b.rb.IsTransactional = e.txn != nil
 			p.nextSeq = addSeq(p.nextSeq, len(b.recs))
 		}
 		p.inflight = true

@@ -55,18 +55,18 @@ func Connect[T any](ctx context.Context, brokers []string, cfg *sarama.Config, s
 	if r.err == nil {
 		discard(r.v)
 	}
-	var zero T
-	return zero, gaveUp(why, r.err)
-}
-
-// gaveUp explains a connect abandoned because of why, with what sarama
-// had met by then (often only our own cut).
-func gaveUp(why, last error) error {
 	detail := "no broker completed the connection set-up before the context ended"
 	if !errors.Is(why, context.Canceled) {
 		detail = "no broker completed the connection set-up in time"
 	}
 	detail += " (check the addresses and ports, that the listeners speak Kafka, and whether they expect TLS)"
+	var zero T
+	return zero, gaveUp(detail, why, r.err)
+}
+
+// gaveUp explains a call abandoned because of why, with what sarama had
+// met by then (often only our own cut).
+func gaveUp(detail string, why, last error) error {
 	if last != nil && !errors.Is(last, ErrAborted) {
 		why = fmt.Errorf("%w (last error: %v)", why, last)
 	}

@@ -3,6 +3,7 @@ package saramax
 import (
 	"encoding/binary"
 	"fmt"
+	"iter"
 
 	"github.com/IBM/sarama"
 )
@@ -120,37 +121,11 @@ func probeFetch(client sarama.Client, topic string, partition int32, offset int6
 // after the last skipped batch.
 func skippable(block *sarama.FetchResponseBlock, from int64, readCommitted bool) (next int64, delivered bool) {
 	next = from
-	// Producers whose aborted transaction has begun by the current batch:
-	// their transactional batches are skipped until their abort marker.
-	aborted := map[int64]bool{}
-	pending := append([]*sarama.AbortedTransaction(nil), block.AbortedTransactions...)
-	sortAborted(pending)
-	for _, recs := range block.RecordsSet {
-		if recs == nil || recs.RecordBatch == nil {
-			if recs != nil && recs.MsgSet != nil && len(recs.MsgSet.Messages) > 0 {
-				return next, true // legacy format: no transactions; delivered
-			}
-			continue
+	for b, deliver := range batches(block, from, readCommitted) {
+		if b == nil {
+			return next, true // legacy format: no transactions; delivered
 		}
-		b := recs.RecordBatch
-		if b.PartialTrailingRecord {
-			return next, false
-		}
-		last := b.FirstOffset + int64(b.LastOffsetDelta)
-		for len(pending) > 0 && pending[0].FirstOffset <= last {
-			aborted[pending[0].ProducerID] = true
-			pending = pending[1:]
-		}
-		if last < next {
-			continue // before from: already read
-		}
-		switch {
-		case b.Control:
-			if isAbortMarker(b) {
-				delete(aborted, b.ProducerID)
-			}
-		case readCommitted && b.IsTransactional && aborted[b.ProducerID]:
-		default:
+		if deliver {
 			for _, r := range b.Records {
 				if off := b.FirstOffset + r.OffsetDelta; off >= next {
 					return off, true
@@ -159,9 +134,61 @@ func skippable(block *sarama.FetchResponseBlock, from int64, readCommitted bool)
 			// Every record of the batch is before from (or compacted
 			// away): nothing in it is delivered.
 		}
-		next = last + 1
+		next = b.FirstOffset + int64(b.LastOffsetDelta) + 1
 	}
 	return next, false
+}
+
+// batches yields, in offset order, the record batches of block that end
+// at or after from, each with whether sarama's consumer delivers its
+// records: never a transaction marker's (a control batch), and under
+// read_committed not those of an aborted transaction (from the first
+// offset the broker lists for it to its producer's abort marker). A
+// non-empty legacy message set (a format without transactions) is yielded
+// as a nil batch, delivered. It stops at a partial trailing batch, which
+// a fetch from its offset returns whole.
+func batches(block *sarama.FetchResponseBlock, from int64, readCommitted bool) iter.Seq2[*sarama.RecordBatch, bool] {
+	return func(yield func(*sarama.RecordBatch, bool) bool) {
+		// Producers whose aborted transaction has begun by the current
+		// batch: their transactional batches are skipped until their
+		// abort marker.
+		aborted := map[int64]bool{}
+		pending := append([]*sarama.AbortedTransaction(nil), block.AbortedTransactions...)
+		sortAborted(pending)
+		for _, recs := range block.RecordsSet {
+			if recs == nil || recs.RecordBatch == nil {
+				if recs != nil && recs.MsgSet != nil && len(recs.MsgSet.Messages) > 0 && !yield(nil, true) {
+					return
+				}
+				continue
+			}
+			b := recs.RecordBatch
+			if b.PartialTrailingRecord {
+				return
+			}
+			last := b.FirstOffset + int64(b.LastOffsetDelta)
+			for len(pending) > 0 && pending[0].FirstOffset <= last {
+				aborted[pending[0].ProducerID] = true
+				pending = pending[1:]
+			}
+			if last < from {
+				continue // before from: already read
+			}
+			deliver := true
+			switch {
+			case b.Control:
+				deliver = false
+				if isAbortMarker(b) {
+					delete(aborted, b.ProducerID)
+				}
+			case readCommitted && b.IsTransactional && aborted[b.ProducerID]:
+				deliver = false
+			}
+			if !yield(b, deliver) {
+				return
+			}
+		}
+	}
 }
 
 // isAbortMarker reads a control batch's record key: version (int16), then

@@ -35,11 +35,26 @@ var fatalErrors = []error{
 	sarama.ErrTransactionalIDAuthorizationFailed,
 	sarama.ErrClusterAuthorizationFailed,
 	sarama.ErrInvalidTransactionTimeout,
+	sarama.ErrInvalidProducerIDMapping,
+	sarama.ErrUnsupportedVersion,
+	sarama.ErrUnsupportedForMessageFormat,
 }
 
 // ClassifyTxn decides what err (from Send, CommitTxn or AbortTxn) means for
 // producer p, using both the error and the producer's transaction status.
 func ClassifyTxn(p sarama.AsyncProducer, err error) TxnFailure {
+	if f := ClassifyTxnError(err); f != TxnAbortable {
+		return f
+	}
+	if p.TxnStatus()&sarama.ProducerTxnFlagFatalError != 0 {
+		return TxnFatal
+	}
+	return TxnAbortable
+}
+
+// ClassifyTxnError decides what err means from the error alone, for a
+// producer whose transaction state is its caller's (internal/produce).
+func ClassifyTxnError(err error) TxnFailure {
 	for _, f := range fencedErrors {
 		if errors.Is(err, f) {
 			return TxnFenced
@@ -49,9 +64,6 @@ func ClassifyTxn(p sarama.AsyncProducer, err error) TxnFailure {
 		if errors.Is(err, f) {
 			return TxnFatal
 		}
-	}
-	if p.TxnStatus()&sarama.ProducerTxnFlagFatalError != 0 {
-		return TxnFatal
 	}
 	return TxnAbortable
 }

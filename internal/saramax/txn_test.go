@@ -39,6 +39,8 @@ func TestClassifyTxn(t *testing.T) {
 		{"cluster not authorised", inError, wrap(sarama.ErrClusterAuthorizationFailed), saramax.TxnFatal},
 		{"invalid transaction timeout", sarama.ProducerTxnFlagReady, sarama.ErrInvalidTransactionTimeout, saramax.TxnFatal},
 		{"fatal status, any error", fatal, errors.New("transaction manager: transaction is not ready"), saramax.TxnFatal},
+		{"producer ID mapping gone", sarama.ProducerTxnFlagReady, wrap(sarama.ErrInvalidProducerIDMapping), saramax.TxnFatal},
+		{"unsupported version", sarama.ProducerTxnFlagReady, sarama.ErrUnsupportedVersion, saramax.TxnFatal},
 		{"invalid txn state", inError, wrap(sarama.ErrInvalidTxnState), saramax.TxnAbortable},
 		{"topic not authorised", inError, wrap(sarama.ErrTopicAuthorizationFailed), saramax.TxnAbortable},
 		{"concurrent transactions", inError, sarama.ErrConcurrentTransactions, saramax.TxnAbortable},
@@ -48,6 +50,9 @@ func TestClassifyTxn(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			assert.Equal(t, tc.want, saramax.ClassifyTxn(statusProducer{status: tc.status}, tc.err))
+			if tc.status&sarama.ProducerTxnFlagFatalError == 0 {
+				assert.Equal(t, tc.want, saramax.ClassifyTxnError(tc.err), "from the error alone")
+			}
 		})
 	}
 }

@@ -71,12 +71,14 @@ func Configs(cs conn.Settings, s Settings) (consumer, producer *sarama.Config, e
 	producer.Producer.Transaction.Retry.Backoff = 100 * time.Millisecond
 	producer.Producer.Retry.Max = 5
 	producer.Producer.Retry.Backoff = 100 * time.Millisecond
-	// Results are only counted (see Producer.Abort): a failed record puts
-	// the transaction in an error state, which Commit reports.
+	// The produce engine (Producer) reads the transaction's ID, timeout
+	// and retries, Flush.Frequency (linger) and Retry.Backoff from here;
+	// it always hashes keys with murmur2 (Java-compatible), acks=all and
+	// one request in flight per broker, whatever the hooks set. The
+	// settings below keep the config valid for sarama's checks.
 	producer.Producer.Return.Successes = true
 	producer.Producer.Return.Errors = true
 	producer.Producer.Flush.Frequency = s.Linger
-	// Java-compatible key hashing, so Go and Java producers agree.
 	producer.Producer.Partitioner = sarama.NewMurmur2Partitioner
 
 	for _, h := range s.Hooks {

@@ -6,15 +6,31 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/bulwarkgo/bulwark/conn"
+	"github.com/bulwarkgo/bulwark/internal/produce"
 	"github.com/bulwarkgo/bulwark/internal/saramax"
 )
 
-// ConnectProducer is [NewProducer] bounded by ctx and s.ConnectTimeout,
-// with its errors explained (saramax.Connect).
+// ConnectProducer connects the engine within ctx and s.ConnectTimeout
+// (produce.Connect) and initialises the transactional ID, which fences
+// any older producer with the same ID and aborts its open transaction.
 func ConnectProducer(ctx context.Context, brokers []string, cfg *sarama.Config, s conn.Settings) (*Producer, error) {
-	return saramax.Connect(ctx, brokers, cfg, s, func(cut *sarama.Config) (*Producer, error) {
-		return NewProducer(brokers, cut)
-	}, func(p *Producer) { _ = p.Close() })
+	timeout := cfg.Producer.Transaction.Timeout
+	e, err := produce.Connect(ctx, brokers, cfg, s,
+		produce.WithTransactionalID(cfg.Producer.Transaction.ID, timeout),
+		produce.WithLinger(cfg.Producer.Flush.Frequency),
+		produce.WithRetryBackoff(cfg.Producer.Retry.Backoff),
+		// A record not delivered while its transaction may stay open is
+		// of no use: the coordinator aborts the transaction by then.
+		produce.WithDeliveryTimeout(timeout),
+		// Bounded so a producer cut off from the cluster gives up
+		// within seconds (see Configs).
+		produce.WithTxnRetries(cfg.Producer.Transaction.Retry.Max),
+		produce.WithCloseTimeout(timeout),
+	)
+	if err != nil {
+		return nil, err
+	}
+	return &Producer{e: e, bound: timeout}, nil
 }
 
 // ConnectGroup is [NewGroup] bounded the same way.

@@ -1,171 +1,109 @@
 package txnsession
 
 import (
-	"sync"
+	"context"
+	"errors"
+	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/internal/produce"
 	"github.com/bulwarkgo/bulwark/internal/saramax"
 )
 
-// Failure says what a failed transactional call left behind.
-type Failure int
+// Failure says what a failed transactional call left behind: the produce
+// engine's classes.
+type Failure = produce.TxnClass
 
 const (
 	// Abortable: abort the transaction; the producer stays usable.
-	Abortable Failure = iota
+	Abortable = produce.Abortable
 	// GroupFenced: the group generation in the offsets is stale (KIP-447):
 	// this member no longer owns the partitions. Abort and rejoin.
-	GroupFenced
+	GroupFenced = produce.GroupFenced
 	// Fenced: another producer took the transactional ID. Close this one.
-	Fenced
+	Fenced = produce.Fenced
 	// Fatal: the producer is unusable for another reason. Close it.
-	Fatal
+	Fatal = produce.Fatal
 )
 
-func (f Failure) String() string {
-	switch f {
-	case GroupFenced:
-		return "group-fenced"
-	case Fenced:
-		return "fenced"
-	case Fatal:
-		return "fatal"
-	default:
-		return "abortable"
-	}
-}
-
-// Producer is one transactional producer (one per session instance).
-// Its methods are called from one goroutine at a time.
+// Producer is one transactional producer (one per session instance), on
+// the produce engine. Its methods are called from one goroutine at a time.
 type Producer struct {
-	ap sarama.AsyncProducer
-
-	mu       sync.Mutex
-	inFlight int        // records sent and not yet settled
-	settled  *sync.Cond // signalled when inFlight reaches zero
-}
-
-// NewProducer connects and initialises the transactional ID; doing so
-// fences any older producer with the same ID and aborts its open
-// transaction.
-func NewProducer(brokers []string, cfg *sarama.Config) (*Producer, error) {
-	// Counted in drain; forced in case a sarama hook turned them off.
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.Return.Errors = true
-	ap, err := sarama.NewAsyncProducer(brokers, cfg)
-	if err != nil {
-		return nil, err
-	}
-	p := &Producer{ap: ap}
-	p.settled = sync.NewCond(&p.mu)
-	go p.drain()
-	return p, nil
-}
-
-// drain counts settled records until the producer closes.
-func (p *Producer) drain() {
-	successes, errs := p.ap.Successes(), p.ap.Errors()
-	for successes != nil || errs != nil {
-		select {
-		case _, ok := <-successes:
-			if !ok {
-				successes = nil
-				continue
-			}
-		case _, ok := <-errs:
-			if !ok {
-				errs = nil
-				continue
-			}
-		}
-		p.mu.Lock()
-		if p.inFlight--; p.inFlight == 0 {
-			p.settled.Broadcast()
-		}
-		p.mu.Unlock()
-	}
+	e       *produce.Connected
+	bound   time.Duration // of Commit, Abort and Close, which take no context
+	unknown bool          // the last Commit's outcome is unknown
 }
 
 // Begin starts a transaction.
-func (p *Producer) Begin() error { return p.ap.BeginTxn() }
+func (p *Producer) Begin() error {
+	p.unknown = false
+	return p.e.Begin()
+}
 
 // Send hands msg to the producer inside the open transaction. The key is
 // hashed with murmur2; msg.Partition is ignored. A record that fails puts
 // the transaction in an error state: see [Producer.InError].
 func (p *Producer) Send(msg *bulwark.Message) {
-	pm := saramax.ToProducerMessage(msg)
-	pm.Partition = 0
-	p.mu.Lock()
-	p.inFlight++
-	p.mu.Unlock()
-	p.ap.Input() <- pm
+	// The engine keeps the outcome: a failed record fails the transaction.
+	// o lives until the record's outcome, as its headers do.
+	o := new(produce.Outgoing)
+	p.e.Produce(context.Background(), o.Record(msg, nil), nil)
 }
 
 // InError reports whether the open transaction can no longer commit.
-func (p *Producer) InError() bool {
-	return p.ap.TxnStatus()&sarama.ProducerTxnFlagInError != 0
-}
+func (p *Producer) InError() bool { return p.e.TxnErr() != nil }
 
 // Err returns why the open transaction can no longer commit, or nil.
-func (p *Producer) Err() error {
-	if !p.InError() {
-		return nil
-	}
-	// With the transaction in error, CommitTxn sends nothing and changes
-	// nothing: it returns the error that put the transaction there.
-	return p.ap.CommitTxn()
-}
+func (p *Producer) Err() error { return p.e.TxnErr() }
 
 // Commit adds the consumed offsets (next offset to read, per partition)
-// with the group metadata, then commits: TxnOffsetCommit and EndTxn are
-// sent by sarama here, after the records are flushed.
+// with the group metadata, then flushes the records and commits.
 func (p *Producer) Commit(offsets map[TopicPartition]int64, meta GroupMeta) error {
-	if err := p.Err(); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), p.bound)
+	defer cancel()
+	if err := p.e.TxnErr(); err != nil {
 		return err
 	}
-	byTopic := make(map[string][]*sarama.PartitionOffsetMetadata, 1)
-	for tp, off := range offsets {
-		byTopic[tp.Topic] = append(byTopic[tp.Topic], &sarama.PartitionOffsetMetadata{Partition: tp.Partition, Offset: off, LeaderEpoch: -1})
+	if len(offsets) > 0 {
+		byTopic := make(map[string]map[int32]int64, 1)
+		for tp, off := range offsets {
+			if byTopic[tp.Topic] == nil {
+				byTopic[tp.Topic] = map[int32]int64{}
+			}
+			byTopic[tp.Topic][tp.Partition] = off
+		}
+		gm := produce.GroupMeta{Group: meta.m.GroupID, Generation: meta.m.GenerationID, MemberID: meta.m.MemberID}
+		if meta.m.GroupInstanceID != nil {
+			gm.InstanceID = *meta.m.GroupInstanceID
+		}
+		if err := p.e.AddOffsets(ctx, gm, byTopic); err != nil {
+			return err
+		}
 	}
-	if err := p.ap.AddOffsetsToTxnWithGroupMetadata(byTopic, meta.m); err != nil {
-		return err
-	}
-	return p.ap.CommitTxn()
+	err := p.e.Commit(ctx)
+	p.unknown = errors.Is(err, produce.ErrOutcomeUnknown)
+	return err
 }
 
-// Abort aborts the open transaction once every record sent has settled.
-// sarama's AbortTxn waits for them too, but only after moving the
-// transaction to aborting, which races with its broker goroutines still
-// adding partitions for those records (IBM/sarama#2913); waiting first
-// leaves those goroutines idle. Records settle within the producer's
-// retries and timeouts.
+// Abort aborts the open transaction once every record sent has settled
+// (written, then aborted: what read_committed must hide).
 func (p *Producer) Abort() error {
-	p.mu.Lock()
-	for p.inFlight > 0 {
-		p.settled.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), p.bound)
+	defer cancel()
+	if err := p.e.Flush(ctx); err != nil {
+		return err
 	}
-	p.mu.Unlock()
-	return p.ap.AbortTxn()
+	return p.e.Engine.Abort(ctx) // not Connected.Abort, which cuts the connections
 }
 
 // OutcomeUnknown reports whether the last Commit failed after EndTxn may
-// have reached the coordinator: sarama then leaves the status at
-// committing without an error flag.
-func (p *Producer) OutcomeUnknown() bool {
-	st := p.ap.TxnStatus()
-	return st&sarama.ProducerTxnFlagCommittingTransaction != 0 && st&sarama.ProducerTxnFlagInError == 0
-}
+// have reached the coordinator.
+func (p *Producer) OutcomeUnknown() bool { return p.unknown }
 
 // Classify says what err, returned by Commit or Abort, means.
 func (p *Producer) Classify(err error) Failure {
-	// The producer package's classification, so an authorization failure
-	// is fatal here too and never reported as another instance's takeover.
-	switch saramax.ClassifyTxn(p.ap, err) {
-	case saramax.TxnFenced:
-		return Fenced
-	case saramax.TxnFatal:
-		return Fatal
+	if f := produce.Classify(err); f != Abortable {
+		return f
 	}
 	if saramax.IsGroupFencing(err) {
 		return GroupFenced
@@ -173,5 +111,9 @@ func (p *Producer) Classify(err error) Failure {
 	return Abortable
 }
 
-// Close shuts the producer down.
-func (p *Producer) Close() error { return p.ap.Close() }
+// Close shuts the producer down, bounded by the transaction timeout.
+func (p *Producer) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), p.bound)
+	defer cancel()
+	return p.e.Close(ctx)
+}
