@@ -28,7 +28,10 @@ import (
 //     are delivered again to the next owner.
 //
 // The context carries Run's values but not its cancellation, and ends
-// after the grace period: the group waits for the listener. Default: none.
+// after 5 seconds: the group waits for the listener (within the rebalance
+// timeout, the grace period plus 10 s, which covers draining, the final
+// commit and the listener), and so does a stop, up to Run's bound
+// ([StopMargin]). Default: none.
 func WithRebalanceListener(l bulwark.RebalanceListener) Option {
 	return func(c *config) {
 		if l == nil {
@@ -86,13 +89,15 @@ func (rc *rebalanceCalls) announce(ctx context.Context, kind rebalanceKind, tp b
 	}
 }
 
-// listen announces a change of tp to the listener, if any, within the
-// grace period.
+// listenerTimeout bounds a listener call's context.
+const listenerTimeout = 5 * time.Second
+
+// listen announces a change of tp to the listener, if any.
 func (c *Consumer) listen(kind rebalanceKind, tp bulwark.TopicPartition) {
 	if c.rebalance == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(c.runValues, max(c.cfg.grace, time.Second))
+	ctx, cancel := context.WithTimeout(c.runValues, listenerTimeout)
 	defer cancel()
 	c.rebalance.announce(ctx, kind, tp)
 }
