@@ -20,7 +20,8 @@ type batch struct {
 	maxTS   time.Time
 	created time.Time // when the batch was opened: linger and delivery timeout
 	sealed  bool      // sequences taken: the batch never changes again
-	sent    bool      // handed to the broker at least once: its outcome may be unknown
+	sent    bool      // handed to a broker since it was last known unwritten: it may be written
+	resent  bool      // handed to a broker more than once since: an earlier send may be written
 	codec   sarama.CompressionCodec
 	level   int
 	rb      sarama.RecordBatch
@@ -81,6 +82,15 @@ func (b *batch) seal(pid int64, epoch int16, seq int32) {
 		Records:          b.ptrs,
 	}
 }
+
+// batchOverhead bounds what a batch adds to a produce request beyond its
+// records: the record batch header (61 bytes), the partition's index and
+// records length, and the topic's name, length and partition count as if
+// each batch had a topic of its own.
+const batchOverhead = 61 + 4 + 4 + 2 + 4
+
+// requestBytes estimates what b adds to a produce request.
+func (b *batch) requestBytes() int { return b.bytes + batchOverhead + len(b.p.topic) }
 
 // release returns the batch to the pool once its callbacks have run,
 // dropping every reference to the caller's data.

@@ -14,18 +14,26 @@ import (
 )
 
 // TestChaos: 48k keyed records from 8 goroutines while the cluster answers
-// NOT_LEADER_OR_FOLLOWER and REQUEST_TIMED_OUT, drops connections with a
-// request in flight, moves leaders and restarts a broker, each fault at its
-// own point of the run (the buffer cap keeps producing paced with acks).
-// Read back: every record exactly once, in send order per key, sequences
-// consecutive per partition, every callback once.
-func TestChaos(t *testing.T) {
+// NOT_LEADER_OR_FOLLOWER and REQUEST_TIMED_OUT, answers
+// OUT_OF_ORDER_SEQUENCE_NUMBER and UNKNOWN_PRODUCER_ID on a partition each
+// (new producer epochs), drops connections with a request in flight, moves
+// leaders and restarts a broker, each fault at its own point of the run
+// (the buffer cap keeps producing paced with acks). Read back: every
+// record exactly once, in send order per key, sequences consecutive per
+// partition within each producer epoch, every callback once.
+func TestChaos(t *testing.T) { chaos(t) }
+
+// TestChaosMaxInFlight is TestChaos with up to five requests in flight
+// per broker.
+func TestChaosMaxInFlight(t *testing.T) { chaos(t, produce.WithMaxInFlight(5)) }
+
+func chaos(t *testing.T, opts ...produce.Option) {
 	const workers, keys, perKey = 8, 64, 750
 	const total = keys * perKey
 	c := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 6))
 	d := kafkatest.NewDialer()
 	cl := newClient(t, c, conn.WithDialer(d))
-	e := newEngine(t, cl, produce.WithMaxBufferedRecords(2000), produce.WithMaxBatchRecords(200), produce.WithRetryBackoff(20*time.Millisecond))
+	e := newEngine(t, cl, append([]produce.Option{produce.WithMaxBufferedRecords(2000), produce.WithMaxBatchRecords(200), produce.WithRetryBackoff(20 * time.Millisecond)}, opts...)...)
 	tr := newTracker()
 
 	// The faults run on their own goroutine, so they report with assert,
@@ -41,6 +49,14 @@ func TestChaos(t *testing.T) {
 		},
 		func() {
 			hits(c.InjectFault(kafkatest.Fault{Requests: []kafkatest.Request{kafkatest.Produce}, Err: kafkatest.RequestTimedOut, Count: 4}), 4)
+		},
+		// Lost sequence state on one partition each: the engine takes
+		// a new producer epoch (KIP-360) and goes on.
+		func() {
+			hits(c.InjectFault(kafkatest.Fault{Requests: []kafkatest.Request{kafkatest.Produce}, Topic: topic, Partitions: []int32{1}, Err: outOfOrderSequence, Count: 2}), 2)
+		},
+		func() {
+			hits(c.InjectFault(kafkatest.Fault{Requests: []kafkatest.Request{kafkatest.Produce}, Topic: topic, Partitions: []int32{4}, Err: unknownProducerID, Count: 2}), 2)
 		},
 		func() {
 			hit := make(chan struct{})
@@ -85,5 +101,7 @@ func TestChaos(t *testing.T) {
 	<-chaosDone
 	tr.wait(t, time.Second)
 	require.Len(t, tr.got, total)
-	verify(t, newClient(t, c), e, tr, topic, 6)
+	runs := verifyAcrossEpochs(t, newClient(t, c), e, tr, topic, 6)
+	require.GreaterOrEqual(t, runs[1], 2, "partition 1 wrote under one epoch only")
+	require.GreaterOrEqual(t, runs[4], 2, "partition 4 wrote under one epoch only")
 }

@@ -25,7 +25,7 @@ type Engine struct {
 	client     sarama.Client
 	o          options
 	log        *slog.Logger
-	pid        int64
+	pid        int64 // pid and epoch: what new sequences count under; guarded by mu, changed by a bump (epoch.go)
 	epoch      int16
 	reqVersion int16
 
@@ -40,6 +40,11 @@ type Engine struct {
 	space    chan struct{} // closed when pending drops below the buffer cap; made by a waiting Produce
 	key      keyEncoder
 	scratch  sarama.ProducerMessage
+
+	// The KIP-360 bump (epoch.go), guarded by mu.
+	bumpWanted bool      // the sequence state under pid and epoch is lost
+	bumpAt     time.Time // when a failed bump may be tried again
+	bumpTries  int       // failed bumps in a row
 
 	routeWake chan struct{}
 	stop      chan struct{} // closed by Close: router and senders end
@@ -76,6 +81,9 @@ func NewContext(ctx context.Context, client sarama.Client, opts ...Option) (*Eng
 	v := client.Config().Version
 	if !v.IsAtLeast(sarama.V0_11_0_0) {
 		return nil, fmt.Errorf("produce: Kafka version %s is too old for idempotent produce (want 0.11 or later)", v)
+	}
+	if m := client.Config().Net.MaxOpenRequests; o.maxInFlight > m {
+		return nil, fmt.Errorf("produce: max in flight %d exceeds the client's Net.MaxOpenRequests %d", o.maxInFlight, m)
 	}
 	var resp *sarama.InitProducerIDResponse
 	var err error
@@ -130,8 +138,15 @@ func produceVersion(v sarama.KafkaVersion) int16 {
 	}
 }
 
-// ProducerID returns the engine's producer ID and epoch.
-func (e *Engine) ProducerID() (int64, int16) { return e.pid, e.epoch }
+// ProducerID returns the engine's producer ID and epoch; they change when
+// a partition's sequence state is lost (see epoch.go).
+func (e *Engine) ProducerID() (int64, int16) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.pid, e.epoch
+}
+
+func (e *Engine) identityLocked() identity { return identity{pid: e.pid, epoch: e.epoch} }
 
 // Produce queues r; cb (may be nil) receives its outcome exactly once.
 // It blocks while the engine holds its maximum of unsettled records
@@ -206,8 +221,8 @@ func (e *Engine) ProduceWithin(ctx context.Context, r Record, cb Callback, dl De
 		return
 	}
 	p := t.parts[pn]
-	if p.failed != nil {
-		e.failRecordLocked(pn, cb, p.failed)
+	if p.lost != nil {
+		e.failRecordLocked(pn, cb, p.lost)
 		e.mu.Unlock()
 		return
 	}

@@ -28,12 +28,22 @@ func newClient(t testing.TB, c *kafkatest.Cluster, opts ...conn.Option) sarama.C
 // newAbortableClient is newClient with the Aborter cutting its connections.
 func newAbortableClient(t testing.TB, c *kafkatest.Cluster, opts ...conn.Option) (sarama.Client, *saramax.Aborter) {
 	t.Helper()
+	return newTunedClient(t, c, nil, opts...)
+}
+
+// newTunedClient is newAbortableClient with tune (if not nil) changing
+// the client's config.
+func newTunedClient(t testing.TB, c *kafkatest.Cluster, tune func(*sarama.Config), opts ...conn.Option) (sarama.Client, *saramax.Aborter) {
+	t.Helper()
 	s, err := conn.Build(append(c.ConnOptions(), opts...)...)
 	require.NoError(t, err)
 	cfg, err := saramax.NewConfig(s)
 	require.NoError(t, err)
 	cfg.Metadata.Retry.Backoff = 20 * time.Millisecond
 	cfg.Metadata.Retry.Max = 10
+	if tune != nil {
+		tune(cfg)
+	}
 	require.NoError(t, saramax.Validate(cfg))
 	a := saramax.MakeAbortable(cfg)
 	cl, err := sarama.NewClient(c.Brokers(), cfg)
@@ -52,6 +62,17 @@ func newEngine(t testing.TB, cl sarama.Client, opts ...produce.Option) *produce.
 		_ = e.Close(ctx)
 	})
 	return e
+}
+
+// onePartition starts a cluster with a one-partition topic and an engine
+// on it, and returns them with a context that bounds the test's waits.
+func onePartition(t *testing.T, opts ...produce.Option) (*kafkatest.Cluster, *produce.Engine, context.Context) {
+	t.Helper()
+	c := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 1))
+	e := newEngine(t, newClient(t, c), opts...)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return c, e, ctx
 }
 
 // outcome is what one record's callback reported.
@@ -73,11 +94,17 @@ type tracker struct {
 func newTracker() *tracker { return &tracker{got: map[string]*outcome{}} }
 
 func (tr *tracker) produce(e *produce.Engine, topic, key, value string) {
+	tr.produceRecord(e, produce.Record{Topic: topic, Key: []byte(key), Value: []byte(value)})
+}
+
+// produceRecord is produce for any record; its value must be unique.
+func (tr *tracker) produceRecord(e *produce.Engine, r produce.Record) {
+	value := string(r.Value)
 	tr.mu.Lock()
 	tr.got[value] = &outcome{}
 	tr.mu.Unlock()
 	tr.done.Add(1)
-	e.Produce(context.Background(), produce.Record{Topic: topic, Key: []byte(key), Value: []byte(value)}, func(p int32, off int64, err error) {
+	e.Produce(context.Background(), r, func(p int32, off int64, err error) {
 		tr.mu.Lock()
 		o := tr.got[value]
 		o.calls++
@@ -89,6 +116,15 @@ func (tr *tracker) produce(e *produce.Engine, topic, key, value string) {
 			tr.done.Done()
 		}
 	})
+}
+
+// flush flushes e and waits for every callback tr expects.
+func (tr *tracker) flush(t *testing.T, e *produce.Engine) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, e.Flush(ctx))
+	tr.wait(t, time.Second)
 }
 
 // waitSettled waits until n callbacks have run, failing the test after d.
@@ -209,14 +245,45 @@ func readBatches(t *testing.T, cl sarama.Client, topic string, partition int32) 
 // without error, with the partition and offset the record has.
 func verify(t *testing.T, cl sarama.Client, e *produce.Engine, tr *tracker, topic string, partitions int32) {
 	t.Helper()
+	verifyLog(t, cl, e, tr, topic, partitions, false)
+}
+
+// verifyAcrossEpochs is verify for a run in which the engine took new
+// producer epochs (KIP-360): per partition, the batches of each producer
+// ID and epoch form one run, in log order, with consecutive sequences from
+// 0, and no run's identity comes back after a later one. It returns the
+// number of runs per partition.
+func verifyAcrossEpochs(t *testing.T, cl sarama.Client, e *produce.Engine, tr *tracker, topic string, partitions int32) map[int32]int {
+	t.Helper()
+	return verifyLog(t, cl, e, tr, topic, partitions, true)
+}
+
+func verifyLog(t *testing.T, cl sarama.Client, e *produce.Engine, tr *tracker, topic string, partitions int32, acrossEpochs bool) map[int32]int {
+	t.Helper()
+	type identity struct {
+		pid   int64
+		epoch int16
+	}
 	pid, epoch := e.ProducerID()
 	seen := map[string]bool{}
 	lastOfKey := map[string]string{}
+	runs := map[int32]int{}
 	for p := range partitions {
 		seq := int32(0)
+		var cur identity
+		had := map[identity]bool{}
 		for _, b := range readBatches(t, cl, topic, p) {
-			require.Equal(t, pid, b.producerID, "partition %d producer ID", p)
-			require.Equal(t, epoch, b.epoch, "partition %d epoch", p)
+			if id := (identity{b.producerID, b.epoch}); !acrossEpochs {
+				require.Equal(t, pid, b.producerID, "partition %d producer ID", p)
+				require.Equal(t, epoch, b.epoch, "partition %d epoch", p)
+				runs[p] = 1
+			} else if runs[p] == 0 || id != cur {
+				require.False(t, had[id], "partition %d: producer %d epoch %d comes back at offset %d", p, id.pid, id.epoch, b.baseOffset)
+				had[id] = true
+				cur = id
+				seq = 0
+				runs[p]++
+			}
 			require.Equal(t, seq, b.firstSeq, "partition %d: sequence gap or repeat at offset %d", p, b.baseOffset)
 			seq += int32(len(b.values))
 			for i, v := range b.values {
@@ -242,6 +309,7 @@ func verify(t *testing.T, cl sarama.Client, e *produce.Engine, tr *tracker, topi
 		require.True(t, seen[v], "record %q lost", v)
 	}
 	require.Len(t, seen, len(tr.got))
+	return runs
 }
 
 // flushAll flushes e and waits for every callback tr tracks.

@@ -12,6 +12,8 @@ type options struct {
 	linger          time.Duration
 	maxBatchRecords int
 	maxBatchBytes   int
+	maxRequestBytes int
+	maxInFlight     int
 	maxRecordBytes  int
 	maxBuffered     int
 	deliveryTimeout time.Duration
@@ -32,6 +34,8 @@ func defaultOptions() options {
 	return options{
 		maxBatchRecords: 10000,
 		maxBatchBytes:   1 << 20,
+		maxRequestBytes: 100 << 20,
+		maxInFlight:     1,
 		maxRecordBytes:  1 << 20,
 		maxBuffered:     100000,
 		deliveryTimeout: 2 * time.Minute,
@@ -80,6 +84,21 @@ func WithMaxBatchBytes(n int) Option {
 	}
 }
 
+// WithMaxRequestBytes caps the estimated encoded size of one produce
+// request, which holds a batch of each ready partition the broker leads
+// (default 100 MiB, a broker's default socket.request.max.bytes). A request
+// always takes at least one batch, however large; the partitions left out
+// go first in the next request.
+func WithMaxRequestBytes(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return fmt.Errorf("produce: max request bytes %d, want at least 1", n)
+		}
+		o.maxRequestBytes = n
+		return nil
+	}
+}
+
 // WithMaxRecordBytes sets the largest record (key, value and headers, as
 // estimated for the batch size) the engine takes (default 1 MiB, sarama's
 // Producer.MaxMessageBytes); a larger one fails at once with an error
@@ -90,6 +109,22 @@ func WithMaxRecordBytes(n int) Option {
 			return fmt.Errorf("produce: max record bytes %d, want at least 1", n)
 		}
 		o.maxRecordBytes = n
+		return nil
+	}
+}
+
+// WithMaxInFlight lets up to n produce requests (1 to 5, default 1) be in
+// flight to one broker at a time. A partition still has one batch in
+// flight at a time, so a request carries only partitions with none, and
+// sequences and order per partition are exactly as with one request: the
+// gain is that a broker's other partitions need not wait for a request to
+// be answered. The client's Net.MaxOpenRequests must be at least n.
+func WithMaxInFlight(n int) Option {
+	return func(o *options) error {
+		if n < 1 || n > 5 {
+			return fmt.Errorf("produce: max in flight %d, want 1 to 5", n)
+		}
+		o.maxInFlight = n
 		return nil
 	}
 }

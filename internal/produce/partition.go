@@ -24,10 +24,11 @@ type partition struct {
 	refresh bool    // the router must refresh metadata before the lookup
 	retryAt time.Time
 
+	seqOf    identity // the producer identity nextSeq counts under
 	nextSeq  int32
 	queue    []*batch // oldest first; only the last may be open
 	inflight bool     // queue[0] is in a request
-	failed   error    // sequence state lost: see ErrSequenceLost
+	lost     error    // transactional engine: sequence state lost until Abort renews the epoch
 
 	// Transactions (txn.go): txnHold keeps a transactional engine's
 	// partition from sending until it is in the open transaction;
@@ -62,7 +63,7 @@ func (p *partition) pop() *batch {
 
 // ready reports whether queue[0] may be sent now, and else when it may.
 func (p *partition) ready(now time.Time, o *options, flushing bool) (bool, time.Time) {
-	if p.inflight || p.failed != nil || p.txnHold || len(p.queue) == 0 {
+	if p.inflight || p.lost != nil || p.txnHold || len(p.queue) == 0 {
 		return false, time.Time{}
 	}
 	if now.Before(p.retryAt) {
@@ -77,6 +78,31 @@ func (p *partition) ready(now time.Time, o *options, flushing bool) (bool, time.
 		return true, time.Time{}
 	}
 	return false, at
+}
+
+// sealNext gives queue[0] its identity and sequence unless it has them
+// for good, and reports whether it may be sent now. A batch that was sent
+// and may have been written keeps what it was sent with (see epoch.go);
+// any other waits while a bump is wanted, and a partition whose sequences
+// count under an older identity starts again at 0 under the current one.
+func (p *partition) sealNext(id identity, bumpWanted bool) bool {
+	b := p.queue[0]
+	if b.sent {
+		return true
+	}
+	if bumpWanted {
+		return false
+	}
+	if p.seqOf != id {
+		p.seqOf = id
+		p.nextSeq = 0
+		b.sealed = false
+	}
+	if !b.sealed {
+		b.seal(id.pid, id.epoch, p.nextSeq)
+		p.nextSeq = addSeq(p.nextSeq, len(b.recs))
+	}
+	return true
 }
 
 // addSeq moves a sequence number by n, wrapping from math.MaxInt32 to 0

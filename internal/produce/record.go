@@ -22,6 +22,9 @@ type Record struct {
 }
 
 // Callback receives a record's outcome: its partition and offset, or err.
+// The offset is -1 when the broker acknowledged the record without saying
+// where it is (DUPLICATE_SEQUENCE_NUMBER: a retry of a batch written long
+// enough ago that the broker no longer remembers its offset).
 // It runs on the engine's results goroutine (on the caller's, inside
 // Produce, once the engine is closed), in produce order per partition,
 // exactly once per record; it must not block for long, and must not call

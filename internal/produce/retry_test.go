@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/bulwarkgo/bulwark/conn"
 	"github.com/bulwarkgo/bulwark/internal/produce"
 	"github.com/bulwarkgo/bulwark/kafkatest"
@@ -125,9 +126,62 @@ func TestRejectedBatchGivesSequencesBack(t *testing.T) {
 	verify(t, newClient(t, c), e, ok, topic, 1)
 }
 
+// TestRejectedRetryOfUnknownOutcome: a batch written but answered
+// REQUEST_TIMED_OUT, whose retry is then rejected for good, may be in the
+// log, so its sequences are not given back (the next batch would be taken
+// for a duplicate of it and dropped): it fails with ErrMaybeWritten and
+// the broker's error, and the partition goes on under a new epoch.
+func TestRejectedRetryOfUnknownOutcome(t *testing.T) {
+	c, e, ctx := onePartition(t, produce.WithRetryBackoff(10*time.Millisecond))
+	ok := newTracker()
+	ok.produce(e, topic, "k", "k/000001")
+	require.NoError(t, e.Flush(ctx))
+
+	// The first send: kfake writes it and answers REQUEST_TIMED_OUT.
+	// The retry: refused.
+	timedOut := c.FailNext(kafkatest.Produce, kafkatest.RequestTimedOut, 1)
+	calls := 0
+	c.Kfake().ControlKey(int16(kafkatest.Produce), func(r kmsg.Request) (kmsg.Response, error, bool) {
+		if calls++; calls == 1 {
+			return nil, nil, false
+		}
+		c.Kfake().DropControl()
+		return produceError(r.(*kmsg.ProduceRequest), kafkatest.TopicAuthorizationFailed), nil, true
+	})
+	lost := newTracker()
+	lost.produce(e, topic, "k", "k/000002")
+	require.NoError(t, e.Flush(ctx))
+	require.Equal(t, 1, timedOut.Hits())
+	o := lost.got["k/000002"]
+	require.Equal(t, 1, o.calls)
+	require.ErrorIs(t, o.err, produce.ErrMaybeWritten)
+	require.ErrorIs(t, o.err, sarama.ErrTopicAuthorizationFailed)
+
+	ok.produce(e, topic, "k", "k/000003")
+	require.NoError(t, e.Flush(ctx))
+	ok.wait(t, time.Second)
+	var values []string
+	for _, b := range readBatches(t, newClient(t, c), topic, 0) {
+		for i, v := range b.values {
+			if o := ok.got[v]; o != nil {
+				require.NoError(t, o.err, v)
+				require.Equal(t, b.baseOffset+int64(i), o.offset, v)
+			}
+		}
+		values = append(values, b.values...)
+	}
+	require.Equal(t, []string{"k/000001", "k/000002", "k/000003"}, values)
+	pid, epoch := e.ProducerID()
+	last := readBatches(t, newClient(t, c), topic, 0)[2]
+	require.Equal(t, [2]int64{pid, int64(epoch)}, [2]int64{last.producerID, int64(last.epoch)})
+	require.Equal(t, int32(0), last.firstSeq)
+}
+
 // TestDeliveryTimeout: records that cannot be acknowledged fail within the
-// delivery timeout, each callback once, and the partition then refuses
-// records rather than risk a gap (until the KIP-360 epoch bump exists).
+// delivery timeout, each callback once; one that was sent fails with
+// ErrMaybeWritten (kfake writes a batch it answers REQUEST_TIMED_OUT).
+// The partition then goes on under a new producer epoch from sequence 0,
+// without sending a timed-out record again.
 func TestDeliveryTimeout(t *testing.T) {
 	c := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 1))
 	cl := newClient(t, c)
@@ -145,13 +199,32 @@ func TestDeliveryTimeout(t *testing.T) {
 	for v, o := range tr.got {
 		require.Equal(t, 1, o.calls, v)
 		require.ErrorIs(t, o.err, produce.ErrDeliveryTimeout, v)
-		require.ErrorIs(t, o.err, produce.ErrSequenceLost, v)
 	}
-	var after error
-	done := make(chan struct{})
-	e.Produce(context.Background(), produce.Record{Topic: topic, Key: []byte("k"), Value: []byte("d")}, func(_ int32, _ int64, err error) { after = err; close(done) })
-	<-done
-	require.ErrorIs(t, after, produce.ErrSequenceLost)
+	// a went out at once, alone in its batch.
+	require.ErrorIs(t, tr.got["a"].err, produce.ErrMaybeWritten)
+
+	f.Remove()
+	ok := newTracker()
+	ok.produce(e, topic, "k", "d")
+	ok.wait(t, 10*time.Second)
+	require.NoError(t, ok.got["d"].err)
+
+	pid, epoch := e.ProducerID()
+	batches := readBatches(t, newClient(t, c), topic, 0)
+	require.NotEmpty(t, batches)
+	last := batches[len(batches)-1]
+	require.Equal(t, []string{"d"}, last.values)
+	require.Equal(t, int32(0), last.firstSeq)
+	require.Equal(t, [2]int64{pid, int64(epoch)}, [2]int64{last.producerID, int64(last.epoch)})
+	require.Equal(t, last.baseOffset, ok.got["d"].offset)
+	seen := map[string]bool{}
+	for _, b := range batches[:len(batches)-1] {
+		require.NotEqual(t, [2]int64{pid, int64(epoch)}, [2]int64{b.producerID, int64(b.epoch)}, "a timed-out record under the new epoch")
+		for _, v := range b.values {
+			require.False(t, seen[v], "duplicate %q", v)
+			seen[v] = true
+		}
+	}
 }
 
 // TestCloseBounded: with the broker sitting on a produce request, Close
@@ -214,15 +287,18 @@ func TestLingerAndFlush(t *testing.T) {
 	verify(t, newClient(t, c), e, tr, topic, 2)
 }
 
-// TestSequenceErrorFailsOnlyItsPartition: OUT_OF_ORDER_SEQUENCE_NUMBER on
-// one partition fails that partition's records with ErrSequenceLost (no
-// reordering, no duplicate, and, until the KIP-360 epoch bump exists, no
-// further records there), while the other partitions go on.
-func TestSequenceErrorFailsOnlyItsPartition(t *testing.T) {
-	const outOfOrderSequence = kafkatest.KafkaError(45)
+// TestSequenceErrorBumpsTheEpoch: OUT_OF_ORDER_SEQUENCE_NUMBER on one
+// partition makes the engine take a new producer epoch (KIP-360). The
+// refused batch was not written, so it goes again at sequence 0 under the
+// new epoch; the other partition's records before the bump stay under the
+// old one and the next start again at 0. Nothing fails, nothing is
+// reordered or written twice.
+func TestSequenceErrorBumpsTheEpoch(t *testing.T) {
 	c := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 2))
 	cl := newClient(t, c)
 	e := newEngine(t, cl, produce.WithManualPartitioning())
+	pid, epoch := e.ProducerID()
+	old := [2]int64{pid, int64(epoch)}
 	f := c.InjectFault(kafkatest.Fault{Requests: []kafkatest.Request{kafkatest.Produce}, Topic: topic, Partitions: []int32{0}, Err: outOfOrderSequence, Count: 1})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -248,17 +324,39 @@ func TestSequenceErrorFailsOnlyItsPartition(t *testing.T) {
 
 	mu.Lock()
 	defer mu.Unlock()
-	require.Len(t, errs[0], 4)
-	for _, err := range errs[0] {
-		require.ErrorIs(t, err, produce.ErrSequenceLost)
+	for p := range int32(2) {
+		require.Len(t, errs[p], 4)
+		for _, err := range errs[p] {
+			require.NoError(t, err)
+		}
 	}
-	require.Len(t, errs[1], 4)
-	for _, err := range errs[1] {
-		require.NoError(t, err)
+	pid, epoch = e.ProducerID()
+	bumped := [2]int64{pid, int64(epoch)}
+	require.NotEqual(t, old, bumped)
+
+	rc := newClient(t, c)
+	var values []string
+	for _, b := range readBatches(t, rc, topic, 0) {
+		require.Equal(t, bumped, [2]int64{b.producerID, int64(b.epoch)}, "partition 0 wrote under the refused epoch")
+		require.Equal(t, int32(len(values)), b.firstSeq)
+		values = append(values, b.values...)
 	}
-	ends, err := c.EndOffsets(ctx, topic, false)
-	require.NoError(t, err)
-	require.Equal(t, map[int32]int64{0: 0, 1: 4}, ends)
+	require.Equal(t, []string{"a", "b", "c", "d"}, values)
+
+	values = nil
+	seq, under := int32(0), old
+	for _, b := range readBatches(t, rc, topic, 1) {
+		if id := [2]int64{b.producerID, int64(b.epoch)}; id != under {
+			require.Equal(t, old, under, "partition 1 changed epoch twice")
+			require.Equal(t, bumped, id)
+			seq, under = 0, id
+		}
+		require.Equal(t, seq, b.firstSeq)
+		seq += int32(len(b.values))
+		values = append(values, b.values...)
+	}
+	require.Equal(t, []string{"a", "b", "c", "d"}, values)
+	require.Equal(t, bumped, under, "partition 1 did not move to the new epoch")
 }
 
 // TestOutageWithNothingSentKeepsThePartition: while no connection to the
@@ -284,7 +382,7 @@ func TestOutageWithNothingSentKeepsThePartition(t *testing.T) {
 	for v, o := range lost.got {
 		require.Equal(t, 1, o.calls, v)
 		require.ErrorIs(t, o.err, produce.ErrDeliveryTimeout, v)
-		require.NotErrorIs(t, o.err, produce.ErrSequenceLost, "%s: nothing was sent, so the partition's sequences are intact", v)
+		require.NotErrorIs(t, o.err, produce.ErrMaybeWritten, "%s: nothing was sent, so the partition's sequences are intact", v)
 	}
 
 	d.Revive()

@@ -108,6 +108,9 @@ func (e *Engine) route() {
 		for _, s := range wake {
 			s.poke()
 		}
+		if at := e.bumpIfWanted(time.Now()); !at.IsZero() {
+			next = earliest(next, at)
+		}
 		if !next.IsZero() {
 			resetTimer(timer, time.Until(next))
 		}
@@ -129,38 +132,32 @@ func (e *Engine) senderLocked(b *sarama.Broker) *sender {
 }
 
 // expireLocked fails p's batches that are past the delivery timeout,
-// appending them to out. A batch never sent fails alone and the next ones
-// keep their place: no sequence was spent on it (a sealed one, always
+// appending them to out; each fails alone and the next ones keep their
+// place. A batch never sent spent no sequence (a sealed one, always
 // queue[0], gives its sequences back). A sent one may have been written:
-// its partition's sequence state is lost, so it and every batch after it
-// fail.
+// it fails with ErrMaybeWritten, and its partition's sequence state is
+// lost, so the engine takes a new identity (see epoch.go).
 func (e *Engine) expireLocked(p *partition, now time.Time, out []*batch) []*batch {
 	for len(p.queue) > 0 && !p.inflight {
 		b := p.queue[0]
 		if now.Sub(b.created) < e.o.deliveryTimeout {
 			break
 		}
-		if b.sent {
-			return e.failPartitionLocked(p, ErrDeliveryTimeout, out)
-		}
-		if b.sealed {
+		switch {
+		case b.sent:
+			b.err = &maybeWrittenError{topic: p.topic, partition: p.id, cause: ErrDeliveryTimeout}
+			e.requestBumpLocked(b.identity(), b.err)
+			p.pop()
+			out = append(out, b)
+			out = e.failPartitionLocked(p, b.err, out)
+			continue
+		case b.sealed:
 			p.nextSeq = addSeq(p.nextSeq, -len(b.recs))
+			fallthrough
+		default:
+			b.err = ErrDeliveryTimeout
 		}
 		p.pop()
-		b.err = ErrDeliveryTimeout
-		out = append(out, b)
-	}
-	return out
-}
-
-// failPartitionLocked marks p's sequence state lost and fails all its
-// batches with cause.
-func (e *Engine) failPartitionLocked(p *partition, cause error, out []*batch) []*batch {
-	p.failed = &sequenceError{topic: p.topic, partition: p.id, cause: cause}
-	p.inflight = false
-	for len(p.queue) > 0 {
-		b := p.pop()
-		b.err = p.failed
 		out = append(out, b)
 	}
 	return out

@@ -2,11 +2,12 @@ package produce
 
 // Goroutines: each sender runs on its own goroutine, started by the router
 // (senderLocked) the first time a partition is routed to its broker and
-// stopped by Close (e.stop, also while it waits for a response);
-// Close waits for it. The sender owns inReq. sarama calls onResponse on the
-// broker's response-reader goroutine; it only hands the response over on
-// done (buffered, one request in flight), so it never blocks that reader
-// and never calls the broker, as AsyncProduce requires.
+// stopped by Close (e.stop, also while it waits for responses);
+// Close waits for it. The sender owns its requests and free. sarama calls
+// a request's onRes on the broker's response-reader goroutine; it only
+// hands the request over on done, buffered for every request the sender
+// has, so it never blocks that reader and never calls the broker, as
+// AsyncProduce requires.
 
 import (
 	"errors"
@@ -23,9 +24,18 @@ type sender struct {
 	parts  []*partition   // partitions led by the broker; guarded by e.mu
 
 	wake  chan struct{}
-	done  chan produceResult
-	onRes sarama.ProduceCallback
-	inReq []*batch
+	done  chan *request // answered requests
+	free  []*request    // requests not in flight
+	first int           // where the next scan of parts starts; guarded by e.mu
+}
+
+// request is one produce request and its batches, at most one of each
+// partition (WithMaxInFlight).
+type request struct {
+	broker  *sarama.Broker
+	batches []*batch
+	res     produceResult
+	onRes   sarama.ProduceCallback
 }
 
 type produceResult struct {
@@ -34,8 +44,16 @@ type produceResult struct {
 }
 
 func newSender(e *Engine, id int32) *sender {
-	s := &sender{e: e, id: id, wake: make(chan struct{}, 1), done: make(chan produceResult, 1)}
-	s.onRes = func(resp *sarama.ProduceResponse, err error) { s.done <- produceResult{resp, err} }
+	n := e.o.maxInFlight
+	s := &sender{e: e, id: id, wake: make(chan struct{}, 1), done: make(chan *request, n)}
+	for range n {
+		r := &request{}
+		r.onRes = func(resp *sarama.ProduceResponse, err error) {
+			r.res = produceResult{resp, err}
+			s.done <- r
+		}
+		s.free = append(s.free, r)
+	}
 	return s
 }
 
@@ -60,38 +78,49 @@ func (s *sender) run() {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
-		select {
-		case <-s.e.stop:
-			return
-		case <-s.wake:
-		case <-timer.C:
-		}
-		for {
-			next, sent, stopped := s.sendOnce()
-			if stopped {
-				return
-			}
-			if !sent {
+		// Send while a request is free and batches are ready.
+		for len(s.free) > 0 {
+			r := s.free[len(s.free)-1]
+			next := s.fill(r)
+			if len(r.batches) == 0 {
 				if !next.IsZero() {
 					resetTimer(timer, time.Until(next))
 				}
 				break
 			}
+			s.free = s.free[:len(s.free)-1]
+			s.send(r)
+		}
+		select {
+		case <-s.e.stop:
+			// Close fails the batches still in flight.
+			return
+		case <-s.wake:
+		case <-timer.C:
+		case r := <-s.done:
+			s.settle(r)
 		}
 	}
 }
 
-// sendOnce sends one request with the ready batches of its partitions and
-// handles the response. With nothing ready it returns when to look again.
-func (s *sender) sendOnce() (next time.Time, sent, stopped bool) {
+// fill puts the ready batches of the sender's partitions in r, at most one
+// of each partition, as many as the request size allows. With nothing
+// ready it returns when to look again.
+func (s *sender) fill(r *request) (next time.Time) {
 	e := s.e
 	now := time.Now()
 	var expired []*batch
 	e.mu.Lock()
 	flushing := e.flushing > 0
-	broker := s.broker
-	s.inReq = s.inReq[:0]
-	for _, p := range s.parts {
+	r.broker = s.broker
+	r.batches = r.batches[:0]
+	size, full := 0, -1
+	n := len(s.parts)
+	// The scan starts where the last full request left off, so that a
+	// partition left out of it is not left out again.
+	first := s.first % max(n, 1)
+	for i := range n {
+		p := s.parts[(first+i)%n]
 		expired = e.expireLocked(p, now, expired)
 		ok, at := p.ready(now, &e.o, flushing)
 		if !ok {
@@ -100,57 +129,72 @@ func (s *sender) sendOnce() (next time.Time, sent, stopped bool) {
 			}
 			continue
 		}
-		b := p.queue[0]
-		if !b.sealed {
-			b.seal(e.pid, e.epoch, p.nextSeq)
-			b.rb.IsTransactional = e.txn != nil
-			p.nextSeq = addSeq(p.nextSeq, len(b.recs))
+		if full >= 0 {
+			continue
 		}
+		bytes := p.queue[0].requestBytes()
+		if len(r.batches) > 0 && size+bytes > e.o.maxRequestBytes {
+			full = (first + i) % n // sent next time, first
+			continue
+		}
+		if !p.sealNext(e.identityLocked(), e.bumpWanted && e.txn == nil) {
+			continue // the router pokes every sender after the bump
+		}
+		p.queue[0].rb.IsTransactional = e.txn != nil
+		size += bytes
 		p.inflight = true
-		s.inReq = append(s.inReq, b)
+		r.batches = append(r.batches, p.queue[0])
+	}
+	if full >= 0 {
+		s.first = full
 	}
 	e.mu.Unlock()
 	e.results.push(expired...)
-	if len(s.inReq) == 0 {
-		return next, false, false
-	}
+	return next
+}
+
+// send hands r to its broker; when nothing went out, r is settled at once.
+func (s *sender) send(r *request) {
+	e := s.e
 	req := &sarama.ProduceRequest{
 		RequiredAcks: sarama.WaitForAll,
 		Timeout:      int32(e.o.requestTimeout / time.Millisecond),
 		Version:      e.reqVersion,
 	}
-	for _, b := range s.inReq {
+	for _, b := range r.batches {
 		req.AddBatch(b.p.topic, b.p.id, &b.rb)
 	}
-	var res produceResult
-	if err := broker.AsyncProduce(req, s.onRes); err != nil {
+	if err := r.broker.AsyncProduce(req, r.onRes); err != nil {
 		// Nothing went out (no connection, a failed write): the batches
 		// are not sent, so one that expires gives its sequences back.
-		res.err = err
-	} else {
-		e.mu.Lock()
-		for _, b := range s.inReq {
-			b.sent = true
-		}
-		e.mu.Unlock()
-		select {
-		case res = <-s.done:
-		case <-e.stop:
-			// Close's bound is spent: Close fails the batches in flight.
-			return time.Time{}, true, true
-		}
+		r.res = produceResult{err: err}
+		s.settle(r)
+		return
 	}
-	s.handle(broker, res)
-	return time.Time{}, true, false
+	e.mu.Lock()
+	for _, b := range r.batches {
+		b.resent = b.sent
+		b.sent = true
+	}
+	e.mu.Unlock()
 }
 
-// handle settles or requeues the batches of the request just answered.
-func (s *sender) handle(broker *sarama.Broker, res produceResult) {
+// settle handles r's answer and frees r.
+func (s *sender) settle(r *request) {
+	s.handle(r.broker, r.batches, r.res)
+	clear(r.batches)
+	r.batches = r.batches[:0]
+	r.res = produceResult{}
+	s.free = append(s.free, r)
+}
+
+// handle settles or requeues the batches of a request just answered.
+func (s *sender) handle(broker *sarama.Broker, batches []*batch, res produceResult) {
 	e := s.e
 	now := time.Now()
 	var done []*batch
 	e.mu.Lock()
-	for _, b := range s.inReq {
+	for _, b := range batches {
 		p := b.p
 		p.inflight = false
 		var kerr sarama.KError
@@ -168,18 +212,39 @@ func (s *sender) handle(broker *sarama.Broker, res produceResult) {
 		default:
 			kerr = blk.Err
 			switch {
-			case kerr == sarama.ErrNoError, kerr == sarama.ErrDuplicateSequenceNumber:
-				// A duplicate is a retry of a batch the broker already
-				// has: that is success.
+			case kerr == sarama.ErrNoError:
 				p.pop()
 				b.offset = blk.Offset
+				done = append(done, b)
+			case kerr == sarama.ErrDuplicateSequenceNumber:
+				// A retry of a batch the broker already has, too old
+				// for it to remember where: that is success, at an
+				// offset no one knows, so the callbacks get -1.
+				p.pop()
+				b.offset = -1
 				done = append(done, b)
 			case isLeadershipError(kerr):
 				e.rerouteLocked(p, now)
 			case isRetriable(kerr):
 				p.retryAt = now.Add(e.o.retryBackoff)
-			case isSequenceError(kerr):
+			case isSequenceError(kerr) && e.txn != nil:
 				done = e.failPartitionLocked(p, kerr, done)
+			case isSequenceError(kerr):
+				// Rejected, so not written (see epoch.go): the batch
+				// goes again under a new identity from sequence 0.
+				b.sent, b.resent = false, false
+				p.retryAt = now.Add(e.o.retryBackoff)
+				e.requestBumpLocked(b.identity(), kerr)
+			case b.resent:
+				// Rejected, but an earlier send whose answer was lost
+				// or inconclusive may have been written, so its
+				// sequences cannot be given back: the partition goes
+				// on under a new identity (see epoch.go).
+				p.pop()
+				b.err = &maybeWrittenError{topic: p.topic, partition: p.id, cause: kerr}
+				e.requestBumpLocked(b.identity(), b.err)
+				done = append(done, b)
+				done = e.failPartitionLocked(p, b.err, done)
 			default:
 				// Rejected, not written: give its sequences back, which
 				// is sound as no later batch of p has been sent.
@@ -192,7 +257,6 @@ func (s *sender) handle(broker *sarama.Broker, res produceResult) {
 		done = e.expireLocked(p, now, done)
 	}
 	e.mu.Unlock()
-	clear(s.inReq)
 	e.results.push(done...)
 	if res.err != nil {
 		e.log.Debug("produce: request failed, retrying", "broker", s.id, "error", res.err)

@@ -431,18 +431,13 @@ func dropUnsentLocked(p *partition, err error, out []*batch) []*batch {
 }
 
 // renewEpochIfLost gets a new epoch from the coordinator when a
-// partition's sequence state was lost (ErrSequenceLost), and starts every
-// partition's sequences again from zero under it; the caller has made
-// sure no batch is queued.
+// partition's sequence state was lost (epoch.go's failPartitionLocked):
+// every partition's sequences start again from zero under it (see
+// partition.sealNext); the caller has made sure no batch is queued.
 func (t *txn) renewEpochIfLost(ctx context.Context) error {
 	e := t.e
 	e.mu.Lock()
-	lost := false
-	for _, tp := range e.topics {
-		for _, p := range tp.parts {
-			lost = lost || p.failed != nil
-		}
-	}
+	lost := e.bumpWanted
 	e.mu.Unlock()
 	if !lost {
 		return nil
@@ -454,9 +449,10 @@ func (t *txn) renewEpochIfLost(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.pid, e.epoch = resp.ProducerID, resp.ProducerEpoch
+	e.bumpWanted = false
 	for _, tp := range e.topics {
 		for _, p := range tp.parts {
-			p.nextSeq, p.failed = 0, nil
+			p.lost = nil
 		}
 	}
 	return nil
