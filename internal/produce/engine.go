@@ -130,8 +130,14 @@ func produceVersion(v sarama.KafkaVersion) int16 {
 	}
 }
 
-// ProducerID returns the engine's producer ID and epoch.
-func (e *Engine) ProducerID() (int64, int16) { return e.pid, e.epoch }
+// ProducerID returns the engine's producer ID and epoch. They are read
+// under the engine lock: a new epoch (after an abort that lost sequence
+// state, or a KIP-360 bump) is written under it.
+func (e *Engine) ProducerID() (int64, int16) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.pid, e.epoch
+}
 
 // Produce queues r; cb (may be nil) receives its outcome exactly once.
 // It blocks while the engine holds its maximum of unsettled records
