@@ -7,10 +7,10 @@
 //   - go-metrics' meter ticker: sarama registers meters in a process-wide
 //     arbiter whose ticker goroutine runs for the life of the process.
 //
-// sarama's AsyncProducer, whose per-partition circuit breakers leave a
+// sarama's async producer, whose per-partition circuit breakers leave a
 // timer goroutine behind for 10 s once open, is no longer used by library
 // code (the produce engine replaced it), so its goroutine is not ignored
-// here: a test that runs raw sarama's AsyncProducer against failing
+// here: a test that runs raw sarama's async producer against failing
 // lookups must ignore it itself.
 package leakcheck
 
