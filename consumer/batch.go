@@ -57,6 +57,20 @@ func WithBatchSize(max int, linger time.Duration) Option {
 	}
 }
 
+// WithBatchBytes also closes a batch of [NewBatch] before it would hold
+// more than max bytes of records (key, value and header bytes, as
+// [WithMaxInFlight] counts them); a record larger than max makes a batch
+// of its own. max must not exceed the in-flight byte limit. Default: no
+// byte bound, only [WithBatchSize].
+func WithBatchBytes(max int64) Option {
+	return func(c *config) {
+		if max < 1 {
+			c.invalid("batch bytes must be positive, got %d", max)
+		}
+		c.batchBytes = max
+	}
+}
+
 // NewBatch is [New] for a handler of batches: records of one partition
 // are handed over in batches ([WithBatchSize]), in order. Everything else
 // (commits after success, retries, dead letters, pauses, in-flight
@@ -83,7 +97,13 @@ func (c *config) validateBatch() {
 		if c.batchSet {
 			c.invalid("WithBatchSize needs NewBatch")
 		}
+		if c.batchBytes > 0 {
+			c.invalid("WithBatchBytes needs NewBatch")
+		}
 		return
+	}
+	if c.batchBytes > c.maxBytes {
+		c.invalid("batch bytes %d exceed the in-flight byte limit %d", c.batchBytes, c.maxBytes)
 	}
 	if c.workers > 1 {
 		c.invalid("WithKeyOrdering does not apply to batch handlers: a partition's batches run in order")

@@ -210,6 +210,18 @@ func TestNewBatchRejectsBadConfig(t *testing.T) {
 			return err
 		},
 		"nil handler": func() error { _, err := NewBatch(brokers, "g", []string{"t"}, nil); return err },
+		"batch bytes 0": func() error {
+			_, err := NewBatch(brokers, "g", []string{"t"}, h, WithBatchBytes(0))
+			return err
+		},
+		"batch bytes above in-flight": func() error {
+			_, err := NewBatch(brokers, "g", []string{"t"}, h, WithBatchBytes(2<<20), WithMaxInFlight(100, 1<<20))
+			return err
+		},
+		"batch bytes without NewBatch": func() error {
+			_, err := New(brokers, "g", []string{"t"}, single, WithBatchBytes(1<<10))
+			return err
+		},
 	}
 	for name, build := range cases {
 		if err := build(); !errors.Is(err, ErrInvalidConfig) {
@@ -220,5 +232,50 @@ func TestNewBatchRejectsBadConfig(t *testing.T) {
 	// failing.
 	if _, err := NewBatch(brokers, "g", []string{"t"}, h, WithMaxInFlight(10, 1<<20)); err != nil {
 		t.Errorf("default batch size with 10 records in flight: %v", err)
+	}
+}
+
+// WithBatchBytes closes a batch before it would pass the byte bound; a
+// record larger than the bound comes alone.
+func TestBatchBytesBoundsEachBatch(t *testing.T) {
+	const n, limit = 60, 350
+	cl := newCluster(t, map[string]int32{"batch-bytes": 1})
+	value := func(i int) []byte {
+		if i == 30 {
+			return make([]byte, 1000) // larger than the bound
+		}
+		return []byte(fmt.Sprintf("%-100d", i)) // 100 bytes
+	}
+	produceValues(t, cl, "batch-bytes", n, func(i int) string { return "k" }, value)
+	log := &batchLog{handled: map[string]int{}}
+	h := BatchHandlerFunc(func(_ context.Context, batch []*bulwark.Message) error {
+		log.add(batch, true)
+		return nil
+	})
+	c, err := NewBatch(cl.Brokers(), "batch-bytes-group", []string{"batch-bytes"}, h,
+		fastOpts(cl, WithBatchSize(50, 50*time.Millisecond), WithBatchBytes(limit))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runConsumer(t, c)
+	waitFor(t, 30*time.Second, "every record", func() bool { return log.distinct() == n })
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	largest := 0
+	for _, b := range log.batches {
+		size := 0
+		for _, m := range b {
+			size += len(m.Key) + len(m.Value)
+		}
+		if size > limit && len(b) > 1 {
+			t.Fatalf("a batch of %d records holds %d bytes, above the bound of %d", len(b), size, limit)
+		}
+		largest = max(largest, len(b))
+	}
+	if largest != 3 {
+		t.Fatalf("largest batch has %d records; 3 records of 101 bytes fit %d bytes", largest, limit)
 	}
 }

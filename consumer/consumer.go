@@ -58,6 +58,14 @@ type Consumer struct {
 	counts    counts
 	// missing lists the topics Run waits for (WithWaitForTopics).
 	missing atomic.Pointer[[]string]
+
+	readiness readiness       // readiness.go
+	rebalance *rebalanceCalls // WithRebalanceListener; nil without
+	// runValues is Run's context without its cancellation, set before the
+	// group starts: listener calls carry its values (trace, logger), and
+	// outlive a stop, as the final commits do.
+	runValues context.Context
+	runDone   <-chan struct{} // Run's ctx.Done(): a session ending then is a stop, not a loss
 }
 
 type topicPartition struct {
@@ -121,6 +129,7 @@ func New(brokers []string, group string, topics []string, handler bulwark.Handle
 		log:       logger.With("group", group),
 		budget:    newBudget(cfg.maxRecords, cfg.maxBytes),
 		runners:   map[topicPartition]*partitionRunner{},
+		readiness: readiness{ready: make(chan struct{})},
 		commitSem: make(chan struct{}, 1),
 		policy: delivery.Policy{
 			MaxAttempts:     cfg.maxAttempts,
@@ -146,6 +155,9 @@ func New(brokers []string, group string, topics []string, handler bulwark.Handle
 	c.untimed = inner
 	c.handler = c.tel.timed(inner)
 	c.dlt = newDeadLetterWriter(c.brokers, cs)
+	if cfg.listener != nil {
+		c.rebalance = &rebalanceCalls{l: cfg.listener}
+	}
 	return c, nil
 }
 
@@ -191,6 +203,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	c.g = g
+	c.runValues, c.runDone = context.WithoutCancel(ctx), ctx.Done()
 	c.mu.Unlock()
 
 	// cutOff ends shortly before Run must return; whatever still waits on
@@ -301,8 +314,15 @@ func (c *Consumer) consumeLoop(ctx context.Context, g *saramagroup.Group) error 
 // methods out of Consumer's API.
 type groupHandler struct{ c *Consumer }
 
-func (groupHandler) Setup(*saramagroup.Session) error   { return nil }
-func (groupHandler) Cleanup(*saramagroup.Session) error { return nil }
+func (h groupHandler) Setup(*saramagroup.Session) error {
+	h.c.readiness.joined.Store(true)
+	return nil
+}
+
+func (h groupHandler) Cleanup(*saramagroup.Session) error {
+	h.c.readiness.joined.Store(false)
+	return nil
+}
 
 // ConsumeClaim runs one assigned partition until it is revoked or the
 // session ends, then drains it and commits what finished before the
@@ -315,6 +335,11 @@ func (h groupHandler) ConsumeClaim(sess *saramagroup.Session, claim *saramagroup
 	c.runners[tp] = r
 	c.mu.Unlock()
 	c.log.Debug("partition assigned", "topic", tp.topic, "partition", tp.partition, "offset", claim.InitialOffset())
+	btp := bulwark.TopicPartition{Topic: tp.topic, Partition: tp.partition}
+	if c.cfg.startAt != nil && claim.InitialOffset() < 0 {
+		c.positionStart(r, btp)
+	}
+	c.listen(assigned, btp)
 
 	r.run()
 	r.drain()
@@ -325,6 +350,11 @@ func (h groupHandler) ConsumeClaim(sess *saramagroup.Session, claim *saramagroup
 	// others that are waiting.
 	c.commitPartitions(ctx, sess, func() []*partitionRunner { return c.releasedRunners(sess, r) }, 3)
 	cancel()
+	if c.releasedCleanly(sess, r) {
+		c.listen(revoked, btp)
+	} else {
+		c.listen(lost, btp)
+	}
 
 	c.mu.Lock()
 	if c.runners[tp] == r {
@@ -358,6 +388,7 @@ func (c *Consumer) commitLoop(ctx context.Context) {
 			c.commitPartitions(cctx, sess, func() []*partitionRunner { return rs }, 1)
 			cancel()
 		}
+		c.checkCaughtUp(ctx)
 	}
 }
 

@@ -65,6 +65,14 @@
 //     the grace period plus [StopMargin] whatever the network does: final
 //     commits and leaving the group get a bounded attempt, then the
 //     connections are cut.
+//   - [WithRebalanceListener] hears of assigned, revoked and lost
+//     partitions: Revoked only after the partition drained and its final
+//     commit succeeded, before it is released. [Consumer.Ready] and
+//     [Consumer.State] tell a health check whether the member joined and
+//     caught up with what its partitions held at assignment.
+//   - Replay: [ResetOffsets] moves a stopped group to a time or offsets
+//     (a live group fails with [*GroupActiveError]); [WithStartAt]
+//     positions partitions assigned without a committed offset.
 //   - Offsets are committed every [WithCommitInterval] through a client of
 //     their own (on the fetch connection a commit would wait behind a
 //     long-poll fetch, up to 500 ms with sarama's defaults), one

@@ -99,3 +99,69 @@ func ExampleNewBatch() {
 	// Output:
 	// stored 10 handled 10
 }
+
+// A rebalance listener and the readiness signal, as a service's health
+// check would use them.
+func ExampleWithRebalanceListener() {
+	cluster, err := kafkatest.Start(kafkatest.WithTopic("payments", 1))
+	if err != nil {
+		panic(err)
+	}
+	defer cluster.Close()
+	listener := bulwark.RebalanceFuncs{
+		OnAssigned: func(_ context.Context, ps []bulwark.TopicPartition) { fmt.Println("assigned", ps) },
+		OnRevoked:  func(_ context.Context, ps []bulwark.TopicPartition) { fmt.Println("revoked", ps) },
+		OnLost:     func(_ context.Context, ps []bulwark.TopicPartition) { fmt.Println("lost", ps) },
+	}
+	noop := bulwark.HandlerFunc(func(context.Context, *bulwark.Message) error { return nil })
+	c, err := consumer.New(cluster.Brokers(), "payments", []string{"payments"}, noop,
+		consumer.WithRebalanceListener(listener),
+		consumer.WithSessionTimeout(6*time.Second), consumer.WithHeartbeatInterval(time.Second))
+	if err != nil {
+		panic(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	<-c.Ready() // a startup probe: joined, and caught up with the backlog
+	fmt.Printf("%+v\n", c.State())
+	cancel()
+	if err := <-done; err != nil {
+		panic(err)
+	}
+	// Output:
+	// assigned [{payments 0}]
+	// {Joined:true Partitions:1 CaughtUpPartitions:1 CaughtUp:true}
+	// revoked [{payments 0}]
+}
+
+// Replaying a stopped group from a point in time.
+func ExampleResetOffsets() {
+	cluster, err := kafkatest.Start(kafkatest.WithTopic("events", 1))
+	if err != nil {
+		panic(err)
+	}
+	defer cluster.Close()
+	producer, err := kgo.NewClient(kgo.SeedBrokers(cluster.Brokers()...))
+	if err != nil {
+		panic(err)
+	}
+	start := time.Now()
+	for i := range 4 {
+		r := &kgo.Record{Topic: "events", Value: fmt.Appendf(nil, "event-%d", i), Timestamp: start.Add(time.Duration(i) * time.Minute)}
+		if err := producer.ProduceSync(context.Background(), r).FirstErr(); err != nil {
+			panic(err)
+		}
+	}
+	producer.Close()
+
+	// The group has no members (stopped): move it to the third event.
+	offsets, err := consumer.ResetOffsets(context.Background(), cluster.Brokers(), "replayer", "events",
+		consumer.ToTimestamp(start.Add(2*time.Minute)))
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(offsets)
+	// Output:
+	// map[0:2]
+}

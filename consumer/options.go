@@ -65,9 +65,12 @@ type config struct {
 	batchMax        int
 	batchLinger     time.Duration
 	batchSet        bool
+	batchBytes      int64           // WithBatchBytes; 0: no bound
 	retryDelays     []time.Duration // WithRetryTopics
 	waitForTopics   bool            // WithWaitForTopics
 	maxPauseDelay   time.Duration
+	listener        bulwark.RebalanceListener             // WithRebalanceListener
+	startAt         func(bulwark.TopicPartition) Position // WithStartAt
 	errs            []error
 }
 

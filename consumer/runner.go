@@ -81,18 +81,22 @@ func (s *scheduler) signalPushed() {
 	}
 }
 
-// tryNext is next without blocking; closed reports that the scheduler is
-// closed.
-func (s *scheduler) tryNext() (rec record, ok, closed bool) {
+// tryNext is next without blocking, for a record of at most room bytes
+// (a negative room: any size); closed reports that the scheduler is
+// closed, full that the next record is larger than room.
+func (s *scheduler) tryNext(room int64) (rec record, ok, closed, full bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.ready) == 0 {
-		return record{}, false, s.closed
+		return record{}, false, s.closed, false
+	}
+	if room >= 0 && int64(s.ready[0].size) > room {
+		return record{}, false, false, true
 	}
 	rec = s.ready[0]
 	s.ready[0] = record{}
 	s.ready = s.ready[1:]
-	return rec, true, false
+	return rec, true, false, false
 }
 
 // next blocks for a record to run; ok is false once the scheduler is
@@ -213,6 +217,14 @@ type partitionRunner struct {
 	// released is set once the runner drained and waits for its final
 	// commit, which may go out with other released partitions'.
 	released atomic.Bool
+	// caughtUp is set once the partition was caught up (readiness.go);
+	// target (-1: not looked up) and start are where it ended and where
+	// consumption started, used by the commit loop's goroutine only.
+	caughtUp      atomic.Bool
+	target, start int64
+	// startAt is the WithStartAt position while records before it may
+	// still come (0: none); run's goroutine only (startat.go).
+	startAt int64
 }
 
 func newPartitionRunner(c *Consumer, sess *saramagroup.Session, claim *saramagroup.Claim) *partitionRunner {
@@ -229,6 +241,7 @@ func newPartitionRunner(c *Consumer, sess *saramagroup.Session, claim *saramagro
 		progress:  make(chan struct{}, 1),
 		committed: -1,
 		markers:   newMarkerState(),
+		target:    -1,
 	}
 	if off := claim.InitialOffset(); off >= 0 {
 		r.committed = off
@@ -320,9 +333,10 @@ func (r *partitionRunner) run() {
 // whatever else is buffered, to held; closed reports the end of the
 // claim. Records a watcher took meanwhile come first. holding is set when
 // the watcher paused fetching, so run lifts the pause once held drains.
-func (r *partitionRunner) read(held []record, wake <-chan struct{}, holding *bool) (_ []record, closed bool) {
+func (r *partitionRunner) read(held []record, wake <-chan struct{}, holding *bool) (out []record, closed bool) {
 	r.takeReading()
 	defer r.readMu.Unlock()
+	defer func() { out = r.dropBeforeStart(out) }()
 	if len(r.stash) > 0 || r.stashClosed {
 		held = append(held, r.stash...)
 		clear(r.stash)
@@ -390,9 +404,10 @@ func (r *partitionRunner) work() {
 }
 
 // workBatches is work for a batch handler: it collects up to the batch
-// size, waiting at most the linger time after the first record.
+// size (and bytes), waiting at most the linger time after the first
+// record.
 func (r *partitionRunner) workBatches() {
-	max, linger := r.c.cfg.batchMax, r.c.cfg.batchLinger
+	maxRecords, linger, maxBytes := r.c.cfg.batchMax, r.c.cfg.batchLinger, r.c.cfg.batchBytes
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
@@ -402,15 +417,22 @@ func (r *partitionRunner) workBatches() {
 			return
 		}
 		batch := []record{first}
+		room := int64(-1) // bytes the batch may still take; -1: no byte bound
+		if maxBytes > 0 {
+			room = max(maxBytes-int64(first.size), 0)
+		}
 		timer.Reset(linger)
 	collect:
-		for len(batch) < max {
-			rec, ok, closed := r.sched.tryNext()
+		for len(batch) < maxRecords {
+			rec, ok, closed, full := r.sched.tryNext(room)
 			switch {
 			case ok:
 				batch = append(batch, rec)
+				if maxBytes > 0 {
+					room -= int64(rec.size)
+				}
 				continue
-			case closed:
+			case closed, full:
 				break collect
 			}
 			select {

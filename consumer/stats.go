@@ -63,6 +63,9 @@ type PartitionStats struct {
 	// nil when not blocked.
 	BlockedOn  string
 	BlockedErr error
+	// CaughtUp: the partition has been caught up at least once since it
+	// was assigned (see [State]).
+	CaughtUp bool
 }
 
 // Stats returns a snapshot; safe to call at any time, also concurrently
@@ -107,6 +110,7 @@ func (c *Consumer) Stats() Stats {
 			Paused:     r.paused(),
 			BlockedOn:  blockedOn,
 			BlockedErr: blockedErr,
+			CaughtUp:   r.caughtUp.Load(),
 		})
 	}
 	c.mu.Unlock()

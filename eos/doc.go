@@ -26,6 +26,11 @@
 //     ended. The cooperative protocol was not used because a transaction
 //     would then span generations, and its metadata could vouch for
 //     partitions already revoked.
+//   - [WithRebalanceListener] hears of each generation's partitions:
+//     Assigned before their records are processed, Revoked (or Lost)
+//     after the open transaction ended. [Session.Ready] and
+//     [Session.State] tell a health check whether the session joined and
+//     committed up to what its partitions held at assignment.
 //   - A new owner starts only from stable offsets: it fetches committed
 //     offsets with RequireStable and waits while a transaction of the
 //     previous owner is pending.

@@ -414,6 +414,7 @@ func (l *txnLoop) fail(ctx context.Context, err error, reason string) error {
 	case txnsession.GroupFenced:
 		reason = reasonGroupFenced
 		l.s.inst.fencedEvent("group")
+		l.gen.MarkLost()
 	}
 	inputs := l.takeInputs()
 	if aerr := l.abort(reason, err); aerr != nil {

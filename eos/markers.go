@@ -29,6 +29,7 @@ type partitionMarks struct {
 	probedAt  int64 // where the last probe was made, with probedHWM
 	probedHWM int64
 	probing   bool // a probe is in flight
+	caughtUp  bool // readiness.go
 }
 
 const unset int64 = -3
@@ -63,11 +64,13 @@ func (l *txnLoop) markCommitted() {
 			pm.committed = off
 		}
 	}
+	l.updateCaughtUp()
 }
 
 // checkIdle starts a probe for each partition idle at its committed
 // offset since the last tick with its high watermark beyond.
 func (l *txnLoop) checkIdle() {
+	l.updateCaughtUp()
 	for _, tp := range l.gen.Claims {
 		pm := l.marks.parts[tp]
 		_, inTxn := l.next[tp]

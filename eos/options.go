@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/conn"
 	"github.com/bulwarkgo/bulwark/internal/logging"
 	"go.opentelemetry.io/otel/metric"
@@ -65,6 +66,7 @@ type options struct {
 	meterProvider      metric.MeterProvider
 	saramaHooks        []saramaHook
 	waitForTopics      bool
+	listener           bulwark.RebalanceListener // WithRebalanceListener
 }
 
 func defaultOptions() options {

@@ -28,7 +28,8 @@ type Session struct {
 	inst     *instruments
 	running  atomic.Bool
 	// missing counts the input topics Run waits for (WithWaitForTopics).
-	missing atomic.Int64
+	missing   atomic.Int64
+	readiness readiness // readiness.go
 }
 
 // New validates the arguments and options and returns a session; it does
@@ -78,6 +79,7 @@ func New(brokers []string, group string, inputTopics []string, transactionalIDPr
 		opts:    o,
 		conn:    cs,
 	}
+	s.readiness.ready = make(chan struct{})
 	s.settings = txnsession.Settings{
 		Group:              group,
 		InstanceID:         o.instanceID,
@@ -161,9 +163,11 @@ func (s *Session) runOnce(ctx context.Context) error {
 			s.opts.logger.DebugContext(ctx, "eos: producer close", "error", err)
 		}
 	}()
-	grp, err := txnsession.ConnectGroup(ctx, s.brokers, ccfg, s.conn, s.group, s.topics, txnsession.Hooks{
+	hooks := txnsession.Hooks{
 		OnUnstable: func() { s.inst.unstable.Add(context.Background(), 1, s.inst.groupAttr) },
-	}, s.opts.logger)
+	}
+	s.rebalanceHooks(ctx, &hooks)
+	grp, err := txnsession.ConnectGroup(ctx, s.brokers, ccfg, s.conn, s.group, s.topics, hooks, s.opts.logger)
 	if err != nil {
 		return fmt.Errorf("eos: join group %s: %w", s.group, err)
 	}

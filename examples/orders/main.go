@@ -24,8 +24,8 @@ import (
 
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/conn"
+	"github.com/bulwarkgo/bulwark/examples/orders/events"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/deadletters"
-	"github.com/bulwarkgo/bulwark/examples/orders/internal/events"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/pipeline"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/topics"
 	"github.com/bulwarkgo/bulwark/producer"

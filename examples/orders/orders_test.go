@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/bulwarkgo/bulwark"
-	"github.com/bulwarkgo/bulwark/examples/orders/internal/events"
+	"github.com/bulwarkgo/bulwark/examples/orders/events"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/pipeline"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/projection"
 	"github.com/bulwarkgo/bulwark/internal/deadletter"

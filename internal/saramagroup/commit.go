@@ -153,3 +153,24 @@ func (g *Group) commit(sess *Session, offsets []Offset) error {
 	}
 	return nil
 }
+
+// Offset position names for [Group.OffsetAt]: sarama's.
+const (
+	Newest = sarama.OffsetNewest
+	Oldest = sarama.OffsetOldest
+)
+
+// OffsetAt returns a partition's offset at a time (Unix milliseconds: the
+// first offset whose record's timestamp is at or after it, or the end when
+// none is), or at [Newest] (the high watermark) or [Oldest] (the log
+// start). It runs on the commit client, bounded by ctx, not in turn with
+// commits: it asks the partition's leader.
+func (g *Group) OffsetAt(ctx context.Context, topic string, partition int32, at int64) (int64, error) {
+	var off int64
+	err := g.untilDone(ctx, "list offsets", func() error {
+		var err error
+		off, err = offsetAt(g.commitClient, topic, partition, at)
+		return err
+	})
+	return off, err
+}

@@ -165,6 +165,11 @@ func (s *Session) GenerationID() int32 { return s.s.GenerationID() }
 // Context ends when the session ends.
 func (s *Session) Context() context.Context { return s.s.Context() }
 
+// Failed reports whether the session ended because the member was
+// dropped from the group (see [saramax.SessionDropped]), not by a
+// rebalance, a revoke or a stop. False while the session lasts.
+func (s *Session) Failed() bool { return saramax.SessionDropped(s.s.Context()) }
+
 // Claim is one partition assigned to the member.
 type Claim struct {
 	c    sarama.ConsumerGroupClaim

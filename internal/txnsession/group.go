@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -32,10 +33,20 @@ type Generation struct {
 	// Start is where each claimed partition starts: its stable committed
 	// offset, or NoOffset (then the oldest offset).
 	Start map[TopicPartition]int64
+	// CatchUp is, per claimed partition, the offset the member must have
+	// committed to have caught up with what the partition held at the
+	// assignment: its end then, or NoOffset when it started there
+	// already. A partition whose lookup failed is missing.
+	CatchUp map[TopicPartition]int64
 
 	group *Group
 	marks watermarks // next_offset.go
+	lost  atomic.Bool
 }
+
+// MarkLost records that the member turned out to be stale (its commit was
+// fenced): the partitions are reported lost, not revoked.
+func (g *Generation) MarkLost() { g.lost.Store(true) }
 
 // StableOffsets fetches the committed offsets of parts, waiting while a
 // transaction that commits offsets for the group is pending.
@@ -57,6 +68,13 @@ type Hooks struct {
 	OnUnstable func()
 	// OnError is called with errors the consumer group reports.
 	OnError func(error)
+	// OnAssigned is called with a generation's partitions before their
+	// records flow, OnReleased once the generation function returned and
+	// before they are released. lost says the generation ended because
+	// the member was dropped (heartbeats failed, it was fenced: see
+	// [Generation.MarkLost]) rather than by a rebalance or a stop.
+	OnAssigned func(parts []TopicPartition)
+	OnReleased func(parts []TopicPartition, lost bool)
 }
 
 // Group is a consumer-group member whose partitions start from stable
@@ -207,7 +225,7 @@ func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
 	// ones only.
 	offs, err := stableOffsets(sess.Context(), h.g.client, h.g.id, parts, h.g.hooks.OnUnstable)
 	if err != nil {
-		h.done = nil
+		h.done, h.gen = nil, nil
 		return err
 	}
 	for tp, off := range offs {
@@ -226,9 +244,13 @@ func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
 		Claims:  parts,
 		Records: records,
 		Start:   offs,
+		CatchUp: catchUp(h.g.client, offs),
 		group:   h.g,
 	}
 	h.gen = gen
+	if h.g.hooks.OnAssigned != nil {
+		h.g.hooks.OnAssigned(parts)
+	}
 	ctx := sess.Context()
 	go func() {
 		defer close(done)
@@ -240,6 +262,28 @@ func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
 		}
 	}()
 	return nil
+}
+
+// catchUp looks up the ends of the partitions that start at start (see
+// Generation.CatchUp).
+func catchUp(client sarama.Client, start map[TopicPartition]int64) map[TopicPartition]int64 {
+	out := make(map[TopicPartition]int64, len(start))
+	for tp, from := range start {
+		end, err := client.GetOffset(tp.Topic, tp.Partition, sarama.OffsetNewest)
+		if err != nil {
+			continue
+		}
+		if from == NoOffset {
+			if from, err = client.GetOffset(tp.Topic, tp.Partition, sarama.OffsetOldest); err != nil {
+				continue
+			}
+		}
+		if from >= end {
+			end = NoOffset
+		}
+		out[tp] = end
+	}
+	return out
 }
 
 func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
@@ -272,11 +316,15 @@ func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sara
 	}
 }
 
-func (h *groupHandler) Cleanup(sarama.ConsumerGroupSession) error {
+func (h *groupHandler) Cleanup(sess sarama.ConsumerGroupSession) error {
 	// Partitions are released only after the generation function has
 	// finished or aborted its transaction.
 	if h.done != nil {
 		<-h.done
 	}
+	if h.gen != nil && h.g.hooks.OnReleased != nil {
+		h.g.hooks.OnReleased(h.gen.Claims, saramax.SessionDropped(sess.Context()) || h.gen.lost.Load())
+	}
+	h.gen = nil
 	return nil
 }

@@ -24,16 +24,11 @@ import (
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/conn"
 	"github.com/bulwarkgo/bulwark/eos"
-	"github.com/bulwarkgo/bulwark/examples/orders/internal/events"
+	"github.com/bulwarkgo/bulwark/examples/orders/events"
 	"github.com/bulwarkgo/bulwark/producer"
+	"github.com/bulwarkgo/bulwark/table"
 	"go.opentelemetry.io/otel/metric"
 )
-
-// Reader reads a topic from its start to its current end (committed
-// records only).
-type Reader interface {
-	Read(ctx context.Context, topic string) ([]*bulwark.Message, error)
-}
 
 // sessionTimeout is Kafka's smallest default (group.min.session.timeout.ms):
 // a crashed instance's partitions move on after it.
@@ -45,7 +40,6 @@ type Config struct {
 	Conn         []conn.Option
 	Topics       events.Topics
 	Codec        events.Codec
-	Reader       Reader
 	InstanceID   string           // stable identity, e.g. the pod name; default "inventory-1"
 	InitialStock map[string]int64 // units per SKU, written once when the stock topic has none
 	Logger       *slog.Logger
@@ -62,8 +56,8 @@ type Service struct {
 
 // New checks cfg and returns a service; Run starts it.
 func New(cfg Config) (*Service, error) {
-	if len(cfg.Brokers) == 0 || cfg.Codec == nil || cfg.Reader == nil {
-		return nil, errors.New("inventory: Brokers, Codec and Reader are required")
+	if len(cfg.Brokers) == 0 || cfg.Codec == nil {
+		return nil, errors.New("inventory: Brokers and Codec are required")
 	}
 	if cfg.InstanceID == "" {
 		cfg.InstanceID = "inventory-1"
@@ -113,22 +107,29 @@ func (s *Service) Available(sku string) int64 {
 	return s.stock.Available(sku)
 }
 
+// restore rebuilds the stock from the compacted topic with package table:
+// every partition read to its last stable offset (read_committed), so the
+// state matches what the committed transactions said. The table is closed
+// once restored: from then on this instance is the topic's only writer.
 func (s *Service) restore(ctx context.Context) error {
-	recs, err := s.cfg.Reader.Read(ctx, s.cfg.Topics.Stock())
+	tbl, err := table.Open(ctx, s.cfg.Brokers, s.cfg.Topics.Stock(),
+		table.WithConnection(s.cfg.Conn...), table.WithLogger(s.cfg.Logger))
 	if err != nil {
+		return fmt.Errorf("inventory: restore: %w", err)
+	}
+	defer tbl.Close()
+	if err := tbl.WaitReady(ctx); err != nil {
 		return fmt.Errorf("inventory: restore: %w", err)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, r := range recs {
-		if r.Value == nil {
-			continue // tombstone
-		}
+	// One record per live key; Stock.restore does not depend on their order.
+	for key, value := range tbl.All() {
 		var rec events.StockRecord
-		if err := s.cfg.Codec.Decode(ctx, r.Topic, r.Value, &rec); err != nil {
-			return fmt.Errorf("inventory: restore %s at %d/%d: %w", r.Topic, r.Partition, r.Offset, err)
+		if err := s.cfg.Codec.Decode(ctx, s.cfg.Topics.Stock(), value, &rec); err != nil {
+			return fmt.Errorf("inventory: restore %s key %q: %w", s.cfg.Topics.Stock(), key, err)
 		}
-		s.stock.restore(string(r.Key), rec)
+		s.stock.restore(string(key), rec)
 	}
 	return nil
 }
@@ -151,12 +152,16 @@ func (s *Service) seed(ctx context.Context) error {
 		return fmt.Errorf("inventory: seed: %w", err)
 	}
 	defer p.Close()
+	w, err := table.NewWriter(p, s.cfg.Topics.Stock())
+	if err != nil {
+		return fmt.Errorf("inventory: seed: %w", err)
+	}
 	for _, rec := range recs {
-		msg, err := s.stockMessage(ctx, events.StockKeySKU(rec.SKU), rec)
+		v, err := s.cfg.Codec.Encode(ctx, s.cfg.Topics.Stock(), rec)
 		if err != nil {
 			return err
 		}
-		if _, err := p.Send(ctx, msg); err != nil {
+		if _, err := w.Put(ctx, []byte(events.StockKeySKU(rec.SKU)), v); err != nil {
 			return fmt.Errorf("inventory: seed %s: %w", rec.SKU, err)
 		}
 	}
@@ -269,26 +274,22 @@ func (s *Service) emit(ctx context.Context, out eos.Emitter, orderID, sku string
 		out.Emit(&bulwark.Message{Topic: topic, Key: []byte(orderID), Value: v})
 	}
 	orderRec := events.StockRecord{SKU: sku, OrderID: orderID, Quantity: r.quantity, State: r.state}
-	m, err := s.stockMessage(ctx, events.StockKeyOrder(orderID), orderRec)
-	if err != nil {
+	if err := s.putStock(ctx, out, events.StockKeyOrder(orderID), orderRec); err != nil {
 		return err
 	}
-	out.Emit(m)
 	if _, known := s.stock.initial[sku]; known {
-		m, err := s.stockMessage(ctx, events.StockKeySKU(sku), s.stock.skuRecord(sku))
-		if err != nil {
-			return err
-		}
-		out.Emit(m)
+		return s.putStock(ctx, out, events.StockKeySKU(sku), s.stock.skuRecord(sku))
 	}
 	return nil
 }
 
-func (s *Service) stockMessage(ctx context.Context, key string, rec events.StockRecord) (*bulwark.Message, error) {
+// putStock emits a stock table update (table.Put), which commits with the
+// decision and the consumed offsets.
+func (s *Service) putStock(ctx context.Context, out eos.Emitter, key string, rec events.StockRecord) error {
 	topic := s.cfg.Topics.Stock()
 	v, err := s.cfg.Codec.Encode(ctx, topic, rec)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return &bulwark.Message{Topic: topic, Key: []byte(key), Value: v}, nil
+	return table.Put(out, topic, []byte(key), v)
 }

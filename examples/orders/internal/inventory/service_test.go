@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/bulwarkgo/bulwark"
-	"github.com/bulwarkgo/bulwark/examples/orders/internal/events"
+	"github.com/bulwarkgo/bulwark/examples/orders/events"
 )
 
 type emitter struct{ msgs []*bulwark.Message }
@@ -14,17 +14,13 @@ func (e *emitter) Emit(m *bulwark.Message) { e.msgs = append(e.msgs, m) }
 
 func newTestService(t *testing.T, units int64) *Service {
 	t.Helper()
-	s, err := New(Config{Brokers: []string{"unused:9092"}, Codec: events.JSON{}, Reader: nopReader{}})
+	s, err := New(Config{Brokers: []string{"unused:9092"}, Codec: events.JSON{}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.stock.seed("sku-1", units)
 	return s
 }
-
-type nopReader struct{}
-
-func (nopReader) Read(context.Context, string) ([]*bulwark.Message, error) { return nil, nil }
 
 func orderMsg(t *testing.T, s *Service, offset int64, id string, qty int32) *bulwark.Message {
 	t.Helper()

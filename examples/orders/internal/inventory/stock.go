@@ -4,7 +4,7 @@ import (
 	"sort"
 
 	"github.com/bulwarkgo/bulwark"
-	"github.com/bulwarkgo/bulwark/examples/orders/internal/events"
+	"github.com/bulwarkgo/bulwark/examples/orders/events"
 )
 
 // source identifies the input record that changed an order's reservation,

@@ -6,7 +6,7 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/bulwarkgo/bulwark/examples/orders/internal/events"
+	"github.com/bulwarkgo/bulwark/examples/orders/events"
 )
 
 // Generator places synthetic orders.

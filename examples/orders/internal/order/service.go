@@ -20,7 +20,7 @@ import (
 
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/conn"
-	"github.com/bulwarkgo/bulwark/examples/orders/internal/events"
+	"github.com/bulwarkgo/bulwark/examples/orders/events"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/outbox"
 	"github.com/bulwarkgo/bulwark/producer"
 	"go.opentelemetry.io/otel/metric"

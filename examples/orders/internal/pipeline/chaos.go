@@ -10,8 +10,8 @@ import (
 
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/conn"
-	"github.com/bulwarkgo/bulwark/examples/orders/internal/events"
-	"github.com/bulwarkgo/bulwark/examples/orders/internal/gateway"
+	"github.com/bulwarkgo/bulwark/examples/orders/events"
+	"github.com/bulwarkgo/bulwark/examples/orders/gateway"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/topics"
 	"github.com/bulwarkgo/bulwark/kafkatest"
 	"github.com/bulwarkgo/bulwark/producer"
@@ -197,10 +197,24 @@ const HeaderChaosDuplicate = "orders-chaos-duplicate"
 // redeliver sends copies of the first n reservations (same key, value and
 // message ID) to inventory.reserved again, as a producer retry or a
 // careless replay would. The payment service's dedup must skip every one.
+//
+// It waits (bounded) for n reservations to exist: a crashed outbox relay's
+// successor holds new orders back for its takeover grace first.
 func (c *chaos) redeliver(ctx context.Context, n int) (int, error) {
-	recs, err := c.reader.Read(ctx, c.topics.Reserved())
-	if err != nil {
-		return 0, err
+	var recs []*bulwark.Message
+	for attempt := 0; ; attempt++ {
+		var err error
+		if recs, err = c.reader.Read(ctx, c.topics.Reserved()); err != nil {
+			return 0, err
+		}
+		if len(recs) >= n || attempt == 40 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
 	p, err := producer.New(c.brokers, producer.WithConnection(c.conn...))
 	if err != nil {

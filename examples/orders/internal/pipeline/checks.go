@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/bulwarkgo/bulwark"
-	"github.com/bulwarkgo/bulwark/examples/orders/internal/events"
-	"github.com/bulwarkgo/bulwark/examples/orders/internal/gateway"
+	"github.com/bulwarkgo/bulwark/examples/orders/events"
+	"github.com/bulwarkgo/bulwark/examples/orders/gateway"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/projection"
 )
 

@@ -14,8 +14,8 @@ import (
 
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/dedup"
-	"github.com/bulwarkgo/bulwark/examples/orders/internal/events"
-	"github.com/bulwarkgo/bulwark/examples/orders/internal/gateway"
+	"github.com/bulwarkgo/bulwark/examples/orders/events"
+	"github.com/bulwarkgo/bulwark/examples/orders/gateway"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/payment"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/projection"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/telemetry"

@@ -1,7 +1,7 @@
 package pipeline
 
 import (
-	"github.com/bulwarkgo/bulwark/examples/orders/internal/events"
+	"github.com/bulwarkgo/bulwark/examples/orders/events"
 	"github.com/bulwarkgo/bulwark/schema"
 	"github.com/bulwarkgo/bulwark/schema/schematest"
 )

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,9 +18,9 @@ import (
 	"github.com/bulwarkgo/bulwark/dedup"
 	"github.com/bulwarkgo/bulwark/dedup/redisstore"
 	"github.com/bulwarkgo/bulwark/dedup/sqlstore"
+	"github.com/bulwarkgo/bulwark/examples/orders/events"
+	"github.com/bulwarkgo/bulwark/examples/orders/gateway"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/deadletters"
-	"github.com/bulwarkgo/bulwark/examples/orders/internal/events"
-	"github.com/bulwarkgo/bulwark/examples/orders/internal/gateway"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/inventory"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/order"
 	"github.com/bulwarkgo/bulwark/examples/orders/internal/outbox"
@@ -129,7 +130,7 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	killable := cluster != nil
 	sups := []*supervisor{
 		{name: "inventory", build: func(co []conn.Option) (service, error) {
-			return inventory.New(inventory.Config{Brokers: brokers, Conn: co, Topics: t, Codec: codec, Reader: tc,
+			return inventory.New(inventory.Config{Brokers: brokers, Conn: co, Topics: t, Codec: codec,
 				InitialStock: initial, Logger: log, Meter: mp})
 		}},
 		{name: "payment", build: func(co []conn.Option) (service, error) {
@@ -146,14 +147,11 @@ func Run(ctx context.Context, cfg Config) (*Summary, error) {
 	}
 	if ob != nil {
 		sups = append(sups, &supervisor{name: "outbox-relay", build: func(co []conn.Option) (service, error) {
-			r, err := outbox.NewRelay(ob, outbox.RelayConfig{Brokers: brokers, Conn: co, Topic: t.Orders(), Reader: tc,
-				TransactionalID: "orders-outbox-relay-" + runID, Logger: log, Meter: mp})
-			if err == nil {
-				relayMu.Lock()
-				relays = append(relays, r)
-				relayMu.Unlock()
-			}
-			return r, err
+			r := outbox.NewRelay(ob, outbox.RelayConfig{Brokers: brokers, Conn: co, Logger: log, Meter: mp})
+			relayMu.Lock()
+			relays = append(relays, r)
+			relayMu.Unlock()
+			return r, nil
 		}})
 	}
 	var viewStore *projection.PGStore
@@ -343,8 +341,9 @@ wait:
 	if ob != nil {
 		relayMu.Lock()
 		for _, r := range relays {
-			s.OutboxRelayed += r.Relayed()
-			s.OutboxReconciled += r.Reconciled()
+			st := r.Stats()
+			s.OutboxRelayed += st.Published
+			s.OutboxReconciled += st.Reconciled
 		}
 		relayMu.Unlock()
 		s.Outbox = true
@@ -405,7 +404,7 @@ func openOutbox(ctx context.Context, cfg Config, runID string) (*outbox.Store, f
 		return nil, nil, err
 	}
 	return ob, func() {
-		_, _ = db.Exec(fmt.Sprintf("DROP TABLE IF EXISTS %sorders, %soutbox", prefix, prefix))
+		_, _ = db.Exec("DROP TABLE IF EXISTS " + strings.Join(ob.Tables(), ", "))
 		db.Close()
 	}, nil
 }

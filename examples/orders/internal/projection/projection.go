@@ -18,7 +18,7 @@ import (
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/conn"
 	"github.com/bulwarkgo/bulwark/consumer"
-	"github.com/bulwarkgo/bulwark/examples/orders/internal/events"
+	"github.com/bulwarkgo/bulwark/examples/orders/events"
 	"go.opentelemetry.io/otel/metric"
 )
 

@@ -1,7 +1,8 @@
-// Package topics reads topics from the beginning to their current end: what
-// a service needs to restore state or rebuild a view, and what the
-// pipeline's checks read. (The pipeline creates its topics with bulwark's
-// provision package.)
+// Package topics reads topics from the beginning to their current end,
+// every record with its headers: what the pipeline's checks, the
+// projection's rebuild and the dead-letter listing read. (Services restore
+// state from a compacted topic with bulwark's package table; the pipeline
+// creates its topics with package provision.)
 //
 // The bulwark packages deliberately hide the Kafka client, and "read
 // everything up to now" is outside what they do, so this package talks to
