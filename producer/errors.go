@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/internal/produce"
 )
 
@@ -29,8 +30,9 @@ var (
 	ErrTxnFinished = errors.New("producer: transaction already finished")
 
 	// ErrFenced: another producer with the same transactional ID took over.
-	// This producer is unusable from then on; close it.
-	ErrFenced = errors.New("producer: fenced by another producer with the same transactional ID")
+	// This producer is unusable from then on; close it. It is
+	// [bulwark.ErrFenced], the one fencing sentinel (pause-class).
+	ErrFenced = bulwark.ErrFenced
 	// ErrAbortable: the transaction failed and was aborted; the producer
 	// stays usable and the next transaction may succeed.
 	ErrAbortable = errors.New("producer: transaction aborted")
