@@ -68,7 +68,7 @@ func (c *Consumer) countOutcome(ctx context.Context, msg *bulwark.Message, out d
 		// shared by every partition, and a write per record to a shared
 		// cache line costs more than a no-op handler.
 	case delivery.DeadLettered:
-		c.counts.deadLettered.Add(1)
+		c.counts.addDeadLettered()
 		c.tel.deadCtr.Add(ctx, 1, c.tel.topic(msg.Topic).addOpts...)
 		if span != nil {
 			span.SetStatus(codes.Error, out.Err.Error())
@@ -90,17 +90,17 @@ func (c *Consumer) envFor(r *partitionRunner) *delivery.Env {
 			// A pause-class return is not a failure of the record: it says
 			// a dependency is down and the record waits for it.
 			if bulwark.ClassOf(err) == bulwark.ClassPause {
-				c.counts.paused.Add(1)
+				c.counts.addPaused()
 				c.tel.pausedCtr.Add(context.Background(), 1, c.tel.topicAttrs(msg.Topic))
 				return
 			}
-			c.counts.failed.Add(1)
+			c.counts.addFailed()
 			c.tel.failedCtr.Add(context.Background(), 1, metric.WithAttributes(c.tel.groupAttr,
 				telemetry.MessagingDestinationName.String(msg.Topic),
 				telemetry.ErrorType.String(bulwark.ClassOf(err).String())))
 		},
 		OnRetry: func(msg *bulwark.Message, err error, d time.Duration) {
-			c.counts.retried.Add(1)
+			c.counts.addRetried()
 			c.tel.retriedCtr.Add(context.Background(), 1, c.tel.topicAttrs(msg.Topic))
 			c.log.Debug("retrying record", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "attempt", msg.Attempt, "delay", d, "error", err)
 		},
@@ -161,9 +161,9 @@ func (c *Consumer) deliverBatch(ctx context.Context, msgs []*bulwark.Message, en
 	for i, out := range outs {
 		switch out.Result {
 		case delivery.Handled:
-			c.counts.handled.Add(1)
+			c.counts.addHandled(1)
 		case delivery.DeadLettered:
-			c.counts.deadLettered.Add(1)
+			c.counts.addDeadLettered()
 			c.tel.deadCtr.Add(ctx, 1, c.tel.topicAttrs(msgs[i].Topic))
 			span.SetStatus(codes.Error, out.Err.Error())
 		case delivery.Abandoned:

@@ -326,7 +326,7 @@ func (r *partitionRunner) processBatch(batch []record) {
 func (r *partitionRunner) processChunk(chunk []record) {
 	running := false
 	handled := 0
-	defer func() { r.c.counts.handled.Add(int64(handled)) }()
+	defer func() { r.c.counts.addHandled(handled) }()
 	r.chunks.Add(1) // progress, for the watchdog (inline.go)
 	// Asking whether the handler-duration histogram is enabled costs about
 	// as much as a no-op handler: once per chunk, not per record.

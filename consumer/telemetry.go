@@ -4,7 +4,6 @@ import (
 	"context"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/bulwarkgo/bulwark"
@@ -41,13 +40,6 @@ const (
 	MetricPartitionsBlocked   = "bulwark.consumer.partitions.blocked"    // partitions waiting for a failing write (gauge)
 	MetricTopicsMissing       = "bulwark.consumer.topics.missing"        // subscribed topics Run waits for (gauge)
 )
-
-// counts are the running totals reported by Stats.
-type counts struct {
-	consumed, handled, failed, retried, deadLettered, paused atomic.Int64
-	commits, commitFailures, writeFailures                   atomic.Int64
-	lastCommitNanos, maxCommitNanos                          atomic.Int64
-}
 
 type instruments struct {
 	c            *Consumer
@@ -204,25 +196,13 @@ func (t *instruments) noTracer() bool {
 // consumed counts n records taken from topic: once per run, not per
 // record, since a metric update costs about as much as a no-op handler.
 func (t *instruments) consumed(topic string, n int) {
-	t.c.counts.consumed.Add(int64(n))
+	t.c.counts.addConsumed(n)
 	t.consumedCtr.Add(context.Background(), int64(n), t.topic(topic).consumedOpts...)
 }
 
+// commitDone counts one commit request that took d and ended with err.
 func (t *instruments) commitDone(d time.Duration, err error) {
-	// The latency first, then the count: a reader that sees the count
-	// move sees this commit's latency (or a later one's).
-	n := int64(d)
-	t.c.counts.lastCommitNanos.Store(n)
-	for {
-		m := t.c.counts.maxCommitNanos.Load()
-		if n <= m || t.c.counts.maxCommitNanos.CompareAndSwap(m, n) {
-			break
-		}
-	}
-	if err != nil {
-		t.c.counts.commitFailures.Add(1)
-	}
-	t.c.counts.commits.Add(1)
+	t.c.counts.addCommit(d, err)
 	t.commitHist.Record(context.Background(), d.Seconds(), t.commitOpts...)
 }
 
