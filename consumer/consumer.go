@@ -18,6 +18,61 @@ import (
 	"github.com/bulwarkgo/bulwark/internal/saramax"
 )
 
+// Goroutines of a Consumer: who starts each, what it owns, how it ends.
+// Each of ours has ended when Run returns, except, past Run's bound, the
+// workers of a handler that ignores its context and what waits for them.
+//
+//   - Run's caller: starts runGroup and waits for its result; once ctx
+//     ended it waits up to the grace period plus StopMargin, and
+//     cutOffLead before that cancels cutOffCtx and aborts the group and
+//     the dead-letter writer (connections cut).
+//   - runGroup (Run): the one sender on result (buffered, one value). Runs
+//     consumeLoop, in which sarama calls groupHandler's Setup and Cleanup;
+//     once it returns, stops the commit loop and the watchdog, waits for
+//     them, then closes the group and the dead-letter writer within
+//     leaveTimeout (or cutOffCtx). Ends when that is done.
+//   - errors drainer (runGroup): ranges over g.Errors(), which saramagroup
+//     closes in g.Close; runGroup waits for it.
+//   - commit loop (runGroup; commitLoop, commit.go): periodic commits and
+//     the readiness check (readiness.go), which closes readiness.ready,
+//     once. Ends when runGroup cancels commitsCtx, after consumeLoop and
+//     with it every partition goroutine returned: no commit runs while the
+//     group closes.
+//   - watchdog (runGroup; watchStuck, inline.go): inline mode only (else it
+//     returns at once); starts watchers. Ends like the commit loop.
+//   - partition goroutine, one per assigned partition (sarama's session
+//     calls groupHandler.ConsumeClaim): registers its runner in c.runners,
+//     runs run (reads the claim, admits records to the budget, and inline
+//     calls the handler itself), then drain, the final commit
+//     (commit.go) and the listener (rebalance.go), and removes the runner.
+//     Its budget wake channel is made in run, signalled by
+//     budget.releaseAll, never closed; it alone reads progress. Ends after
+//     the claim closed (revoke, end of session) and the drain.
+//   - workers (newPartitionRunner): WithKeyOrdering's r.work (one per
+//     worker) or a batch handler's r.workBatches (one); none inline. They
+//     take records from the scheduler (scheduler.go; workBatches also waits
+//     on sched.pushed, signalled by pushAll and close) and deliver them
+//     (delivery.go); end sends on progress, without blocking. They end once
+//     drain closed the scheduler and nothing is ready; drain waits up to
+//     handlerExitWait.
+//   - watcher (the watchdog's checkStuck, inline mode): reads the claim,
+//     holding readMu, while the partition goroutine is inside a handler;
+//     ends when takeReading asks for reading back on reclaim, or when the
+//     claim closes, after starting the drain (beginDrain).
+//   - grace timer (beginDrain's time.AfterFunc): endGrace cancels the
+//     handlers' context and closes graceOver; drain also calls it, once
+//     wins (graceOnce).
+//   - drain's waiter (drain): closes done once the workers returned.
+//   - inside saramagroup: sarama's consumer group (session, heartbeats,
+//     fetchers) and the commit client's calls; g.Close waits for them,
+//     g.Abort cuts their connections.
+//   - inside the dead-letter writer (deadletter.go): the produce engine's,
+//     started by the first write; dlt.close ends them, dlt.abort cuts them.
+//
+// Stats and State run on any goroutine, among them the metric reader's,
+// which calls the gauges' callback (telemetry.go). commitSem is a
+// semaphore any committer takes (commit.go).
+
 // ErrAlreadyRunning is returned by a second call of Run.
 var ErrAlreadyRunning = errors.New("consumer: Run called twice")
 
