@@ -27,7 +27,13 @@ type backend struct {
 func connectEngine(ctx context.Context, brokers []string, cfg config, sc *saramaConfig, s conn.Settings, transactionalID string) (*backend, error) {
 	opts := []produce.Option{
 		produce.WithLinger(cfg.linger),
-		produce.WithDeliveryTimeout(cfg.deliveryTimeout),
+		// The producer reports a record as failed at the delivery timeout
+		// (expiry.go: "the record may still be written"); the engine keeps
+		// it one request timeout longer, so a broker that answers a held
+		// request late still gets the records queued behind it, as they
+		// were with sarama, instead of a race between the two deadlines
+		// deciding whether they are written.
+		produce.WithDeliveryTimeout(cfg.deliveryTimeout+cfg.requestTimeout()),
 		produce.WithRequestTimeout(cfg.requestTimeout()),
 		produce.WithRetryBackoff(cfg.retryBackoff),
 		produce.WithCloseTimeout(cfg.closeTimeout),
