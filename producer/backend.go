@@ -70,7 +70,7 @@ func connectEngine(ctx context.Context, brokers []string, cfg config, sc *sarama
 func (b *engineBackend) enqueue(ctx context.Context, _ <-chan struct{}, r *record, msg *bulwark.Message, added []bulwark.Header) error {
 	// The engine reports every failure, a full buffer's included, through
 	// the callback.
-	b.e.ProduceWithin(ctx, r.out.Record(msg, added), r.Delivered, r)
+	b.e.ProduceTo(ctx, r.out.Record(msg, added), r, r)
 	return nil
 }
 

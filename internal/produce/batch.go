@@ -14,7 +14,7 @@ type batch struct {
 	p       *partition
 	recs    []sarama.Record
 	ptrs    []*sarama.Record
-	cbs     []Callback
+	cbs     []Receiver
 	bytes   int
 	first   time.Time // timestamp of the first record, the batch's base
 	maxTS   time.Time
@@ -41,7 +41,7 @@ func newBatch(p *partition, now time.Time) *batch {
 }
 
 // append adds a record; the caller holds the engine lock.
-func (b *batch) append(r *Record, ts time.Time, size int, cb Callback) {
+func (b *batch) append(r *Record, ts time.Time, size int, cb Receiver) {
 	if len(b.recs) == 0 {
 		b.first = ts
 		b.maxTS = ts
