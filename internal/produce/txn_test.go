@@ -464,7 +464,6 @@ func TestTxnRetriesBound(t *testing.T) {
 	require.Empty(t, got)
 }
 
-
 // TestTxnProducerIDWhileTheEpochIsRenewed: a partition whose sequence
 // state is lost in a transaction makes Abort take a new epoch; ProducerID,
 // read meanwhile from another goroutine, sees the old pair or the new one
