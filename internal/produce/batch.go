@@ -20,7 +20,8 @@ type batch struct {
 	// batch's own memory instead of from each caller's per-record state,
 	// long out of the cache by the time the batch is sent. hbytes holds
 	// their keys and values, hlens their lengths (-1: nil), nhdrs each
-	// record's header count; seal builds hdrs and hptrs from them, once.
+	// record's header count (empty while no record has any); seal builds
+	// hdrs and hptrs from them, once.
 	hbytes  []byte
 	hlens   []hdrLen
 	nhdrs   []int32
@@ -61,11 +62,9 @@ func (b *batch) append(r *Record, ts time.Time, size int, cb Receiver) {
 	if ts.After(b.maxTS) {
 		b.maxTS = ts
 	}
-	for _, h := range r.Headers {
-		b.hlens = append(b.hlens, hdrLen{key: bytesLen(h.Key), value: bytesLen(h.Value)})
-		b.hbytes = append(append(b.hbytes, h.Key...), h.Value...)
+	if len(r.Headers) > 0 || len(b.nhdrs) > 0 {
+		b.appendHeaders(r.Headers)
 	}
-	b.nhdrs = append(b.nhdrs, int32(len(r.Headers)))
 	b.recs = append(b.recs, sarama.Record{
 		TimestampDelta: ts.Sub(b.first),
 		OffsetDelta:    int64(len(b.recs)),
@@ -109,6 +108,20 @@ func bytesLen(b []byte) int32 {
 		return -1
 	}
 	return int32(len(b))
+}
+
+// appendHeaders copies the headers of the record about to be appended.
+// nhdrs stays empty until a record has headers, so that records without
+// any cost nothing here.
+func (b *batch) appendHeaders(hs []*sarama.RecordHeader) {
+	for len(b.nhdrs) < len(b.recs) {
+		b.nhdrs = append(b.nhdrs, 0)
+	}
+	for _, h := range hs {
+		b.hlens = append(b.hlens, hdrLen{key: bytesLen(h.Key), value: bytesLen(h.Value)})
+		b.hbytes = append(append(b.hbytes, h.Key...), h.Value...)
+	}
+	b.nhdrs = append(b.nhdrs, int32(len(hs)))
 }
 
 // buildHeaders points each record at its headers in the batch's memory;

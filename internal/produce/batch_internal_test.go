@@ -13,10 +13,12 @@ import (
 // kept apart from empty ones, and the callers' memory no longer read.
 func TestBatchCopiesHeaders(t *testing.T) {
 	in := [][]*sarama.RecordHeader{
+		nil, // none before the first with headers, and none after the last
 		{{Key: []byte("a"), Value: []byte("1")}, {Key: []byte("b"), Value: nil}},
 		nil,
 		{{Key: []byte(""), Value: []byte{}}},
 		{{Key: nil, Value: []byte("xyz")}, {Key: []byte("c"), Value: []byte("22")}, {Key: []byte("d"), Value: []byte("333")}},
+		nil,
 	}
 	b := newBatch(&partition{topic: "t"}, time.Now())
 	defer b.release()
@@ -35,10 +37,12 @@ func TestBatchCopiesHeaders(t *testing.T) {
 	b.seal(1, 0, 0)
 	b.seal(1, 0, 0) // a second seal (a new identity) keeps them
 	want := [][]sarama.RecordHeader{
+		nil,
 		{{Key: []byte("a"), Value: []byte("1")}, {Key: []byte("b"), Value: nil}},
 		nil,
 		{{Key: []byte{}, Value: []byte{}}},
 		{{Key: nil, Value: []byte("xyz")}, {Key: []byte("c"), Value: []byte("22")}, {Key: []byte("d"), Value: []byte("333")}},
+		nil,
 	}
 	require.Len(t, b.rb.Records, len(want))
 	for i, w := range want {
