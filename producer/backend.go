@@ -72,7 +72,7 @@ func connectEngine(ctx context.Context, brokers []string, cfg config, sc *sarama
 // included. r is the bound of any wait for room. msg's bytes are shared
 // until r settles.
 func (b *backend) enqueue(ctx context.Context, r *record, msg *bulwark.Message, added []bulwark.Header) {
-	b.e.ProduceWithin(ctx, r.out.Record(msg, added), r.Delivered, r)
+	b.e.ProduceTo(ctx, r.out.Record(msg, added), r, r)
 }
 
 // shutdown settles what was handed over within ctx, then disconnects;
