@@ -154,7 +154,7 @@ func (s *Session) runOnce(ctx context.Context) error {
 		return err
 	}
 	// Connecting is bounded by ctx and the connect timeout.
-	prod, err := txnsession.ConnectProducer(ctx, s.brokers, pcfg, s.conn)
+	prod, err := txnsession.ConnectProducer(ctx, s.brokers, pcfg, s.conn, s.opts.meterProvider)
 	if err != nil {
 		return fmt.Errorf("eos: start producer %s: %w", s.txnID, err)
 	}
