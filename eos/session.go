@@ -167,7 +167,7 @@ func (s *Session) runOnce(ctx context.Context) error {
 		OnUnstable: func() { s.inst.unstable.Add(context.Background(), 1, s.inst.groupAttr) },
 	}
 	s.rebalanceHooks(ctx, &hooks)
-	grp, err := txnsession.ConnectGroup(ctx, s.brokers, ccfg, s.conn, s.group, s.topics, hooks, s.opts.logger)
+	grp, err := txnsession.ConnectGroup(ctx, s.brokers, ccfg, s.conn, s.group, s.topics, hooks, s.opts.logger, s.opts.meterProvider)
 	if err != nil {
 		return fmt.Errorf("eos: join group %s: %w", s.group, err)
 	}

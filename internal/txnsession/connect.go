@@ -37,8 +37,9 @@ func ConnectProducer(ctx context.Context, brokers []string, cfg *sarama.Config, 
 }
 
 // ConnectGroup is [NewGroup] bounded the same way.
-func ConnectGroup(ctx context.Context, brokers []string, cfg *sarama.Config, s conn.Settings, group string, topics []string, hooks Hooks, log *slog.Logger) (*Group, error) {
+// mp receives the client's broker figures (nil: the otel global).
+func ConnectGroup(ctx context.Context, brokers []string, cfg *sarama.Config, s conn.Settings, group string, topics []string, hooks Hooks, log *slog.Logger, mp metric.MeterProvider) (*Group, error) {
 	return saramax.Connect(ctx, brokers, cfg, s, func(cut *sarama.Config) (*Group, error) {
-		return NewGroup(brokers, cut, group, topics, hooks, log)
+		return NewGroup(brokers, cut, group, topics, hooks, log, mp)
 	}, func(g *Group) { _ = g.Close() })
 }
