@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 
+	"github.com/bulwarkgo/bulwark/conn"
 	"github.com/bulwarkgo/bulwark/internal/telemetry"
 	"github.com/rcrowley/go-metrics"
 	"go.opentelemetry.io/otel/attribute"
@@ -12,34 +13,19 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 )
 
-// The bridged instruments. The semantic conventions name no Kafka client
-// broker metrics, so these are bulwark's own. Every data point carries
-// messaging.system (kafka), messaging.client.id, [AttrBrokerID] and, when
-// the client knows the broker's address, server.address and server.port.
-// sarama measures latencies and throttle times in whole milliseconds
-// (a request answered in under 1 ms adds 0 s).
+// The bridged instruments, as package conn documents them.
 const (
-	// MetricRequests counts requests sent to the broker ({request}).
-	MetricRequests = "bulwark.kafka.broker.requests"
-	// MetricResponses counts responses read from the broker ({response}).
-	MetricResponses = "bulwark.kafka.broker.responses"
-	// MetricRequestTime adds up the time from sending a request to reading
-	// its response (s); divided by MetricResponses, the mean latency.
-	MetricRequestTime = "bulwark.kafka.broker.request.time"
-	// MetricIO counts bytes sent (network.io.direction transmit) and
-	// received (receive) (By).
-	MetricIO = "bulwark.kafka.broker.io"
-	// MetricThrottleTime adds up the throttle times the broker asked for
-	// in its responses (s): quotas at work.
-	MetricThrottleTime = "bulwark.kafka.broker.throttle.time"
-	// MetricActiveRequests is the number of requests awaiting their
-	// response ({request}).
-	MetricActiveRequests = "bulwark.kafka.broker.active_requests"
+	MetricRequests       = conn.MetricBrokerRequests
+	MetricResponses      = conn.MetricBrokerResponses
+	MetricRequestTime    = conn.MetricBrokerRequestTime
+	MetricIO             = conn.MetricBrokerIO
+	MetricThrottleTime   = conn.MetricBrokerThrottleTime
+	MetricActiveRequests = conn.MetricBrokerActiveRequests
 )
 
 // AttrBrokerID is the attribute naming the broker by its node ID, as
 // sarama knows it.
-const AttrBrokerID = attribute.Key("bulwark.kafka.broker.id")
+const AttrBrokerID = attribute.Key(conn.AttrBrokerID)
 
 // Addresses returns the address ("host:port") of each broker the client
 // knows, by ID (from a sarama client's Brokers, which opens nothing).
