@@ -3,6 +3,8 @@ package producer_test
 import (
 	"context"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
@@ -13,9 +15,12 @@ import (
 	"github.com/bulwarkgo/bulwark/internal/telemetry/telemetrytest"
 	"github.com/bulwarkgo/bulwark/kafkatest"
 	"github.com/bulwarkgo/bulwark/producer"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/attribute"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 )
@@ -130,4 +135,41 @@ func total(dps []point, direction string) float64 {
 		sum += dp.value
 	}
 	return sum
+}
+
+// The names and labels a Prometheus server scrapes of the broker
+// figures: units become suffixes (By: _bytes, s: _seconds), counters end
+// in _total.
+func TestBrokerMetricsPrometheusNames(t *testing.T) {
+	const topic = "broker-metrics-prom"
+	c := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 1))
+	registry := prometheus.NewRegistry()
+	exporter, err := otelprom.New(otelprom.WithRegisterer(registry))
+	require.NoError(t, err)
+	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	p := newProducer(t, c, producer.WithMeterProvider(mp))
+	_, err = p.Send(ctxFor(t, 30*time.Second), &bulwark.Message{Topic: topic, Value: []byte("v")})
+	require.NoError(t, err)
+
+	rec := httptest.NewRecorder()
+	promhttp.HandlerFor(registry, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	text := rec.Body.String()
+	broker := `bulwark_kafka_broker_id="[0-9]+"[^}]*messaging_client_id="bulwark",messaging_system="kafka"[^}]*server_address="127\.0\.0\.1",server_port="[0-9]+"`
+	for _, re := range []string{
+		`(?m)^# TYPE bulwark_kafka_broker_requests_total counter$`,
+		`(?m)^bulwark_kafka_broker_requests_total\{` + broker + `[^}]*\} [1-9]`,
+		`(?m)^bulwark_kafka_broker_responses_total\{` + broker + `[^}]*\} [1-9]`,
+		`(?m)^# TYPE bulwark_kafka_broker_request_time_seconds_total counter$`,
+		`(?m)^# TYPE bulwark_kafka_broker_throttle_time_seconds_total counter$`,
+		`(?m)^bulwark_kafka_broker_io_bytes_total\{` + broker + `[^}]*\} [1-9]`,
+		`(?m)^bulwark_kafka_broker_io_bytes_total\{[^}]*network_io_direction="receive"[^}]*\} [1-9]`,
+		`(?m)^bulwark_kafka_broker_io_bytes_total\{[^}]*network_io_direction="transmit"[^}]*\} [1-9]`,
+		`(?m)^# TYPE bulwark_kafka_broker_active_requests gauge$`,
+	} {
+		assert.Regexp(t, re, text)
+	}
+	if t.Failed() || testing.Verbose() {
+		t.Logf("scraped:\n%s", text)
+	}
 }
