@@ -38,6 +38,7 @@ func connectEngine(ctx context.Context, brokers []string, cfg config, sc *sarama
 		produce.WithRetryBackoff(cfg.retryBackoff),
 		produce.WithCloseTimeout(cfg.closeTimeout),
 		produce.WithLogger(cfg.logger),
+		produce.WithMeterProvider(cfg.meterProvider),
 		produce.WithCompression(saramax.Compressions[cfg.compression], sc.Producer.CompressionLevel),
 	}
 	if transactionalID != "" {

@@ -16,6 +16,7 @@ import (
 	"github.com/bulwarkgo/bulwark/kafkatest"
 	"github.com/bulwarkgo/bulwark/producer"
 	"github.com/google/uuid"
+	"github.com/rcrowley/go-metrics"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -133,7 +134,7 @@ func reportBatching(b *testing.B, registry metricRegistry) {
 func benchBulwark(b *testing.B, keys [][]byte, value []byte, linger time.Duration) {
 	c := benchCluster(b)
 	var registry metricRegistry
-	p, err := producer.New(c.Brokers(), producer.WithLinger(linger), producer.WithSaramaConfig(func(cfg *sarama.Config) { registry = cfg.MetricRegistry }))
+	p, err := producer.New(c.Brokers(), producer.WithLinger(linger), producer.WithSaramaConfig(func(cfg *sarama.Config) { cfg.MetricRegistry = metrics.NewRegistry(); registry = cfg.MetricRegistry }))
 	if err != nil {
 		b.Fatal(err)
 	}
