@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
+
+	"github.com/linkedin/goavro/v2"
 )
 
 // avroKind is the kind of an Avro type.
@@ -153,20 +156,59 @@ func (t *avroType) unionBranchName() string {
 	return t.kind.String()
 }
 
-// parseAvro parses an Avro schema in its JSON form. Errors describe the
-// first problem found.
-func parseAvro(text string) (*avroType, error) {
+// compiled is a schema parsed once: goavro's codec, which validates the
+// schema and does the binary encoding, and our tree of it.
+//
+// Why a tree beside goavro: goavro (v2.15) keeps its parsed form private
+// (a Codec is four closures and the schema text) and does not resolve a
+// writer schema against a reader schema, check compatibility or map Go
+// structs. Those need the types, fields, defaults and aliases, so the tree
+// is built from the JSON goavro has just accepted; it checks only what
+// goavro does not (see parseObject and parseNamed).
+type compiled struct {
+	text  string
+	t     *avroType
+	canon string
+	codec *goavro.Codec
+
+	guardOnce sync.Once
+	guard     *guard // see guardFor
+}
+
+// compile parses text: goavro first, so that every schema this package
+// accepts is one goavro can encode and decode, then the tree.
+func compile(text string) (c *compiled, err error) {
+	// goavro asserts on some attribute types; a schema from a registry is
+	// input, so a panic there is an invalid schema, not a crash.
+	defer func() {
+		if p := recover(); p != nil {
+			c, err = nil, &InvalidSchemaError{Reason: fmt.Sprint("goavro: ", p)}
+		}
+	}()
+	codec, err := goavro.NewCodec(text)
+	if err != nil {
+		return nil, &InvalidSchemaError{Reason: err.Error()}
+	}
+	// UseNumber: defaults keep their exact digits (a long above 2^53).
 	dec := json.NewDecoder(strings.NewReader(text))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("schema is not JSON: %w", err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("schema has trailing data after the JSON value")
+		return nil, &InvalidSchemaError{Reason: err.Error()} // goavro read it: cannot happen
 	}
 	p := &avroParser{named: map[string]*avroType{}}
-	return p.parse(v, "")
+	t, err := p.parse(v, "")
+	if err != nil {
+		return nil, &InvalidSchemaError{Reason: err.Error()}
+	}
+	return &compiled{text: text, t: t, canon: canonicalForm(t), codec: codec}, nil
+}
+
+// guardFor returns the pre-decode scan for this schema as a writer schema,
+// built once: several schema IDs and serdes may share one compiled schema.
+func (c *compiled) guardFor() *guard {
+	c.guardOnce.Do(func() { c.guard = newGuard(c.t) })
+	return c.guard
 }
 
 type avroParser struct {
@@ -187,28 +229,9 @@ func namespaceOf(full string) string {
 	return ""
 }
 
-func validName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i, r := range s {
-		ok := r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (i > 0 && r >= '0' && r <= '9')
-		if !ok {
-			return false
-		}
-	}
-	return true
-}
-
-func validFullName(s string) bool {
-	for _, part := range strings.Split(s, ".") {
-		if !validName(part) {
-			return false
-		}
-	}
-	return true
-}
-
+// parse builds the tree of a schema goavro has accepted: names, field
+// names, symbols, sizes, unknown types, duplicate fields and union
+// branches, and most defaults are goavro's to reject.
 func (p *avroParser) parse(v any, ns string) (*avroType, error) {
 	switch v := v.(type) {
 	case string:
@@ -224,24 +247,15 @@ func (p *avroParser) parse(v any, ns string) (*avroType, error) {
 		return nil, fmt.Errorf("unknown type %q", v)
 	case []any:
 		u := &avroType{kind: kindUnion}
-		seen := map[string]bool{}
 		for _, b := range v {
 			bt, err := p.parse(b, ns)
 			if err != nil {
 				return nil, err
 			}
-			if bt.kind == kindUnion {
+			if bt.kind == kindUnion { // goavro accepts this; the spec does not
 				return nil, fmt.Errorf("union contains a union directly")
 			}
-			key := bt.unionBranchName()
-			if seen[key] {
-				return nil, fmt.Errorf("union has two branches of type %s", key)
-			}
-			seen[key] = true
 			u.branches = append(u.branches, bt)
-		}
-		if len(u.branches) == 0 {
-			return nil, fmt.Errorf("union has no branches")
 		}
 		return u, nil
 	case map[string]any:
@@ -262,46 +276,38 @@ func stringAttr(m map[string]any, key string) (string, bool, error) {
 	return s, true, nil
 }
 
-func intAttr(m map[string]any, key string) (int, bool, error) {
-	v, ok := m[key]
-	if !ok {
-		return 0, false, nil
-	}
-	n, isNum := v.(json.Number)
-	if !isNum {
-		return 0, true, fmt.Errorf("%q must be a number", key)
+// intAttr reads a size or a decimal's precision or scale.
+func intAttr(m map[string]any, key string) (int, error) {
+	n, _ := m[key].(json.Number) // absent: 0; goavro checked the type of a size
+	if n == "" {
+		return 0, nil
 	}
 	i, err := strconv.Atoi(n.String())
 	if err != nil || i < 0 {
-		return 0, true, fmt.Errorf("%q must be a non-negative integer", key)
+		return 0, fmt.Errorf("%q must be a non-negative integer", key)
 	}
-	return i, true, nil
+	return i, nil
 }
 
 func (p *avroParser) parseObject(m map[string]any, ns string) (*avroType, error) {
-	rawType, ok := m["type"]
-	if !ok {
-		return nil, fmt.Errorf("object schema has no \"type\"")
-	}
+	rawType := m["type"]
 	typeName, isString := rawType.(string)
 	if !isString {
 		// {"type": {...}} or {"type": [...]}: the attributes around it
 		// other than type do not change the type.
 		return p.parse(rawType, ns)
 	}
-	logical, _, err := stringAttr(m, "logicalType")
+	logical, _, err := stringAttr(m, "logicalType") // goavro ignores a non-string one
 	if err != nil {
 		return nil, err
 	}
 	if k, ok := primitiveKinds[typeName]; ok {
 		t := &avroType{kind: k, logical: logical}
 		if logical == "decimal" {
-			t.precision, _, err = intAttr(m, "precision")
-			if err != nil {
+			if t.precision, err = intAttr(m, "precision"); err != nil {
 				return nil, err
 			}
-			t.scale, _, err = intAttr(m, "scale")
-			if err != nil {
+			if t.scale, err = intAttr(m, "scale"); err != nil {
 				return nil, err
 			}
 		}
@@ -309,21 +315,13 @@ func (p *avroParser) parseObject(m map[string]any, ns string) (*avroType, error)
 	}
 	switch typeName {
 	case "array":
-		items, ok := m["items"]
-		if !ok {
-			return nil, fmt.Errorf("array has no \"items\"")
-		}
-		it, err := p.parse(items, ns)
+		it, err := p.parse(m["items"], ns)
 		if err != nil {
 			return nil, err
 		}
 		return &avroType{kind: kindArray, items: it, logical: logical}, nil
 	case "map":
-		values, ok := m["values"]
-		if !ok {
-			return nil, fmt.Errorf("map has no \"values\"")
-		}
-		vt, err := p.parse(values, ns)
+		vt, err := p.parse(m["values"], ns)
 		if err != nil {
 			return nil, err
 		}
@@ -335,67 +333,35 @@ func (p *avroParser) parseObject(m map[string]any, ns string) (*avroType, error)
 	return p.parse(typeName, ns)
 }
 
+// parseNamed builds a record, enum or fixed. It rejects what goavro lets
+// through: a name defined twice, repeated enum symbols, an enum default
+// that is not a symbol, non-string aliases, and field defaults goavro
+// coerces instead of rejecting (1.5 for an int, bytes above 255).
 func (p *avroParser) parseNamed(typeName string, m map[string]any, ns, logical string) (*avroType, error) {
-	name, ok, err := stringAttr(m, "name")
-	if err != nil {
-		return nil, err
-	}
-	if !ok || name == "" {
-		return nil, fmt.Errorf("%s has no name", typeName)
-	}
-	namespace, hasNS, err := stringAttr(m, "namespace")
-	if err != nil {
-		return nil, err
-	}
+	name, _, _ := stringAttr(m, "name")
+	namespace, hasNS, _ := stringAttr(m, "namespace")
 	if !hasNS {
 		namespace = ns
 	}
 	full := fullName(name, namespace)
-	if !validFullName(full) {
-		return nil, fmt.Errorf("invalid name %q", full)
-	}
 	if _, dup := p.named[full]; dup {
 		return nil, fmt.Errorf("type %s is defined twice", full)
 	}
-	if _, prim := primitiveKinds[full]; prim {
-		return nil, fmt.Errorf("a named type cannot be called %q", full)
-	}
 	t := &avroType{name: full, logical: logical}
 	childNS := namespaceOf(full)
-	t.aliases, err = aliasesAttr(m, childNS)
-	if err != nil {
+	var err error
+	if t.aliases, err = aliasesAttr(m, childNS); err != nil {
 		return nil, err
 	}
 	p.named[full] = t // before the fields, so recursive references resolve
 	switch typeName {
 	case "record", "error":
 		t.kind = kindRecord
-		rawFields, ok := m["fields"].([]any)
-		if !ok {
-			return nil, fmt.Errorf("record %s has no \"fields\" array", full)
-		}
-		seen := map[string]bool{}
+		rawFields, _ := m["fields"].([]any)
 		for _, rf := range rawFields {
-			fm, ok := rf.(map[string]any)
-			if !ok {
-				return nil, fmt.Errorf("record %s: a field must be an object", full)
-			}
-			fname, _, err := stringAttr(fm, "name")
-			if err != nil {
-				return nil, fmt.Errorf("record %s: %w", full, err)
-			}
-			if !validName(fname) {
-				return nil, fmt.Errorf("record %s: invalid field name %q", full, fname)
-			}
-			if seen[fname] {
-				return nil, fmt.Errorf("record %s: field %s appears twice", full, fname)
-			}
-			seen[fname] = true
-			ftRaw, ok := fm["type"]
-			if !ok {
-				return nil, fmt.Errorf("record %s: field %s has no type", full, fname)
-			}
-			ft, err := p.parse(ftRaw, childNS)
+			fm, _ := rf.(map[string]any)
+			fname, _, _ := stringAttr(fm, "name")
+			ft, err := p.parse(fm["type"], childNS)
 			if err != nil {
 				return nil, fmt.Errorf("record %s: field %s: %w", full, fname, err)
 			}
@@ -413,15 +379,12 @@ func (p *avroParser) parseNamed(typeName string, m map[string]any, ns, logical s
 		}
 	case "enum":
 		t.kind = kindEnum
-		rawSymbols, ok := m["symbols"].([]any)
-		if !ok {
-			return nil, fmt.Errorf("enum %s has no \"symbols\" array", full)
-		}
+		rawSymbols, _ := m["symbols"].([]any)
 		seen := map[string]bool{}
 		for _, rs := range rawSymbols {
-			s, ok := rs.(string)
-			if !ok || !validName(s) || seen[s] {
-				return nil, fmt.Errorf("enum %s: invalid or repeated symbol %v", full, rs)
+			s, _ := rs.(string)
+			if seen[s] {
+				return nil, fmt.Errorf("enum %s: repeated symbol %v", full, rs)
 			}
 			seen[s] = true
 			t.symbols = append(t.symbols, s)
@@ -436,16 +399,14 @@ func (p *avroParser) parseNamed(typeName string, m map[string]any, ns, logical s
 		}
 	case "fixed":
 		t.kind = kindFixed
-		size, ok, err := intAttr(m, "size")
-		if err != nil || !ok {
-			return nil, fmt.Errorf("fixed %s needs a non-negative integer \"size\"", full)
+		if t.size, err = intAttr(m, "size"); err != nil {
+			return nil, fmt.Errorf("fixed %s: %w", full, err)
 		}
-		t.size = size
 		if logical == "decimal" {
-			if t.precision, _, err = intAttr(m, "precision"); err != nil {
+			if t.precision, err = intAttr(m, "precision"); err != nil {
 				return nil, fmt.Errorf("fixed %s: %w", full, err)
 			}
-			if t.scale, _, err = intAttr(m, "scale"); err != nil {
+			if t.scale, err = intAttr(m, "scale"); err != nil {
 				return nil, fmt.Errorf("fixed %s: %w", full, err)
 			}
 		}

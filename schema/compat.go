@@ -66,20 +66,22 @@ func CheckCompatibility(level Compatibility, candidate string, previous ...strin
 	if !level.Valid() {
 		return nil, fmt.Errorf("%w: %q", ErrInvalidCompatibility, level)
 	}
-	newT, err := parseAvro(candidate)
+	newC, err := compile(candidate)
 	if err != nil {
-		return nil, &InvalidSchemaError{Reason: err.Error()}
+		return nil, err
 	}
 	if level == CompatNone || len(previous) == 0 {
 		return nil, nil
 	}
 	olds := make([]*avroType, len(previous))
 	for i, p := range previous {
-		if olds[i], err = parseAvro(p); err != nil {
-			return nil, &InvalidSchemaError{Reason: fmt.Sprintf("earlier schema %d: %v", i+1, err)}
+		old, err := compile(p)
+		if err != nil {
+			return nil, &InvalidSchemaError{Reason: fmt.Sprintf("earlier schema %d: %v", i+1, err.(*InvalidSchemaError).Reason)}
 		}
+		olds[i] = old.t
 	}
-	return checkParsed(level, newT, olds), nil
+	return checkParsed(level, newC.t, olds), nil
 }
 
 func checkParsed(level Compatibility, newT *avroType, olds []*avroType) []string {

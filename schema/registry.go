@@ -56,11 +56,11 @@ func canonicalText(s Schema) string {
 	if schemaType(s) != TypeAvro {
 		return s.Text
 	}
-	t, err := parseAvro(s.Text)
+	c, err := compile(s.Text)
 	if err != nil {
 		return s.Text
 	}
-	return canonicalForm(t)
+	return c.canon
 }
 
 // SameSchema reports whether a and b are the same schema: same type and,
@@ -76,9 +76,9 @@ func SameSchema(a, b Schema) bool {
 // schema resolution, unlike in Avro's Parsing Canonical Form). An invalid
 // schema is an error matching [ErrInvalidSchema].
 func CanonicalForm(avroSchema string) (string, error) {
-	t, err := parseAvro(avroSchema)
+	c, err := compile(avroSchema)
 	if err != nil {
-		return "", &InvalidSchemaError{Reason: err.Error()}
+		return "", err
 	}
-	return canonicalForm(t), nil
+	return c.canon, nil
 }
