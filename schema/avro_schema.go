@@ -455,6 +455,11 @@ func checkDefault(t *avroType, v any) error {
 // that differ only in formatting, key order or namespace spelling have the
 // same canonical form. Unlike Avro's Parsing Canonical Form it keeps
 // defaults, aliases and logical types, which matter to resolution.
+//
+// Why not goavro's CanonicalSchema: that is the Parsing Canonical Form,
+// which drops defaults and aliases (so a schema change that breaks
+// resolution would compare equal) and orders keys name-first; this form
+// is the API's ([CanonicalForm]) and the registry client's cache key.
 func canonicalForm(t *avroType) string {
 	var b bytes.Buffer
 	writeCanonical(&b, t, map[string]bool{})

@@ -55,6 +55,11 @@ func (c Compatibility) transitive() bool {
 	return c == CompatBackwardTransitive || c == CompatForwardTransitive || c == CompatFullTransitive
 }
 
+// Why goavro does not do this: goavro has no notion of a second schema
+// (see resolver), so neither the registry's levels nor the reasons exist
+// there. The checker walks the same trees as the resolver and shares its
+// matching rules (sameName, promotable, findWriterField, matchBranch).
+
 // CheckCompatibility checks the Avro schema candidate against the earlier
 // schemas of a subject, oldest first, at the given level, following the
 // Avro specification's schema resolution rules. It returns nil when the
