@@ -176,7 +176,8 @@ type compiled struct {
 }
 
 // compile parses text: goavro first, so that every schema this package
-// accepts is one goavro can encode and decode, then the tree.
+// accepts is one goavro can encode and decode, then the tree. Errors are
+// *InvalidSchemaError.
 func compile(text string) (c *compiled, err error) {
 	// goavro asserts on some attribute types; a schema from a registry is
 	// input, so a panic there is an invalid schema, not a crash.
@@ -189,19 +190,27 @@ func compile(text string) (c *compiled, err error) {
 	if err != nil {
 		return nil, &InvalidSchemaError{Reason: err.Error()}
 	}
+	t, err := parseTree(text)
+	if err != nil {
+		return nil, &InvalidSchemaError{Reason: err.Error()}
+	}
+	return &compiled{text: text, t: t, canon: canonicalForm(t), codec: codec}, nil
+}
+
+// parseTree builds the tree alone. On its own it is only for a schema
+// goavro has accepted, or where a wrong answer for an invalid schema does
+// no harm (canonicalText: a cache key the registry will refuse anyway),
+// as it leaves most checks to goavro, which costs three times the tree.
+func parseTree(text string) (*avroType, error) {
 	// UseNumber: defaults keep their exact digits (a long above 2^53).
 	dec := json.NewDecoder(strings.NewReader(text))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return nil, &InvalidSchemaError{Reason: err.Error()} // goavro read it: cannot happen
+		return nil, err
 	}
 	p := &avroParser{named: map[string]*avroType{}}
-	t, err := p.parse(v, "")
-	if err != nil {
-		return nil, &InvalidSchemaError{Reason: err.Error()}
-	}
-	return &compiled{text: text, t: t, canon: canonicalForm(t), codec: codec}, nil
+	return p.parse(v, "")
 }
 
 // guardFor returns the pre-decode scan for this schema as a writer schema,
@@ -256,6 +265,9 @@ func (p *avroParser) parse(v any, ns string) (*avroType, error) {
 				return nil, fmt.Errorf("union contains a union directly")
 			}
 			u.branches = append(u.branches, bt)
+		}
+		if len(u.branches) == 0 { // goavro rejects it too; parseTree alone must not index it
+			return nil, fmt.Errorf("union has no branches")
 		}
 		return u, nil
 	case map[string]any:

@@ -65,3 +65,29 @@ func TestEachSchemaParsedOncePerSerde(t *testing.T) {
 		t.Fatal("AvroSerde parsed the same text twice for WithSchema and WithReaderSchema")
 	}
 }
+
+// canonicalText parses without goavro's checks (it is the client's cache
+// key); schemas goavro would refuse must still give an answer, not a panic.
+func TestCanonicalTextOfInvalidSchemas(t *testing.T) {
+	for _, s := range []string{
+		`{"type":`, `[]`, `[[]]`, `{"type":"record"}`, `{"type":"record","name":"R","fields":[1,{"name":"a"}]}`,
+		`{"type":"record","name":"R","fields":[{"name":"a","type":[],"default":null}]}`,
+		`{"type":"record","name":"R","fields":[{"name":"a","type":{"type":"fixed","name":"F"},"default":"x"}]}`,
+		`{"type":"enum","name":"E","symbols":[1,2]}`, `{"type":"array"}`, `{"type":"map","values":[]}`,
+		`{"type":"record","name":"R","fields":[{"name":"a","type":{"type":"array","items":"int"},"default":[1.5]}]}`,
+	} {
+		if got := canonicalText(Schema{Text: s}); got == "" {
+			t.Errorf("%s: empty canonical text", s)
+		}
+	}
+}
+
+// FuzzCanonicalText: any text gives an answer without panicking.
+func FuzzCanonicalText(f *testing.F) {
+	f.Add(`{"type":"record","name":"R","fields":[{"name":"a","type":["null","int"],"default":null}]}`)
+	f.Add(`{"type":"enum","name":"E","symbols":["A"],"default":"A"}`)
+	f.Add(`{"type":"array","items":{"type":"map","values":{"type":"fixed","name":"F","size":2}}}`)
+	f.Fuzz(func(t *testing.T, s string) {
+		_ = canonicalText(Schema{Text: s})
+	})
+}

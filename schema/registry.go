@@ -51,16 +51,18 @@ func schemaType(s Schema) string {
 
 // canonicalText is the text two schemas are compared by: the parsed
 // canonical form for Avro (see canonicalForm), the raw text otherwise or
-// when the Avro does not parse (the registry will say why).
+// when the Avro does not parse (the registry will say why). It is the
+// client's cache key on every Register and Lookup, so it builds the tree
+// without goavro's validation (see parseTree).
 func canonicalText(s Schema) string {
 	if schemaType(s) != TypeAvro {
 		return s.Text
 	}
-	c, err := compile(s.Text)
+	t, err := parseTree(s.Text)
 	if err != nil {
 		return s.Text
 	}
-	return c.canon
+	return canonicalForm(t)
 }
 
 // SameSchema reports whether a and b are the same schema: same type and,
