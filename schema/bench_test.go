@@ -109,3 +109,30 @@ func BenchmarkOrder(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkCanonicalForm measures one validated parse of the Order schema
+// (goavro's codec and our tree), as CheckCompatibility pays per schema.
+func BenchmarkCanonicalForm(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := schema.CanonicalForm(benchOrderSchema); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSameSchema compares two spellings of the Order schema: the
+// client pays one of these parses as its cache key on every Register and
+// Lookup.
+func BenchmarkSameSchema(b *testing.B) {
+	a := schema.Schema{Text: `{"type":"record","name":"Order","fields":[{"name":"orderId","type":"string"},` +
+		`{"name":"items","type":{"type":"array","items":{"type":"record","name":"Item","fields":[{"name":"sku","type":"string"}]}}}]}`}
+	c := schema.Schema{Text: `{"name":"Order","type":"record","fields":[{"type":"string","name":"orderId"},` +
+		`{"name":"items","type":{"items":{"name":"Item","type":"record","fields":[{"name":"sku","type":"string"}]},"type":"array"}}]}`}
+	b.ReportAllocs()
+	for b.Loop() {
+		if !schema.SameSchema(a, c) {
+			b.Fatal("not the same")
+		}
+	}
+}
