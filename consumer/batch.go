@@ -2,14 +2,10 @@ package consumer
 
 import (
 	"context"
-	"strconv"
 	"time"
 
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/consumer/internal/delivery"
-	"github.com/bulwarkgo/bulwark/internal/telemetry"
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/trace"
 )
 
 // Defaults of [WithBatchSize].
@@ -120,49 +116,4 @@ func (c *config) validateBatch() {
 	if c.batchMax > c.maxRecords {
 		c.invalid("batch size %d exceeds the in-flight record limit %d", c.batchMax, c.maxRecords)
 	}
-}
-
-// deliverBatch handles a batch inside one consumer span linked to the
-// producers' spans of its records.
-func (c *Consumer) deliverBatch(ctx context.Context, msgs []*bulwark.Message, env *delivery.Env) []delivery.Outcome {
-	first := msgs[0]
-	links := make([]trace.Link, 0, len(msgs))
-	for _, m := range msgs {
-		if sc := trace.SpanContextFromContext(telemetry.Extract(context.Background(), m)); sc.IsValid() {
-			links = append(links, trace.Link{SpanContext: sc})
-		}
-	}
-	ctx, span := c.tel.tracer.Start(ctx, "process "+first.Topic,
-		trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithLinks(links...),
-		trace.WithAttributes(c.tel.client...),
-		trace.WithAttributes(
-			telemetry.MessagingOperationType.String("process"),
-			telemetry.MessagingOperationName.String("process"),
-			telemetry.MessagingDestinationName.String(first.Topic),
-			telemetry.MessagingDestinationPart.String(strconv.Itoa(int(first.Partition))),
-			telemetry.MessagingBatchCount.Int(len(msgs)),
-			c.tel.groupAttr,
-		))
-	defer span.End()
-	batch := func(ctx context.Context, batch []*bulwark.Message) error {
-		start := time.Now()
-		err := c.cfg.batchHandler.HandleBatch(ctx, batch)
-		c.tel.handlerHist.Record(ctx, time.Since(start).Seconds(), c.tel.topic(first.Topic).processOpts...)
-		return err
-	}
-	outs := delivery.DeliverBatch(ctx, batch, c.handler, msgs, &c.policy, env)
-	for i, out := range outs {
-		switch out.Result {
-		case delivery.Handled:
-			c.counts.handled.Add(1)
-		case delivery.DeadLettered:
-			c.counts.deadLettered.Add(1)
-			c.tel.deadCtr.Add(ctx, 1, c.tel.topicAttrs(msgs[i].Topic))
-			span.SetStatus(codes.Error, out.Err.Error())
-		case delivery.Abandoned:
-			span.SetStatus(codes.Error, "abandoned: partition released or consumer stopped")
-		}
-	}
-	return outs
 }

@@ -31,7 +31,7 @@ func (c *Consumer) writeBlocking(ctx context.Context, r *partitionRunner, out *b
 	delays := backoff.Policy{Initial: max(c.cfg.retryInitial, minWriteRetry), Max: max(c.cfg.retryMax, c.cfg.pauseDelay)}
 	var logged time.Time
 	for try := 1; ; try++ {
-		c.counts.writeFailures.Add(1)
+		c.counts.addWriteFailure()
 		c.tel.writeFailed.Add(context.Background(), 1, c.tel.topic(out.Topic).addOpts...)
 		delay := max(minWriteRetry, delays.Delay(try))
 		if time.Since(logged) >= blockedLogEvery {

@@ -18,6 +18,61 @@ import (
 	"github.com/bulwarkgo/bulwark/internal/saramax"
 )
 
+// Goroutines of a Consumer: who starts each, what it owns, how it ends.
+// Each of ours has ended when Run returns, except, past Run's bound, the
+// workers of a handler that ignores its context and what waits for them.
+//
+//   - Run's caller: starts runGroup and waits for its result; once ctx
+//     ended it waits up to the grace period plus StopMargin, and
+//     cutOffLead before that cancels cutOffCtx and aborts the group and
+//     the dead-letter writer (connections cut).
+//   - runGroup (Run): the one sender on result (buffered, one value). Runs
+//     consumeLoop, in which sarama calls groupHandler's Setup and Cleanup;
+//     once it returns, stops the commit loop and the watchdog, waits for
+//     them, then closes the group and the dead-letter writer within
+//     leaveTimeout (or cutOffCtx). Ends when that is done.
+//   - errors drainer (runGroup): ranges over g.Errors(), which saramagroup
+//     closes in g.Close; runGroup waits for it.
+//   - commit loop (runGroup; commitLoop, commit.go): periodic commits and
+//     the readiness check (readiness.go), which closes readiness.ready,
+//     once. Ends when runGroup cancels commitsCtx, after consumeLoop and
+//     with it every partition goroutine returned: no commit runs while the
+//     group closes.
+//   - watchdog (runGroup; watchStuck, inline.go): inline mode only (else it
+//     returns at once); starts watchers. Ends like the commit loop.
+//   - partition goroutine, one per assigned partition (sarama's session
+//     calls groupHandler.ConsumeClaim): registers its runner in c.runners,
+//     runs run (reads the claim, admits records to the budget, and inline
+//     calls the handler itself), then drain, the final commit
+//     (commit.go) and the listener (rebalance.go), and removes the runner.
+//     Its budget wake channel is made in run, signalled by
+//     budget.releaseAll, never closed; it alone reads progress. Ends after
+//     the claim closed (revoke, end of session) and the drain.
+//   - workers (newPartitionRunner): WithKeyOrdering's r.work (one per
+//     worker) or a batch handler's r.workBatches (one); none inline. They
+//     take records from the scheduler (scheduler.go; workBatches also waits
+//     on sched.pushed, signalled by pushAll and close) and deliver them
+//     (delivery.go); end sends on progress, without blocking. They end once
+//     drain closed the scheduler and nothing is ready; drain waits up to
+//     handlerExitWait.
+//   - watcher (the watchdog's checkStuck, inline mode): reads the claim,
+//     holding readMu, while the partition goroutine is inside a handler;
+//     ends when takeReading asks for reading back on reclaim, or when the
+//     claim closes, after starting the drain (beginDrain).
+//   - grace timer (beginDrain's time.AfterFunc): endGrace cancels the
+//     handlers' context and closes graceOver; drain also calls it, once
+//     wins (graceOnce).
+//   - drain's waiter (drain): closes done once the workers returned.
+//   - inside saramagroup: sarama's consumer group (session, heartbeats,
+//     fetchers) and the commit client's calls; g.Close waits for them,
+//     g.Abort cuts their connections.
+//   - inside the dead-letter writer (deadletter.go): the produce engine's,
+//     started by the first write; dlt.close ends them, dlt.abort cuts them.
+//
+// Stats and State run on any goroutine, among them the metric reader's,
+// which calls the gauges' callback (telemetry.go). commitSem is a
+// semaphore any committer takes (commit.go).
+
 // ErrAlreadyRunning is returned by a second call of Run.
 var ErrAlreadyRunning = errors.New("consumer: Run called twice")
 
@@ -363,109 +418,4 @@ func (h groupHandler) ConsumeClaim(sess *saramagroup.Session, claim *saramagroup
 	c.mu.Unlock()
 	c.log.DebugContext(ctx, "partition released", "topic", tp.topic, "partition", tp.partition)
 	return nil
-}
-
-// commitLoop commits finished offsets every commit interval until ctx
-// ends.
-func (c *Consumer) commitLoop(ctx context.Context) {
-	t := time.NewTicker(c.cfg.commitInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		c.mu.Lock()
-		bySession := map[*saramagroup.Session][]*partitionRunner{}
-		for _, r := range c.runners {
-			bySession[r.sess] = append(bySession[r.sess], r)
-		}
-		c.mu.Unlock()
-		for sess, rs := range bySession {
-			// A commit that hangs must not hold up the next ones for long.
-			cctx, cancel := context.WithTimeout(ctx, max(c.cfg.commitInterval, loopCommitTimeout))
-			c.commitPartitions(cctx, sess, func() []*partitionRunner { return rs }, 1)
-			cancel()
-		}
-		c.checkCaughtUp(ctx)
-	}
-}
-
-// loopCommitTimeout is the least time a periodic commit gets.
-const loopCommitTimeout = 5 * time.Second
-
-// releasedRunners returns r and the other partitions of sess that were
-// released and wait for their final commit.
-func (c *Consumer) releasedRunners(sess *saramagroup.Session, r *partitionRunner) []*partitionRunner {
-	rs := []*partitionRunner{r}
-	c.mu.Lock()
-	for _, o := range c.runners {
-		if o != r && o.sess == sess && o.released.Load() {
-			rs = append(rs, o)
-		}
-	}
-	c.mu.Unlock()
-	return rs
-}
-
-// commitPartitions commits the finished offsets of the partitions that
-// runners returns (asked once the commit's turn has come), in one request,
-// trying up to tries times while ctx lasts. A failed commit is only
-// logged: the offsets stay tracked and go out with the next commit, and
-// an offset never committed means records are delivered again, never
-// lost.
-func (c *Consumer) commitPartitions(ctx context.Context, sess *saramagroup.Session, runners func() []*partitionRunner, tries int) {
-	select {
-	case c.commitSem <- struct{}{}:
-	case <-ctx.Done():
-		c.log.WarnContext(ctx, "commit skipped: no time left", "error", context.Cause(ctx))
-		return
-	}
-	defer func() { <-c.commitSem }()
-	rs := runners()
-	// The probes get half of the commit's time: a leader that hangs must
-	// not use up what the commit itself needs.
-	probeCtx, cancel := halfOf(ctx)
-	for _, r := range rs {
-		c.skipMarkers(probeCtx, r)
-	}
-	cancel()
-	for try := 1; try <= tries; try++ {
-		var offsets []saramagroup.Offset
-		var owners []*partitionRunner
-		for _, r := range rs {
-			if off := r.tracker.Committable(); off >= 0 && off > r.committed {
-				offsets = append(offsets, saramagroup.Offset{Topic: r.topic, Partition: r.partition, Offset: off})
-				owners = append(owners, r)
-			}
-		}
-		if len(offsets) == 0 {
-			return
-		}
-		start := time.Now()
-		err := c.g.Commit(ctx, sess, offsets)
-		c.tel.commitDone(time.Since(start), err)
-		var ce *saramagroup.CommitError
-		if err != nil && !errors.As(err, &ce) {
-			c.log.WarnContext(ctx, "commit failed", "error", err, "try", try)
-		} else {
-			for i, o := range offsets {
-				if ce != nil {
-					if perr := ce.Failed[o.Topic][o.Partition]; perr != nil {
-						c.log.WarnContext(ctx, "commit failed", "topic", o.Topic, "partition", o.Partition, "error", perr, "try", try)
-						continue
-					}
-				}
-				owners[i].committed = o.Offset
-				owners[i].committedPub.Store(o.Offset)
-			}
-			if err == nil {
-				return
-			}
-		}
-		if try < tries && sleep(ctx, 100*time.Millisecond) != nil {
-			return
-		}
-	}
 }

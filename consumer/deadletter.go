@@ -96,7 +96,7 @@ func (w *deadLetterWriter) abort() {
 	e := w.e
 	w.mu.Unlock()
 	if e != nil {
-		e.Abort()
+		e.Cut()
 	}
 }
 

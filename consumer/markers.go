@@ -1,9 +1,6 @@
 package consumer
 
-import (
-	"context"
-	"time"
-)
+import "context"
 
 // A transactional producer ends each transaction with a marker (a control
 // record) in every partition it wrote, and under read_committed the
@@ -70,14 +67,4 @@ func (c *Consumer) skipMarkers(ctx context.Context, r *partitionRunner) {
 			break
 		}
 	}
-}
-
-// halfOf returns ctx bounded by half of the time it has left, or ctx
-// itself when it has no deadline.
-func halfOf(ctx context.Context) (context.Context, context.CancelFunc) {
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		return context.WithCancel(ctx)
-	}
-	return context.WithTimeout(ctx, time.Until(deadline)/2)
 }

@@ -222,7 +222,7 @@ func (c *Consumer) retryTopicHandler(next bulwark.Handler) bulwark.Handler {
 				// committed, and delivered again.
 				return fmt.Errorf("consumer: write %s: %w (after: %w)", fwd.Topic, werr, err)
 			}
-			c.counts.retried.Add(1)
+			c.counts.addRetried()
 			c.log.DebugContext(ctx, "record moved to retry topic", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset,
 				"retry_topic", fwd.Topic, "error", err)
 			return nil
@@ -236,7 +236,7 @@ func (c *Consumer) retryTopicHandler(next bulwark.Handler) bulwark.Handler {
 		if werr := c.writeBlocking(ctx, runnerFrom(ctx), dl); werr != nil {
 			return fmt.Errorf("consumer: write dead letter %s: %w (after: %w)", dl.Topic, werr, err)
 		}
-		c.counts.deadLettered.Add(1)
+		c.counts.addDeadLettered()
 		c.tel.deadCtr.Add(ctx, 1, c.tel.topic(origin.source).addOpts...)
 		return nil
 	})

@@ -18,138 +18,6 @@ type record struct {
 	size int
 }
 
-// scheduler hands a partition's records to its workers. With one worker
-// records run in partition order. With more, a record waits only for an
-// earlier record with the same key: a free worker takes the oldest record
-// whose key is not busy, so a slow key does not hold up other keys.
-type scheduler struct {
-	mu      sync.Mutex
-	cond    *sync.Cond
-	workers int
-	ready   []record
-	busy    map[string][]record // key -> records waiting behind the running one
-	closed  bool
-	// pushed is signalled when a record becomes ready or the scheduler
-	// closes: a batch worker lingering for more records waits on it.
-	pushed chan struct{}
-}
-
-func newScheduler(workers int) *scheduler {
-	s := &scheduler{workers: workers, busy: map[string][]record{}, pushed: make(chan struct{}, 1)}
-	s.cond = sync.NewCond(&s.mu)
-	return s
-}
-
-// pushAll hands over a run of records (in partition order) under one lock
-// and with one wake-up per record that became ready, at most one per
-// worker: a wake-up per record would cost more than a no-op handler.
-// keyed: with several workers, records of one key wait for each other.
-func (s *scheduler) keyed() bool { return s.workers > 1 }
-
-func (s *scheduler) pushAll(recs []record) {
-	s.mu.Lock()
-	ready := 0
-	for _, rec := range recs {
-		if s.keyed() && rec.msg.Key != nil {
-			if waiting, ok := s.busy[string(rec.msg.Key)]; ok {
-				s.busy[string(rec.msg.Key)] = append(waiting, rec)
-				continue
-			}
-			s.busy[string(rec.msg.Key)] = nil
-		}
-		s.ready = append(s.ready, rec)
-		ready++
-	}
-	s.mu.Unlock()
-	if ready == 0 {
-		return
-	}
-	if ready >= s.workers {
-		s.cond.Broadcast()
-	} else {
-		for range ready {
-			s.cond.Signal()
-		}
-	}
-	s.signalPushed()
-}
-
-func (s *scheduler) signalPushed() {
-	select {
-	case s.pushed <- struct{}{}:
-	default:
-	}
-}
-
-// tryNext is next without blocking, for a record of at most room bytes
-// (a negative room: any size); closed reports that the scheduler is
-// closed, full that the next record is larger than room.
-func (s *scheduler) tryNext(room int64) (rec record, ok, closed, full bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.ready) == 0 {
-		return record{}, false, s.closed, false
-	}
-	if room >= 0 && int64(s.ready[0].size) > room {
-		return record{}, false, false, true
-	}
-	rec = s.ready[0]
-	s.ready[0] = record{}
-	s.ready = s.ready[1:]
-	return rec, true, false, false
-}
-
-// next blocks for a record to run; ok is false once the scheduler is
-// closed and nothing is ready.
-func (s *scheduler) next() (rec record, ok bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for len(s.ready) == 0 && !s.closed {
-		s.cond.Wait()
-	}
-	if len(s.ready) == 0 {
-		return record{}, false
-	}
-	rec = s.ready[0]
-	s.ready[0] = record{}
-	s.ready = s.ready[1:]
-	return rec, true
-}
-
-// finished releases rec's key: the next record with that key becomes
-// ready.
-func (s *scheduler) finished(rec record) {
-	if !s.keyed() || rec.msg.Key == nil {
-		return
-	}
-	s.mu.Lock()
-	k := string(rec.msg.Key)
-	waiting := s.busy[k]
-	if len(waiting) == 0 {
-		delete(s.busy, k)
-		s.mu.Unlock()
-		return
-	}
-	s.ready = append(s.ready, waiting[0])
-	if len(waiting) == 1 {
-		s.busy[k] = nil
-	} else {
-		s.busy[k] = waiting[1:]
-	}
-	s.mu.Unlock()
-	s.cond.Signal()
-}
-
-// close wakes the workers; they finish what is ready (skipping it when
-// draining) and exit.
-func (s *scheduler) close() {
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
-	s.cond.Broadcast()
-	s.signalPushed()
-}
-
 // partitionRunner owns one assigned partition: it takes records from the
 // claim within the in-flight budget, hands them to lanes, tracks which
 // finished, and pauses fetching when it holds records it cannot start or a
@@ -189,21 +57,7 @@ type partitionRunner struct {
 
 	inlineState // inline.go
 
-	pmu     sync.Mutex
-	holding bool // records wait for budget
-	pauses  int  // lanes inside a pause-class delay
-	// gate is non-nil while a handler has paused the partition, and closed
-	// on lift. Changed under pmu; atomic so that waitGate, run for every
-	// record, takes no lock.
-	gate        atomic.Pointer[chan struct{}]
-	fetchPaused bool
-	// pauseLevels holds the log level of each pause in progress
-	// (*bulwark.Message -> slog.Level), so its resumption is logged alike.
-	pauseLevels sync.Map
-	// blocked counts lanes waiting for a write to blockedOn (blocked.go).
-	blocked    int
-	blockedOn  string
-	blockedErr error
+	fetchGate // fetchgate.go
 
 	// committed and markers are guarded by Consumer.commitSem;
 	// committedPub mirrors committed for Stats.
@@ -472,7 +326,7 @@ func (r *partitionRunner) processBatch(batch []record) {
 func (r *partitionRunner) processChunk(chunk []record) {
 	running := false
 	handled := 0
-	defer func() { r.c.counts.handled.Add(int64(handled)) }()
+	defer func() { r.c.counts.addHandled(handled) }()
 	r.chunks.Add(1) // progress, for the watchdog (inline.go)
 	// Asking whether the handler-duration histogram is enabled costs about
 	// as much as a no-op handler: once per chunk, not per record.
@@ -576,73 +430,4 @@ wait:
 		r.c.log.Warn("handler did not return after its context was cancelled", "topic", r.topic, "partition", r.partition)
 	}
 	r.setHolding(false)
-}
-
-// setHolding records whether records wait for budget; fetching pauses while
-// they do.
-func (r *partitionRunner) setHolding(h bool) {
-	r.pmu.Lock()
-	defer r.pmu.Unlock()
-	if r.holding == h {
-		return
-	}
-	r.holding = h
-	r.updateFetchLocked()
-}
-
-func (r *partitionRunner) pauseBegin() {
-	r.pmu.Lock()
-	defer r.pmu.Unlock()
-	r.pauses++
-	if r.pauses == 1 {
-		g := make(chan struct{})
-		r.gate.Store(&g)
-	}
-	r.updateFetchLocked()
-}
-
-func (r *partitionRunner) pauseEnd() {
-	r.pmu.Lock()
-	defer r.pmu.Unlock()
-	r.pauses--
-	if r.pauses == 0 {
-		close(*r.gate.Swap(nil))
-	}
-	r.updateFetchLocked()
-}
-
-func (r *partitionRunner) updateFetchLocked() {
-	want := r.holding || r.pauses > 0
-	if want == r.fetchPaused || r.stopping.Load() && want {
-		return
-	}
-	r.fetchPaused = want
-	if want {
-		r.c.g.Pause(r.topic, r.partition)
-	} else {
-		r.c.g.Resume(r.topic, r.partition)
-	}
-	if f := r.c.cfg.onFetchPause; f != nil {
-		f(r.topic, r.partition, want)
-	}
-}
-
-// waitGate blocks while a handler has paused the partition.
-func (r *partitionRunner) waitGate() error {
-	g := r.gate.Load()
-	if g == nil {
-		return nil
-	}
-	select {
-	case <-*g:
-		return nil
-	case <-r.hctx.Done():
-		return r.hctx.Err()
-	}
-}
-
-func (r *partitionRunner) paused() bool {
-	r.pmu.Lock()
-	defer r.pmu.Unlock()
-	return r.fetchPaused
 }

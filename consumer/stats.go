@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"sort"
+	"sync/atomic"
 	"time"
 )
 
@@ -119,4 +120,52 @@ func (c *Consumer) Stats() Stats {
 		return a.Topic < b.Topic || a.Topic == b.Topic && a.Partition < b.Partition
 	})
 	return s
+}
+
+// counts are the running totals reported by Stats. They are written only
+// through the methods below, so that each total has one writer here.
+type counts struct {
+	consumed, handled, failed, retried, deadLettered, paused atomic.Int64
+	commits, commitFailures, writeFailures                   atomic.Int64
+	lastCommitNanos, maxCommitNanos                          atomic.Int64
+}
+
+// addConsumed counts n records taken from Kafka.
+func (k *counts) addConsumed(n int) { k.consumed.Add(int64(n)) }
+
+// addHandled counts n records the handler finished without error.
+func (k *counts) addHandled(n int) { k.handled.Add(int64(n)) }
+
+// addFailed counts a handler error other than a pause-class one.
+func (k *counts) addFailed() { k.failed.Add(1) }
+
+// addPaused counts a pause-class handler error.
+func (k *counts) addPaused() { k.paused.Add(1) }
+
+// addRetried counts a retry in place or a move to a retry topic.
+func (k *counts) addRetried() { k.retried.Add(1) }
+
+// addDeadLettered counts a record written to a dead-letter topic.
+func (k *counts) addDeadLettered() { k.deadLettered.Add(1) }
+
+// addWriteFailure counts a failed dead-letter or retry-topic write.
+func (k *counts) addWriteFailure() { k.writeFailures.Add(1) }
+
+// addCommit counts a commit request that took d and failed with err (nil:
+// succeeded).
+func (k *counts) addCommit(d time.Duration, err error) {
+	// The latency first, then the count: a reader that sees the count
+	// move sees this commit's latency (or a later one's).
+	n := int64(d)
+	k.lastCommitNanos.Store(n)
+	for {
+		m := k.maxCommitNanos.Load()
+		if n <= m || k.maxCommitNanos.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	if err != nil {
+		k.commitFailures.Add(1)
+	}
+	k.commits.Add(1)
 }

@@ -2,19 +2,13 @@ package consumer
 
 import (
 	"context"
-	"errors"
-	"log/slog"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/bulwarkgo/bulwark"
-	"github.com/bulwarkgo/bulwark/consumer/internal/delivery"
-	"github.com/bulwarkgo/bulwark/internal/clock"
 	"github.com/bulwarkgo/bulwark/internal/telemetry"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -46,13 +40,6 @@ const (
 	MetricPartitionsBlocked   = "bulwark.consumer.partitions.blocked"    // partitions waiting for a failing write (gauge)
 	MetricTopicsMissing       = "bulwark.consumer.topics.missing"        // subscribed topics Run waits for (gauge)
 )
-
-// counts are the running totals reported by Stats.
-type counts struct {
-	consumed, handled, failed, retried, deadLettered, paused atomic.Int64
-	commits, commitFailures, writeFailures                   atomic.Int64
-	lastCommitNanos, maxCommitNanos                          atomic.Int64
-}
 
 type instruments struct {
 	c            *Consumer
@@ -209,25 +196,13 @@ func (t *instruments) noTracer() bool {
 // consumed counts n records taken from topic: once per run, not per
 // record, since a metric update costs about as much as a no-op handler.
 func (t *instruments) consumed(topic string, n int) {
-	t.c.counts.consumed.Add(int64(n))
+	t.c.counts.addConsumed(n)
 	t.consumedCtr.Add(context.Background(), int64(n), t.topic(topic).consumedOpts...)
 }
 
+// commitDone counts one commit request that took d and ended with err.
 func (t *instruments) commitDone(d time.Duration, err error) {
-	// The latency first, then the count: a reader that sees the count
-	// move sees this commit's latency (or a later one's).
-	n := int64(d)
-	t.c.counts.lastCommitNanos.Store(n)
-	for {
-		m := t.c.counts.maxCommitNanos.Load()
-		if n <= m || t.c.counts.maxCommitNanos.CompareAndSwap(m, n) {
-			break
-		}
-	}
-	if err != nil {
-		t.c.counts.commitFailures.Add(1)
-	}
-	t.c.counts.commits.Add(1)
+	t.c.counts.addCommit(d, err)
 	t.commitHist.Record(context.Background(), d.Seconds(), t.commitOpts...)
 }
 
@@ -244,109 +219,3 @@ func (t *instruments) timed(h bulwark.Handler) bulwark.Handler {
 		return err
 	})
 }
-
-// deliver handles one record inside a consumer span that continues the
-// producer's trace found in the headers.
-// h is c.handler, or c.untimed when the handler-duration histogram is known
-// to be disabled. It returns how the delivery ended.
-func (c *Consumer) deliver(ctx context.Context, h bulwark.Handler, msg *bulwark.Message, env *delivery.Env) delivery.Result {
-	// No headers: no trace context or baggage to extract, and ctx (the
-	// handlers' context) carries no span, so there is nothing to look up.
-	parented := false
-	if len(msg.Headers) > 0 {
-		ctx = telemetry.Extract(ctx, msg)
-		parented = trace.SpanContextFromContext(ctx).IsValid()
-	}
-	if !parented && c.tel.noTracer() {
-		out := delivery.Deliver(ctx, h, msg, &c.policy, env)
-		c.countOutcome(ctx, msg, out, nil)
-		return out.Result
-	}
-	tt := c.tel.topic(msg.Topic)
-	ctx, span := c.tel.tracer.Start(ctx, tt.spanName, c.tel.startOpts...)
-	if span.IsRecording() {
-		span.SetAttributes( // and c.tel.client, given at start
-			telemetry.MessagingOperationType.String("process"),
-			telemetry.MessagingOperationName.String("process"),
-			tt.dest,
-			telemetry.MessagingDestinationPart.String(strconv.Itoa(int(msg.Partition))),
-			telemetry.MessagingKafkaOffset.Int64(msg.Offset),
-			c.tel.groupAttr,
-		)
-		if id := msg.MessageID(); id != "" {
-			span.SetAttributes(telemetry.MessagingMessageID.String(id))
-		}
-	}
-	out := delivery.Deliver(ctx, h, msg, &c.policy, env)
-	c.countOutcome(ctx, msg, out, span)
-	span.End()
-	return out.Result
-}
-
-// countOutcome counts a finished delivery and marks span (if any) with it.
-func (c *Consumer) countOutcome(ctx context.Context, msg *bulwark.Message, out delivery.Outcome, span trace.Span) {
-	switch out.Result {
-	case delivery.Handled:
-		// Counted by the caller, per chunk of records: the counter is
-		// shared by every partition, and a write per record to a shared
-		// cache line costs more than a no-op handler.
-	case delivery.DeadLettered:
-		c.counts.deadLettered.Add(1)
-		c.tel.deadCtr.Add(ctx, 1, c.tel.topic(msg.Topic).addOpts...)
-		if span != nil {
-			span.SetStatus(codes.Error, out.Err.Error())
-			span.SetAttributes(telemetry.ErrorType.String(bulwark.ClassOf(out.Err).String()))
-		}
-	case delivery.Abandoned:
-		if span != nil {
-			span.SetStatus(codes.Error, "abandoned: partition released or consumer stopped")
-		}
-	}
-}
-
-// envFor connects deliveries of r's records to the consumer.
-func (c *Consumer) envFor(r *partitionRunner) *delivery.Env {
-	return &delivery.Env{
-		Sleep:      sleep,
-		DeadLetter: func(ctx context.Context, dl *bulwark.Message) error { return c.writeBlocking(ctx, r, dl) },
-		OnFailure: func(msg *bulwark.Message, err error) {
-			// A pause-class return is not a failure of the record: it says
-			// a dependency is down and the record waits for it.
-			if bulwark.ClassOf(err) == bulwark.ClassPause {
-				c.counts.paused.Add(1)
-				c.tel.pausedCtr.Add(context.Background(), 1, c.tel.topicAttrs(msg.Topic))
-				return
-			}
-			c.counts.failed.Add(1)
-			c.tel.failedCtr.Add(context.Background(), 1, metric.WithAttributes(c.tel.groupAttr,
-				telemetry.MessagingDestinationName.String(msg.Topic),
-				telemetry.ErrorType.String(bulwark.ClassOf(err).String())))
-		},
-		OnRetry: func(msg *bulwark.Message, err error, d time.Duration) {
-			c.counts.retried.Add(1)
-			c.tel.retriedCtr.Add(context.Background(), 1, c.tel.topicAttrs(msg.Topic))
-			c.log.Debug("retrying record", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "attempt", msg.Attempt, "delay", d, "error", err)
-		},
-		OnPause: func(msg *bulwark.Message, err error, d time.Duration) {
-			// A dependency outage must reach the operator (WARN); a retry
-			// record waiting for its time is routine.
-			level := slog.LevelWarn
-			if errors.Is(err, errNotDue) {
-				level = slog.LevelDebug
-			}
-			r.pauseLevels.Store(msg, level)
-			c.log.Log(context.Background(), level, "partition paused by handler", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset, "delay", d, "error", err)
-			r.pauseBegin()
-		},
-		OnResume: func(msg *bulwark.Message) {
-			level := slog.LevelInfo
-			if l, ok := r.pauseLevels.LoadAndDelete(msg); ok {
-				level = l.(slog.Level)
-			}
-			c.log.Log(context.Background(), level, "partition resumed", "topic", msg.Topic, "partition", msg.Partition, "offset", msg.Offset)
-			r.pauseEnd()
-		},
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error { return clock.Wall{}.Sleep(ctx, d) }

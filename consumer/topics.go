@@ -3,15 +3,10 @@ package consumer
 import (
 	"context"
 	"errors"
-	"fmt"
-	"maps"
-	"slices"
-	"strings"
-	"time"
 
-	"github.com/bulwarkgo/bulwark/internal/backoff"
 	"github.com/bulwarkgo/bulwark/internal/saramagroup"
 	"github.com/bulwarkgo/bulwark/internal/topicname"
+	"github.com/bulwarkgo/bulwark/internal/topicwait"
 )
 
 // ErrUnknownTopic is matched (errors.Is) by the error Run returns when a
@@ -48,10 +43,6 @@ func (c *config) checkNames(topics []string) {
 	}
 }
 
-// topicWaitMax caps the interval between checks (and WARN lines) while
-// Run waits for topics.
-const topicWaitMax = 30 * time.Second
-
 // awaitTopics checks, before the first join, that the subscribed topics
 // exist: a missing one fails Run with ErrUnknownTopic, or with
 // WithWaitForTopics is waited for, visibly. A missing dead-letter topic is
@@ -60,41 +51,21 @@ const topicWaitMax = 30 * time.Second
 // metadata request is not decisive and leaves the question to Consume.
 // It returns nil when ctx ends.
 func (c *Consumer) awaitTopics(ctx context.Context, g *saramagroup.Group) error {
-	dlts := map[string]bool{}
-	for _, t := range c.topics {
-		dlts[c.cfg.deadLetterTopic(t)] = true
-	}
-	ask := append(slices.Clone(c.subscribed), slices.Sorted(maps.Keys(dlts))...)
 	defer c.missing.Store(nil)
-	for try := 1; ; try++ {
-		missing, err := g.MissingTopics(ask)
-		if err != nil {
-			c.log.WarnContext(ctx, "cannot check that the topics exist", "error", err)
-			return nil
-		}
-		var subs, dl []string
-		for _, t := range missing {
-			if dlts[t] && !slices.Contains(c.subscribed, t) {
-				dl = append(dl, t)
-			} else {
-				subs = append(subs, t)
-			}
-		}
-		if len(subs) == 0 {
-			if len(dl) > 0 {
-				c.log.WarnContext(ctx, "dead-letter topic missing: a record that must be dead-lettered will block its partition until the topic exists",
-					"topics", strings.Join(dl, ","))
-			}
-			return nil
-		}
-		if !c.cfg.waitForTopics {
-			return fmt.Errorf("%w: %s (create it, or use WithWaitForTopics to wait for it)", ErrUnknownTopic, strings.Join(subs, ", "))
-		}
-		c.missing.Store(&subs)
-		wait := backoff.Policy{Initial: 250 * time.Millisecond, Max: topicWaitMax}.Delay(try)
-		c.log.WarnContext(ctx, "waiting for topics to be created", "topics", strings.Join(subs, ","), "next_check", wait)
-		if sleep(ctx, wait) != nil {
-			return nil
-		}
+	dlts := make([]string, len(c.topics))
+	for i, t := range c.topics {
+		dlts[i] = c.cfg.deadLetterTopic(t)
 	}
+	return topicwait.Await(ctx, topicwait.Check{
+		Missing:           g.MissingTopics,
+		Required:          c.subscribed,
+		DeadLetter:        dlts,
+		Wait:              c.cfg.waitForTopics,
+		Unknown:           ErrUnknownTopic,
+		Waiting:           func(missing []string) { c.missing.Store(&missing) },
+		Log:               c.log,
+		CannotCheck:       "cannot check that the topics exist",
+		DeadLetterMissing: "dead-letter topic missing: a record that must be dead-lettered will block its partition until the topic exists",
+		WaitingFor:        "waiting for topics to be created",
+	})
 }

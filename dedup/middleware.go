@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/internal/backoff"
+	"github.com/bulwarkgo/bulwark/internal/clock"
 	"github.com/bulwarkgo/bulwark/internal/logging"
 )
 
@@ -220,9 +222,7 @@ func (d *Deduplicator) settleOwed(ctx context.Context, o owedEntry, msg *bulwark
 // claim claims key, waiting while another claim holds it.
 func (d *Deduplicator) claim(ctx context.Context, key string, msg *bulwark.Message) (Claim, error) {
 	deadline := time.Now().Add(d.cfg.busyWait)
-	poll := 5 * time.Millisecond
-	var timer *time.Timer
-	for first := true; ; first = false {
+	for polls := 0; ; polls++ {
 		cctx, cancel := context.WithTimeout(ctx, d.cfg.storeTimeout)
 		c, err := d.store.Claim(cctx, key, d.cfg.lease)
 		cancel()
@@ -246,7 +246,7 @@ func (d *Deduplicator) claim(ctx context.Context, key string, msg *bulwark.Messa
 		default:
 			return Claim{}, bulwark.Retryable(fmt.Errorf("dedup: store returned claim state %d for %q", c.State, key))
 		}
-		if first {
+		if polls == 0 {
 			d.m.conflicts.Add(ctx, 1, d.m.conflictBusy)
 			if d.log.Enabled(ctx, slog.LevelDebug) {
 				d.log.DebugContext(ctx, "dedup: key leased elsewhere, waiting", append(recordAttrs(msg), "key", key, "remaining", c.Remaining)...)
@@ -256,24 +256,21 @@ func (d *Deduplicator) claim(ctx context.Context, key string, msg *bulwark.Messa
 		if left <= 0 {
 			return Claim{}, bulwark.Retryable(fmt.Errorf("%w: key %q", ErrInFlight, key))
 		}
-		wait := min(poll, left)
+		wait := min(busyPoll.Delay(polls+1), left)
 		if c.Remaining > 0 && c.Remaining+time.Millisecond < wait {
 			wait = c.Remaining + time.Millisecond
 		}
-		poll = min(2*poll, 250*time.Millisecond)
-		if timer == nil {
-			timer = time.NewTimer(wait)
-			defer timer.Stop()
-		} else {
-			timer.Reset(wait)
-		}
-		select {
-		case <-ctx.Done():
-			return Claim{}, fmt.Errorf("dedup: waiting for in-flight key %q: %w", key, ctx.Err())
-		case <-timer.C:
+		if err := (clock.Wall{}).Sleep(ctx, wait); err != nil {
+			return Claim{}, fmt.Errorf("dedup: waiting for in-flight key %q: %w", key, err)
 		}
 	}
 }
+
+// busyPoll paces the claims of a key leased elsewhere: soon at first (a
+// duplicate delivered twice in a row is usually done in milliseconds),
+// then less often. Exact: the wait is also cut to the lease's remaining
+// time, which jitter would only blur.
+var busyPoll = backoff.Policy{Initial: 5 * time.Millisecond, Max: 250 * time.Millisecond, Jitter: backoff.None}
 
 // outcomeCtx bounds a Confirm or Release. It survives the record's
 // cancellation: the handler's outcome must still be recorded.

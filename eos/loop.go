@@ -11,6 +11,7 @@ import (
 
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/internal/backoff"
+	"github.com/bulwarkgo/bulwark/internal/clock"
 	"github.com/bulwarkgo/bulwark/internal/deadletter"
 	"github.com/bulwarkgo/bulwark/internal/telemetry"
 	"github.com/bulwarkgo/bulwark/internal/txnsession"
@@ -200,7 +201,7 @@ func (l *txnLoop) process(ctx context.Context, msg *bulwark.Message) error {
 			return l.abortAndRetry(ctx, msg, reasonPause, herr, delay)
 		case class == bulwark.ClassRetryable && fails.retryable+1 < l.s.opts.maxAttempts:
 			l.failures[key] = attempts{deliveries: fails.deliveries + 1, retryable: fails.retryable + 1}
-			return l.abortAndRetry(ctx, msg, reasonRetryable, herr, l.backoff(fails.retryable))
+			return l.abortAndRetry(ctx, msg, reasonRetryable, herr, l.s.opts.retryPolicy().Delay(fails.retryable+1))
 		default:
 			l.failures[key] = attempts{deliveries: fails.deliveries + 1, retryable: fails.retryable, dead: herr}
 			l.deadLetter(msg, herr)
@@ -439,7 +440,7 @@ func (l *txnLoop) fail(ctx context.Context, err error, reason string) error {
 func (l *txnLoop) retryLater(ctx context.Context, inputs []*bulwark.Message) error {
 	l.replay = append(inputs, l.replay...)
 	l.txnFailures++
-	return l.sleep(ctx, l.backoff(l.txnFailures-1))
+	return l.sleep(ctx, l.s.opts.retryPolicy().Delay(l.txnFailures))
 }
 
 // errProducerSpent ends runOnce after a transaction of unknown outcome
@@ -550,21 +551,10 @@ func (l *txnLoop) resolve(ctx context.Context, inputs []*bulwark.Message) ([]*bu
 	return kept, true
 }
 
-func (l *txnLoop) backoff(n int) time.Duration {
-	d := l.s.opts.retryBackoff
-	for i := 0; i < n && d < MaxRetryBackoff; i++ {
-		d *= 2
-	}
-	return min(d, MaxRetryBackoff)
-}
-
+// sleep waits d; when ctx ends first the generation ends.
 func (l *txnLoop) sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
+	if (clock.Wall{}).Sleep(ctx, d) != nil {
 		return errEndGeneration
-	case <-t.C:
-		return nil
 	}
+	return nil
 }

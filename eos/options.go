@@ -9,6 +9,7 @@ import (
 
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/conn"
+	"github.com/bulwarkgo/bulwark/internal/backoff"
 	"github.com/bulwarkgo/bulwark/internal/logging"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
@@ -216,6 +217,18 @@ func WithMaxAttempts(n int) Option {
 // [MaxRetryBackoff]. Default [DefaultRetryBackoff].
 func WithRetryBackoff(d time.Duration) Option {
 	return func(o *options) error { o.retryBackoff = d; return nil }
+}
+
+// retryPolicy is the schedule WithRetryBackoff documents, used by the
+// retries of a record, of a failed transaction and of a restart: exactly
+// the configured backoff, doubling up to MaxRetryBackoff. No jitter, unlike
+// the pauses (backoff.Pause) and txnsession's rejoins: these waits belong to
+// one session's own transactional ID, so nothing else retries in step with
+// them, and the user asked for the first pause to be d, not up to d. A
+// pause is jittered because one unavailable dependency pauses many
+// sessions at once.
+func (o *options) retryPolicy() backoff.Policy {
+	return backoff.Policy{Initial: o.retryBackoff, Max: MaxRetryBackoff, Jitter: backoff.None}
 }
 
 // WithPauseDelay sets how long a pause-class handler error without its own

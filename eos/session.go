@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
-	"time"
 
 	"github.com/bulwarkgo/bulwark/conn"
+	"github.com/bulwarkgo/bulwark/internal/clock"
 	"github.com/bulwarkgo/bulwark/internal/telemetry"
 	"github.com/bulwarkgo/bulwark/internal/txnsession"
 )
@@ -120,7 +120,7 @@ func (s *Session) Run(ctx context.Context) error {
 		return ErrAlreadyRunning
 	}
 	defer s.running.Store(false)
-	backoff := s.opts.retryBackoff
+	restarts := 0
 	for {
 		err := s.runOnce(ctx)
 		if errors.Is(err, errProducerSpent) && ctx.Err() == nil {
@@ -139,12 +139,10 @@ func (s *Session) Run(ctx context.Context) error {
 			return err
 		}
 		s.opts.logger.WarnContext(ctx, "eos: restarting with a fresh producer", "transactional_id", s.txnID, "error", err)
-		select {
-		case <-ctx.Done():
+		restarts++
+		if (clock.Wall{}).Sleep(ctx, s.opts.retryPolicy().Delay(restarts)) != nil {
 			return nil
-		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, MaxRetryBackoff)
 	}
 }
 

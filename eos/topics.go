@@ -3,14 +3,9 @@ package eos
 import (
 	"context"
 	"errors"
-	"fmt"
-	"maps"
-	"slices"
-	"strings"
-	"time"
 
-	"github.com/bulwarkgo/bulwark/internal/backoff"
 	"github.com/bulwarkgo/bulwark/internal/topicname"
+	"github.com/bulwarkgo/bulwark/internal/topicwait"
 	"github.com/bulwarkgo/bulwark/internal/txnsession"
 )
 
@@ -41,10 +36,6 @@ func checkTopicNames(topics []string, dlt func(string) string) error {
 	return nil
 }
 
-// topicWaitMax caps the interval between checks while Run waits for
-// topics.
-const topicWaitMax = 30 * time.Second
-
 // awaitTopics checks, before joining, that the input topics exist. A
 // missing dead-letter topic is only warned about: it matters once a record
 // must be dead-lettered (its transactions then fail and are retried). A
@@ -52,44 +43,20 @@ const topicWaitMax = 30 * time.Second
 // wrong. It returns nil when ctx ends.
 func (s *Session) awaitTopics(ctx context.Context, g *txnsession.Group) error {
 	defer s.missing.Store(0)
-	dlts := map[string]bool{}
-	for _, t := range s.topics {
-		dlts[s.opts.deadLetterTopic(t)] = true
+	dlts := make([]string, len(s.topics))
+	for i, t := range s.topics {
+		dlts[i] = s.opts.deadLetterTopic(t)
 	}
-	ask := slices.Concat(s.topics, slices.Sorted(maps.Keys(dlts)))
-	for try := 1; ; try++ {
-		all, err := g.MissingTopics(ask)
-		if err != nil {
-			s.opts.logger.WarnContext(ctx, "eos: cannot check that the input topics exist", "error", err)
-			return nil
-		}
-		var missing, dl []string
-		for _, t := range all {
-			if slices.Contains(s.topics, t) {
-				missing = append(missing, t)
-			} else {
-				dl = append(dl, t)
-			}
-		}
-		if len(missing) == 0 {
-			if len(dl) > 0 {
-				s.opts.logger.WarnContext(ctx, "eos: dead-letter topic missing: a transaction holding a dead letter will fail and be retried until the topic exists",
-					"topics", strings.Join(dl, ","))
-			}
-			return nil
-		}
-		if !s.opts.waitForTopics {
-			return fmt.Errorf("%w: %s (create it, or use WithWaitForTopics to wait for it)", ErrUnknownTopic, strings.Join(missing, ", "))
-		}
-		s.missing.Store(int64(len(missing)))
-		wait := backoff.Policy{Initial: 250 * time.Millisecond, Max: topicWaitMax}.Delay(try)
-		s.opts.logger.WarnContext(ctx, "eos: waiting for input topics to be created", "topics", strings.Join(missing, ","), "next_check", wait)
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
-		}
-	}
+	return topicwait.Await(ctx, topicwait.Check{
+		Missing:           g.MissingTopics,
+		Required:          s.topics,
+		DeadLetter:        dlts,
+		Wait:              s.opts.waitForTopics,
+		Unknown:           ErrUnknownTopic,
+		Waiting:           func(missing []string) { s.missing.Store(int64(len(missing))) },
+		Log:               s.opts.logger,
+		CannotCheck:       "eos: cannot check that the input topics exist",
+		DeadLetterMissing: "eos: dead-letter topic missing: a transaction holding a dead letter will fail and be retried until the topic exists",
+		WaitingFor:        "eos: waiting for input topics to be created",
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/internal/clock"
 	"github.com/bulwarkgo/bulwark/internal/saramax"
 )
 
@@ -23,7 +24,7 @@ func (r *Relay) reconcile(ctx context.Context, c *sql.Conn) error {
 	r.setState(StateReconciling)
 	r.log.Info("outbox: rows may be in Kafka already; reconciling after the takeover grace",
 		"table", r.cfg.table, "rows", n, "grace", r.cfg.takeoverGrace)
-	if !sleep(ctx, r.cfg.takeoverGrace) {
+	if (clock.Wall{}).Sleep(ctx, r.cfg.takeoverGrace) != nil {
 		return nil
 	}
 	reader, err := r.connectReader(ctx)

@@ -21,6 +21,7 @@ import (
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/conn"
 	"github.com/bulwarkgo/bulwark/internal/backoff"
+	"github.com/bulwarkgo/bulwark/internal/clock"
 	"github.com/bulwarkgo/bulwark/internal/saramax"
 	"github.com/bulwarkgo/bulwark/producer"
 )
@@ -164,7 +165,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			r.log.Info("outbox: relay resumed", "table", r.cfg.table, "after_failures", failures)
 			failures = 0
 		}
-		if !sleep(ctx, wait) {
+		if (clock.Wall{}).Sleep(ctx, wait) != nil {
 			break
 		}
 	}
@@ -203,17 +204,6 @@ func (r *Relay) Close() error {
 		<-done
 	}
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // dbError marks errors of PostgreSQL, to tell them from Kafka's.
@@ -272,7 +262,7 @@ func (r *Relay) lead(ctx context.Context) error {
 				return err
 			}
 		case n == 0:
-			sleep(ctx, r.cfg.pollInterval)
+			_ = (clock.Wall{}).Sleep(ctx, r.cfg.pollInterval)
 		}
 	}
 	return nil

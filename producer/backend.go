@@ -2,7 +2,7 @@ package producer
 
 import (
 	"context"
-	"fmt"
+	"time"
 
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/conn"
@@ -10,35 +10,21 @@ import (
 	"github.com/bulwarkgo/bulwark/internal/saramax"
 )
 
-// backend is what the pipeline hands records to: bulwark's produce engine
-// for Producer, sarama's AsyncProducer for TransactionalProducer (until the
-// engine's transactions replace it). Settling, telemetry and the delivery
-// timeout are the pipeline's, the same for both.
-type backend interface {
-	// enqueue hands r, msg with the added headers after its own, over. It
-	// returns once the backend took it (r.Delivered is then called exactly
-	// once, later) or with an error (r.Delivered is never called). r is the
-	// bound of any wait for room. msg's bytes are shared until r settles.
-	enqueue(ctx context.Context, stop <-chan struct{}, r *record, msg *bulwark.Message, added []bulwark.Header) error
-	// shutdown settles what was handed over within ctx, then disconnects;
-	// records left when ctx ends are settled later, in the background.
-	shutdown(ctx context.Context) error
-	// done closes once every record handed over has settled and the
-	// backend is disconnected.
-	done() <-chan struct{}
-}
-
-// engineBackend runs records through the produce engine, on a client of
-// its own.
-type engineBackend struct {
-	e      *produce.Connected
-	closed chan struct{}
+// backend is what the pipeline hands records to: bulwark's produce engine,
+// on a client of its own, for Producer and TransactionalProducer alike.
+// Settling, telemetry and the delivery timeout are the pipeline's.
+type backend struct {
+	e          *produce.Connected
+	txnTimeout time.Duration // a transactional engine's
+	closed     chan struct{}
 }
 
 // connectEngine connects the engine with the producer's settings mapped
 // onto its options; sc is the client's configuration (the escape hatch
-// applied), whose compression level is the engine's too.
-func connectEngine(ctx context.Context, brokers []string, cfg config, sc *saramaConfig, s conn.Settings) (backend, error) {
+// applied), whose compression level and transaction settings are the
+// engine's too. A non-empty transactionalID makes the engine
+// transactional.
+func connectEngine(ctx context.Context, brokers []string, cfg config, sc *saramaConfig, s conn.Settings, transactionalID string) (*backend, error) {
 	opts := []produce.Option{
 		produce.WithLinger(cfg.linger),
 		produce.WithDeliveryTimeout(cfg.deliveryTimeout),
@@ -47,6 +33,14 @@ func connectEngine(ctx context.Context, brokers []string, cfg config, sc *sarama
 		produce.WithCloseTimeout(cfg.closeTimeout),
 		produce.WithLogger(cfg.logger),
 		produce.WithCompression(saramax.Compressions[cfg.compression], sc.Producer.CompressionLevel),
+	}
+	if transactionalID != "" {
+		// Commit and abort are bounded by the transactional retries (as
+		// they were with sarama's transaction manager), each call also by
+		// the transaction timeout (TransactionalProducer.bound).
+		opts = append(opts,
+			produce.WithTransactionalID(transactionalID, sc.Producer.Transaction.Timeout),
+			produce.WithTxnRetries(sc.Producer.Transaction.Retry.Max))
 	}
 	if cfg.maxBatchRecords > 0 {
 		opts = append(opts, produce.WithMaxBatchRecords(cfg.maxBatchRecords))
@@ -64,52 +58,25 @@ func connectEngine(ctx context.Context, brokers []string, cfg config, sc *sarama
 	if err != nil {
 		return nil, err
 	}
-	return &engineBackend{e: e, closed: make(chan struct{})}, nil
+	return &backend{e: e, txnTimeout: sc.Producer.Transaction.Timeout, closed: make(chan struct{})}, nil
 }
 
-func (b *engineBackend) enqueue(ctx context.Context, _ <-chan struct{}, r *record, msg *bulwark.Message, added []bulwark.Header) error {
-	// The engine reports every failure, a full buffer's included, through
-	// the callback.
+// enqueue hands r, msg with the added headers after its own, over: r's
+// Delivered is then called exactly once, later, a full buffer's failure
+// included. r is the bound of any wait for room. msg's bytes are shared
+// until r settles.
+func (b *backend) enqueue(ctx context.Context, r *record, msg *bulwark.Message, added []bulwark.Header) {
 	b.e.ProduceWithin(ctx, r.out.Record(msg, added), r.Delivered, r)
-	return nil
 }
 
-func (b *engineBackend) shutdown(ctx context.Context) error {
+// shutdown settles what was handed over within ctx, then disconnects;
+// the engine fails what is left when ctx ends (with produce.ErrClosed),
+// and is disconnected when Close returns.
+func (b *backend) shutdown(ctx context.Context) error {
 	defer close(b.closed)
-	// The engine fails what is left when ctx ends (with produce.ErrClosed),
-	// and is disconnected when Close returns.
 	return b.e.Close(ctx)
 }
 
-func (b *engineBackend) done() <-chan struct{} { return b.closed }
-
-// saramaBackend runs records through sarama's AsyncProducer.
-type saramaBackend struct{ ap *saramax.AsyncProducer }
-
-// saramaRecord is a record in sarama's form.
-type saramaRecord struct {
-	out saramax.Outgoing
-	r   *record
-}
-
-func (s *saramaRecord) Delivered(partition int32, offset int64, err error) {
-	s.r.Delivered(partition, offset, err)
-}
-
-func (b saramaBackend) enqueue(ctx context.Context, stop <-chan struct{}, r *record, msg *bulwark.Message, added []bulwark.Header) error {
-	// A second allocation per record, until this backend goes.
-	sr := &saramaRecord{r: r}
-	return b.ap.EnqueueWithin(ctx, stop, r, &sr.out, msg, added, sr)
-}
-
-func (b saramaBackend) shutdown(ctx context.Context) error {
-	b.ap.AsyncClose()
-	select {
-	case <-b.ap.Done():
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("%w waiting for the client to shut down", ctx.Err())
-	}
-}
-
-func (b saramaBackend) done() <-chan struct{} { return b.ap.Done() }
+// done closes once every record handed over has settled and the backend
+// is disconnected.
+func (b *backend) done() <-chan struct{} { return b.closed }

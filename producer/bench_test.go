@@ -32,9 +32,7 @@ const (
 // in-sync replicas, no linger, no compression), in the same run, against
 // an in-process cluster: keyed records of 100 B and 1 KiB. "sarama+id" is
 // raw sarama sending a message-ID header like the one this package adds to
-// every record. "handoff" is raw sarama behind the hand-off and result loop
-// of internal/saramax (which the transactional producer still uses) with a
-// fixed message-ID header and a callback that only counts. Each reports
+// every record. Each reports
 // records/s and cpu-ns/record (the process's CPU time per record, the
 // in-process cluster's included); allocations are per record. A fixed
 // record count keeps the cluster's work per record the same across rounds.
@@ -63,7 +61,6 @@ func BenchmarkProduce(b *testing.B) {
 			b.Run("impl=bulwark", func(b *testing.B) { benchBulwark(b, keys, value) })
 			b.Run("impl=sarama", func(b *testing.B) { benchSarama(b, keys, value, false) })
 			b.Run("impl=sarama+id", func(b *testing.B) { benchSarama(b, keys, value, true) })
-			b.Run("impl=handoff", func(b *testing.B) { benchHandoff(b, keys, value) })
 			b.Run("impl=franz-go", func(b *testing.B) { benchFranz(b, keys, value) })
 		})
 	}
@@ -225,51 +222,6 @@ func benchSarama(b *testing.B, keys [][]byte, value []byte, withID bool) {
 	reportBatching(b, cfg.MetricRegistry)
 	ap.AsyncClose()
 	<-results
-}
-
-// handoffRecord is the per-record state of benchHandoff: one allocation, as
-// in the producer.
-type handoffRecord struct {
-	out  saramax.Outgoing
-	done func(error)
-}
-
-func (r *handoffRecord) Delivered(_ int32, _ int64, err error) { r.done(err) }
-
-func benchHandoff(b *testing.B, keys [][]byte, value []byte) {
-	c := benchCluster(b)
-	cfg := benchSaramaConfig(b)
-	ap, err := saramax.NewAsyncProducer(c.Brokers(), cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var failed sync.Once
-	done := func(err error) {
-		if err != nil {
-			failed.Do(func() { b.Error(err) })
-		}
-		wg.Done()
-	}
-	stop := make(chan struct{})
-	ctx := context.Background()
-	u := uuid.New()
-	id := []byte(base64.RawURLEncoding.EncodeToString(u[:]))
-	wg.Add(b.N)
-	start := startRound(b)
-	for i := range b.N {
-		r := &handoffRecord{done: done}
-		msg := bulwark.Message{Topic: benchTopic, Key: keys[i%len(keys)], Value: value}
-		if err := ap.Enqueue(ctx, stop, &r.out, &msg, []bulwark.Header{{Key: bulwark.HeaderMessageID, Value: id}}, r); err != nil {
-			b.Fatal(err)
-		}
-	}
-	wg.Wait()
-	reportRate(b, start)
-	b.StopTimer()
-	reportBatching(b, cfg.MetricRegistry)
-	ap.AsyncClose()
-	<-ap.Done()
 }
 
 // benchFranz runs franz-go's kgo with the producer's defaults: idempotent,

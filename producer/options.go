@@ -132,10 +132,8 @@ func WithLinger(d time.Duration) Option {
 }
 
 // WithMaxBatchRecords caps the records of one partition's batch in a
-// produce request (the transactional producer, still on sarama's
-// AsyncProducer, caps the records of a whole request). Default 0: 10,000
-// per batch, and no more than fit in 1 MiB (no cap for the transactional
-// producer).
+// produce request. Default 0: 10,000 per batch, and no more than fit in
+// 1 MiB.
 func WithMaxBatchRecords(n int) Option {
 	return func(c *config) error { c.maxBatchRecords = n; return nil }
 }
@@ -147,12 +145,11 @@ func WithMaxRecordBytes(n int) Option {
 	return func(c *config) error { c.maxRecordBytes = n; return nil }
 }
 
-// WithMaxBufferedRecords caps the records handed to the idempotent
-// producer whose outcome it does not have yet: Send and SendAsync wait for
-// room beyond it, within the delivery timeout and their context, which
-// bounds memory and pushes back on a sender faster than the cluster.
-// Default 0: 100,000. The transactional producer ignores it (sarama's
-// buffers bound it).
+// WithMaxBufferedRecords caps the records handed to the producer whose
+// outcome it does not have yet: Send and SendAsync (and a transaction's
+// sends) wait for room beyond it, within the delivery timeout and their
+// context, which bounds memory and pushes back on a sender faster than the
+// cluster. Default 0: 100,000.
 func WithMaxBufferedRecords(n int) Option {
 	return func(c *config) error { c.maxBufferedRecords = n; return nil }
 }

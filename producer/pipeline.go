@@ -17,20 +17,20 @@ import (
 )
 
 // pipeline is what Producer and TransactionalProducer share: records go to
-// one backend (backend.go), whose results come back on one goroutine that
+// the produce engine (backend.go), whose results come back on one goroutine that
 // settles each record (telemetry, then its callback); the delivery timeout
 // (expiry.go) bounds every record's outcome whatever the backend does.
 type pipeline struct {
-	be     backend
+	be     *backend
 	cfg    config
 	tel    *instruments
 	logger *slog.Logger
 
-	// stop closes when Close starts, releasing senders waiting for the
-	// backend to take their record. senders is read-held while a record is
-	// handed over; Close write-locks it to know no hand-off is under way
-	// before it shuts the backend down (sending to a shut-down sarama
-	// producer panics).
+	// stop closes when Close starts: no transaction begins after it.
+	// senders is read-held while a record is handed over; Close write-locks
+	// it to know no hand-off is under way before it waits for the records
+	// in flight (a record handed over after the wait began would be left
+	// out of it).
 	stop    chan struct{}
 	senders sync.RWMutex
 	closed  bool
@@ -71,11 +71,9 @@ type outcome struct {
 	err error
 }
 
-// connectFunc connects a backend; sc is the client's configuration, with
-// the escape hatch applied and validated.
-type connectFunc func(ctx context.Context, brokers []string, cfg config, sc *saramaConfig, s conn.Settings) (backend, error)
-
-func newPipeline(ctx context.Context, brokers []string, cfg config, transactionalID string, connect connectFunc) (*pipeline, error) {
+// newPipeline connects the engine, transactional when transactionalID is
+// not empty.
+func newPipeline(ctx context.Context, brokers []string, cfg config, transactionalID string) (*pipeline, error) {
 	if err := conn.CheckBrokers(brokers); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
@@ -109,7 +107,7 @@ func newPipeline(ctx context.Context, brokers []string, cfg config, transactiona
 	if err != nil {
 		return nil, fmt.Errorf("producer: telemetry: %w", err)
 	}
-	be, err := connect(ctx, brokers, cfg, scfg, settings)
+	be, err := connectEngine(ctx, brokers, cfg, scfg, settings, transactionalID)
 	if err != nil {
 		return nil, fmt.Errorf("producer: connect to %v: %w", brokers, err)
 	}
@@ -165,23 +163,14 @@ func (p *pipeline) send(ctx context.Context, msg *bulwark.Message, r *record) er
 	// is part of it.
 	stamp := p.expiry.stamp()
 	r.started = stamp
-	err := p.be.enqueue(ctx, p.stop, r, msg, added)
+	p.be.enqueue(ctx, r, msg, added)
 	p.senders.RUnlock()
-	if err != nil {
-		if errors.Is(err, saramax.ErrEnqueueTimeout) {
-			err = fmt.Errorf("producer: send to %s: %w: the client took no record for %v", msg.Topic, ErrDeliveryTimeout, p.cfg.deliveryTimeout)
-		}
-		p.tel.inFlight.Add(ctx, -1)
-		p.release()
-		p.abandon(ctx, r, err)
-		return err
-	}
 	p.expiry.add(r, stamp)
 	return nil
 }
 
 // Waiting and Expired make r the bound of its own hand-off's wait for room
-// (produce.Deadline, saramax.Deadline).
+// (produce.Deadline).
 func (r *record) Waiting(on bool)                  { r.p.expiry.waitingSender(on) }
 func (r *record) Expired() (bool, <-chan struct{}) { return r.p.expiry.passed(r.started) }
 

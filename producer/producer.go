@@ -48,7 +48,7 @@ func NewContext(ctx context.Context, brokers []string, opts ...Option) (*Produce
 			return nil, err
 		}
 	}
-	pipe, err := newPipeline(ctx, brokers, cfg, "", connectEngine)
+	pipe, err := newPipeline(ctx, brokers, cfg, "")
 	if err != nil {
 		return nil, err
 	}

@@ -9,9 +9,8 @@ import (
 	"time"
 
 	"github.com/bulwarkgo/bulwark"
-	"github.com/bulwarkgo/bulwark/conn"
 	"github.com/bulwarkgo/bulwark/internal/joinerr"
-	"github.com/bulwarkgo/bulwark/internal/saramax"
+	"github.com/bulwarkgo/bulwark/internal/produce"
 	"go.opentelemetry.io/otel/metric"
 )
 
@@ -26,11 +25,12 @@ import (
 // further work with that error until closed.
 type TransactionalProducer struct {
 	pipe *pipeline
-	// ap is the pipeline's backend: transactions still run on sarama's
-	// AsyncProducer and its transaction manager.
-	ap   *saramax.AsyncProducer
-	id   string
-	turn chan struct{} // holds a token while a transaction (or Close) runs
+	e    *produce.Connected // the pipeline's engine, which runs the transactions
+	// bound is each commit's and abort's (the transaction timeout: the
+	// coordinator aborts an open transaction by then anyway).
+	bound time.Duration
+	id    string
+	turn  chan struct{} // holds a token while a transaction (or Close) runs
 
 	mu     sync.Mutex
 	broken *TxnError // set once fenced or fatal
@@ -61,18 +61,11 @@ func NewTransactionalContext(ctx context.Context, brokers []string, transactiona
 			return nil, err
 		}
 	}
-	var ap *saramax.AsyncProducer
-	pipe, err := newPipeline(ctx, brokers, cfg, transactionalID, func(ctx context.Context, brokers []string, _ config, sc *saramaConfig, s conn.Settings) (backend, error) {
-		var err error
-		if ap, err = saramax.ConnectAsyncProducer(ctx, brokers, sc, s); err != nil {
-			return nil, err
-		}
-		return saramaBackend{ap: ap}, nil
-	})
+	pipe, err := newPipeline(ctx, brokers, cfg, transactionalID)
 	if err != nil {
 		return nil, err
 	}
-	return &TransactionalProducer{pipe: pipe, ap: ap, id: transactionalID, turn: make(chan struct{}, 1)}, nil
+	return &TransactionalProducer{pipe: pipe, e: pipe.be.e, bound: pipe.be.txnTimeout, id: transactionalID, turn: make(chan struct{}, 1)}, nil
 }
 
 // InTransaction runs fn inside a new transaction. When fn returns nil the
@@ -87,8 +80,8 @@ func NewTransactionalContext(ctx context.Context, brokers []string, transactiona
 // TxnError wraps both errors.
 //
 // ctx bounds waiting for a running transaction and is passed to fn; commit
-// and abort themselves are bounded by the client's transaction retries, not
-// by ctx. Waiting for the transaction's records before either is bounded
+// and abort themselves are bounded by the client's transaction retries and
+// the transaction timeout, not by ctx. Waiting for the transaction's records before either is bounded
 // by the delivery timeout; when one timed out, the transaction is aborted
 // (an error matching [ErrAbortable] and [ErrDeliveryTimeout]), since the
 // client could not tell whether it was written. That abort still waits for
@@ -158,7 +151,7 @@ func (t *TransactionalProducer) usable() error {
 }
 
 func (t *TransactionalProducer) begin() error {
-	err := t.ap.BeginTxn()
+	err := t.e.Begin()
 	if err == nil {
 		return nil
 	}
@@ -167,13 +160,13 @@ func (t *TransactionalProducer) begin() error {
 	}
 	// An earlier abort may have failed and left the transaction unresolved
 	// (its error was returned then): resolve it once before giving up.
-	if abortErr := t.ap.AbortTxn(); abortErr != nil {
+	if abortErr := t.abort(); abortErr != nil {
 		if kind := t.classify(abortErr); kind != TxnAbortable {
 			return t.breakWith(kind, joinerr.Join(err, abortErr))
 		}
 		return &TxnError{Kind: TxnAbortable, Err: fmt.Errorf("begin: %w", joinerr.Join(err, abortErr))}
 	}
-	if err := t.ap.BeginTxn(); err != nil {
+	if err := t.e.Begin(); err != nil {
 		if kind := t.classify(err); kind != TxnAbortable {
 			return t.breakWith(kind, err)
 		}
@@ -201,7 +194,9 @@ func (t *TransactionalProducer) commit(start time.Time, expiredBefore int64) err
 	if n := t.pipe.expired.Load() - expiredBefore; n > 0 {
 		return t.abortAfter(&TxnError{Kind: TxnAbortable, Err: fmt.Errorf("commit: %d records: %w", n, ErrDeliveryTimeout)}, start)
 	}
-	err := t.ap.CommitTxn()
+	ctx, cancel := context.WithTimeout(context.Background(), t.bound)
+	err := t.e.Commit(ctx)
+	cancel()
 	if err == nil {
 		t.recordEnd(t.pipe.tel.txnCommits, start)
 		return nil
@@ -211,7 +206,7 @@ func (t *TransactionalProducer) commit(start time.Time, expiredBefore int64) err
 		t.recordEnd(t.pipe.tel.txnAborts, start)
 		return t.breakWith(kind, cause)
 	}
-	if abortErr := t.ap.AbortTxn(); abortErr != nil {
+	if abortErr := t.abort(); abortErr != nil {
 		t.recordEnd(t.pipe.tel.txnAborts, start)
 		if kind := t.classify(abortErr); kind != TxnAbortable {
 			return t.breakWith(kind, joinerr.Join(cause, abortErr))
@@ -232,7 +227,7 @@ func (t *TransactionalProducer) abortAfter(cause error, start time.Time) error {
 	if kind := t.classify(cause); kind != TxnAbortable {
 		return t.breakWith(kind, cause)
 	}
-	abortErr := t.ap.AbortTxn()
+	abortErr := t.abort()
 	if abortErr == nil {
 		return cause
 	}
@@ -242,11 +237,21 @@ func (t *TransactionalProducer) abortAfter(cause error, start time.Time) error {
 	return &TxnError{Kind: TxnAbortable, Err: joinerr.Join(cause, fmt.Errorf("abort: %w", abortErr))}
 }
 
+// abort aborts the engine's open transaction once its records in flight
+// have settled (written, then aborted), bounded like commit.
+func (t *TransactionalProducer) abort() error {
+	ctx, cancel := context.WithTimeout(context.Background(), t.bound)
+	defer cancel()
+	return t.e.Abort(ctx)
+}
+
+// classify maps the engine's classes onto the producer's; group fencing
+// cannot happen here (no consumer offsets are committed).
 func (t *TransactionalProducer) classify(err error) TxnKind {
-	switch t.ap.ClassifyTxn(err) {
-	case saramax.TxnFenced:
+	switch produce.Classify(err) {
+	case produce.Fenced:
 		return TxnFenced
-	case saramax.TxnFatal:
+	case produce.Fatal:
 		return TxnFatal
 	default:
 		return TxnAbortable
@@ -287,7 +292,7 @@ func (t *TransactionalProducer) Close() error {
 		timer := time.NewTimer(t.pipe.cfg.closeTimeout)
 		defer timer.Stop()
 		// The token is kept: no transaction may start on a closed producer,
-		// and sarama must not be shut down under a running commit or abort.
+		// and the engine must not be closed under a running commit or abort.
 		select {
 		case t.turn <- struct{}{}:
 			t.closeErr = t.pipe.close()

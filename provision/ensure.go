@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/bulwarkgo/bulwark/conn"
+	"github.com/bulwarkgo/bulwark/internal/backoff"
+	"github.com/bulwarkgo/bulwark/internal/clock"
 	"github.com/bulwarkgo/bulwark/internal/saramax"
 )
 
@@ -211,8 +213,7 @@ func (r *run) waitVisible(ctx context.Context, topics []Topic) (map[string]saram
 		names[i] = t.Name
 	}
 	deadline := time.Now().Add(r.cfg.createTimeout)
-	backoff := 20 * time.Millisecond
-	for {
+	for polls := 1; ; polls++ {
 		states, err := r.admin.DescribeTopics(names)
 		if err != nil {
 			return nil, r.failed(ctx, "describe created topics", err)
@@ -226,17 +227,20 @@ func (r *run) waitVisible(ctx context.Context, topics []Topic) (map[string]saram
 		if len(missing) == 0 {
 			return states, nil
 		}
-		if time.Now().Add(backoff).After(deadline) {
+		wait := visiblePoll.Delay(polls)
+		if time.Now().Add(wait).After(deadline) {
 			return nil, fmt.Errorf("provision: topics %v were created but are not in the cluster's metadata after %v", missing, r.cfg.createTimeout)
 		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(backoff):
+		if err := (clock.Wall{}).Sleep(ctx, wait); err != nil {
+			return nil, err
 		}
-		backoff = min(2*backoff, time.Second)
 	}
 }
+
+// visiblePoll paces waitVisible: a created topic normally shows within
+// milliseconds. Exact (no jitter): one Ensure polls its own topics, nothing
+// else polls in step with it.
+var visiblePoll = backoff.Policy{Initial: 20 * time.Millisecond, Max: time.Second, Jitter: backoff.None}
 
 // compare lists how st differs from what t declares.
 func compare(t Topic, st saramax.TopicState) []Difference {

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -15,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bulwarkgo/bulwark/internal/backoff"
+	"github.com/bulwarkgo/bulwark/internal/clock"
 	"github.com/bulwarkgo/bulwark/internal/tlsfiles"
 )
 
@@ -324,7 +325,8 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 		target += "?" + query.Encode()
 	}
 
-	backoff := c.cfg.backoff
+	// Full jitter keeps many clients from retrying in step.
+	retry := backoff.Policy{Initial: c.cfg.backoff, Max: c.cfg.maxBackoff, Jitter: backoff.Full}
 	for attempt := 0; ; attempt++ {
 		err := c.attempt(ctx, method, target, body, out)
 		if err == nil {
@@ -338,15 +340,8 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 			// attempt's (retryable) failure, is why this call gives up.
 			return fmt.Errorf("%w (while retrying after: %v)", ctx.Err(), err)
 		}
-		// Full jitter keeps many clients from retrying in step.
-		sleep := time.Duration(rand.Int64N(int64(backoff)) + 1)
-		backoff = min(backoff*2, c.cfg.maxBackoff)
-		t := time.NewTimer(sleep)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return fmt.Errorf("%w (while retrying after: %v)", ctx.Err(), err)
-		case <-t.C:
+		if serr := (clock.Wall{}).Sleep(ctx, retry.Delay(attempt+1)); serr != nil {
+			return fmt.Errorf("%w (while retrying after: %v)", serr, err)
 		}
 	}
 }

@@ -51,7 +51,7 @@ func (t *Table) follow(ctx context.Context, ps *partition) {
 		if worthLogging(attempt) {
 			log.WarnContext(ctx, "table: cannot read the end offset of the partition to restore; retrying", "error", err, "attempt", attempt)
 		}
-		if !sleep(ctx, retry.Delay(attempt)) {
+		if (clock.Wall{}).Sleep(ctx, retry.Delay(attempt)) != nil {
 			return
 		}
 	}
@@ -68,7 +68,7 @@ func (t *Table) follow(ctx context.Context, ps *partition) {
 			if ctx.Err() == nil && worthLogging(attempt) {
 				log.WarnContext(ctx, "table: cannot start reading the partition; retrying", "error", err, "offset", from, "attempt", attempt)
 			}
-			if !sleep(ctx, retry.Delay(attempt)) {
+			if (clock.Wall{}).Sleep(ctx, retry.Delay(attempt)) != nil {
 				return
 			}
 			continue
@@ -77,7 +77,7 @@ func (t *Table) follow(ctx context.Context, ps *partition) {
 		part.Close()
 		if next != from {
 			attempt = 0
-		} else if !sleep(ctx, retry.Delay(attempt)) {
+		} else if (clock.Wall{}).Sleep(ctx, retry.Delay(attempt)) != nil {
 			// The reader ended without a record (sarama shut it down
 			// at once): do not spin on reopening it.
 			return
@@ -220,13 +220,13 @@ func (t *Table) decode(ctx context.Context, ps *partition, m *saramax.Record) (a
 			return &DecodeError{Partition: ps.id, Offset: m.Offset, Err: err}, true
 		}
 		if !worthLogging(attempt) {
-			if !sleep(ctx, retry.Delay(attempt)) {
+			if (clock.Wall{}).Sleep(ctx, retry.Delay(attempt)) != nil {
 				return nil, false
 			}
 			continue
 		}
 		t.cfg.logger.Warn("table: decoder unavailable; the partition waits and retries", "partition", ps.id, "offset", m.Offset, "error", err, "attempt", attempt)
-		if !sleep(ctx, retry.Delay(attempt)) {
+		if (clock.Wall{}).Sleep(ctx, retry.Delay(attempt)) != nil {
 			return nil, false
 		}
 	}
@@ -234,8 +234,3 @@ func (t *Table) decode(ctx context.Context, ps *partition, m *saramax.Record) (a
 
 // worthLogging: the first failure of a retried step, then every tenth.
 func worthLogging(attempt int) bool { return attempt == 1 || attempt%10 == 0 }
-
-// sleep waits d or until ctx ends; false if it ended.
-func sleep(ctx context.Context, d time.Duration) bool {
-	return clock.Wall{}.Sleep(ctx, d) == nil
-}

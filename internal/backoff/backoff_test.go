@@ -38,3 +38,24 @@ func TestPauseGrowsFromBaseToMax(t *testing.T) {
 		t.Fatalf("a max below base keeps the pause fixed: got %v", got)
 	}
 }
+
+func TestJitterModesKeepTheirRange(t *testing.T) {
+	for n, full := range map[int]time.Duration{1: 10 * time.Millisecond, 3: 40 * time.Millisecond, 9: 100 * time.Millisecond} {
+		exact := Policy{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond, Jitter: None}
+		if d := exact.Delay(n); d != full {
+			t.Fatalf("None: Delay(%d) = %v, want exactly %v", n, d, full)
+		}
+		wide := Policy{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond, Jitter: Full}
+		for i := 0; i < 100; i++ {
+			if d := wide.Delay(n); d <= 0 || d > full {
+				t.Fatalf("Full: Delay(%d) = %v, want in (0, %v]", n, d, full)
+			}
+		}
+	}
+	if d := (Policy{Initial: time.Second, Jitter: None}).Delay(5); d != time.Second {
+		t.Fatalf("no Max: Delay(5) = %v, want Initial (no growth)", d)
+	}
+	if d := (Policy{Initial: time.Second, Max: 100 * time.Millisecond, Jitter: None}).Delay(1); d != 100*time.Millisecond {
+		t.Fatalf("Initial above Max: Delay(1) = %v, want Max", d)
+	}
+}

@@ -48,14 +48,15 @@ func (c *Connected) Close(ctx context.Context) error {
 	err := c.Engine.Close(ctx)
 	c.closeOnce.Do(func() {
 		if cerr := c.client.Close(); cerr != nil {
-			c.log.Debug("produce: closing the client", "err", cerr)
+			c.log.Debug("produce: closing the client", "error", cerr)
 		}
 	})
 	return err
 }
 
-// Abort cuts every connection of the client at once and refuses new ones:
+// Cut cuts every connection of the client at once and refuses new ones:
 // requests in flight fail, and their records with them by the delivery
 // timeout or Close, whichever comes first. For an owner out of time to
-// stop; Close still has to be called.
-func (c *Connected) Abort() { c.aborter.Abort() }
+// stop; Close still has to be called. (Not named Abort: that is
+// [Engine.Abort], which aborts the open transaction.)
+func (c *Connected) Cut() { c.aborter.Abort() }

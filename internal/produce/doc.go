@@ -1,7 +1,7 @@
 // Package produce is bulwark's own produce engine on sarama's wire layer:
 // sarama's Client (metadata, leaders, connections) and its protocol types
 // (ProduceRequest, RecordBatch, InitProducerID) carry the bytes, while the
-// record pipeline is ours. It replaces sarama's AsyncProducer, whose four
+// record pipeline is ours. It replaces sarama's async producer, whose four
 // goroutine hand-offs per record cost most of its CPU (issue 15).
 //
 // A record is appended to its partition's open batch under one short lock;

@@ -138,8 +138,9 @@ func produceVersion(v sarama.KafkaVersion) int16 {
 	}
 }
 
-// ProducerID returns the engine's producer ID and epoch; they change when
-// a partition's sequence state is lost (see epoch.go).
+// ProducerID returns the engine's producer ID and epoch. They are read
+// under the engine lock: a new epoch (after an abort that lost sequence
+// state, or a KIP-360 bump, see epoch.go) is written under it.
 func (e *Engine) ProducerID() (int64, int16) {
 	e.mu.Lock()
 	defer e.mu.Unlock()

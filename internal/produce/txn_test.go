@@ -463,3 +463,55 @@ func TestTxnRetriesBound(t *testing.T) {
 	got, _ := readCommitted(t, c, topic)
 	require.Empty(t, got)
 }
+
+// TestTxnProducerIDWhileTheEpochIsRenewed: a partition whose sequence
+// state is lost in a transaction makes Abort take a new epoch; ProducerID,
+// read meanwhile from another goroutine, sees the old pair or the new one
+// (the race detector checks the reads take the engine lock).
+func TestTxnProducerIDWhileTheEpochIsRenewed(t *testing.T) {
+	c := kafkatest.NewCluster(t, kafkatest.WithTopic(topic, 1))
+	e := newTxnEngine(t, newClient(t, c), "txn-epoch-read")
+	ctx := txnCtx(t)
+	pid, epoch := e.ProducerID()
+
+	h := c.InjectFault(kafkatest.Fault{Requests: []kafkatest.Request{kafkatest.Produce}, Topic: topic,
+		Err: outOfOrderSequence, Count: 1})
+	defer h.Remove()
+	tr := newTracker()
+	require.NoError(t, e.Begin())
+	tr.produce(e, topic, "k", "lost")
+	tr.wait(t, 10*time.Second)
+	require.Error(t, tr.got["lost"].err, "the record failed with its partition's sequence state")
+	require.Positive(t, h.Hits())
+
+	stop := make(chan struct{})
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		for i := 0; i < 1_000_000; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			p, ep := e.ProducerID()
+			if p != pid || (ep != epoch && ep != epoch+1) {
+				t.Errorf("ProducerID read %d/%d, want %d with epoch %d or %d", p, ep, pid, epoch, epoch+1)
+				return
+			}
+		}
+	}()
+	require.NoError(t, e.Abort(ctx))
+	close(stop)
+	<-read
+	gotPID, gotEpoch := e.ProducerID()
+	require.Equal(t, pid, gotPID)
+	require.Equal(t, epoch+1, gotEpoch, "Abort took a new epoch")
+
+	require.NoError(t, e.Begin())
+	tr.produce(e, topic, "k", "next")
+	require.NoError(t, e.Commit(ctx))
+	tr.wait(t, 10*time.Second)
+	got, _ := readCommitted(t, c, topic)
+	require.Equal(t, []string{"next"}, got)
+}

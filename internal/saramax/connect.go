@@ -11,7 +11,7 @@ import (
 )
 
 // Connect runs connect, a sarama call that opens the first connections
-// and takes no context (NewClient, NewAsyncProducer, ...), bounded by ctx
+// and takes no context (NewClient, NewConsumerGroup, ...), bounded by ctx
 // and s.ConnectTimeout. connect gets a copy of cfg whose connections an
 // [Aborter] cuts when either ends first, so that the call returns at once;
 // what it built after all is closed with discard, and Connect returns a

@@ -16,7 +16,7 @@ import (
 )
 
 // ClassifyConnectError turns a sarama error from connecting (NewClient,
-// NewAsyncProducer, NewConsumerGroup, a first metadata refresh...) into a
+// NewConsumerGroup, a first metadata refresh...) into a
 // *conn.ConnectError matching conn.ErrAuthentication, conn.ErrTLS or
 // conn.ErrUnreachable, with a message naming the setting to check. s are the
 // settings the client was built with; they disambiguate what sarama cannot

@@ -40,20 +40,8 @@ var fatalErrors = []error{
 	sarama.ErrUnsupportedForMessageFormat,
 }
 
-// ClassifyTxn decides what err (from Send, CommitTxn or AbortTxn) means for
-// producer p, using both the error and the producer's transaction status.
-func ClassifyTxn(p sarama.AsyncProducer, err error) TxnFailure {
-	if f := ClassifyTxnError(err); f != TxnAbortable {
-		return f
-	}
-	if p.TxnStatus()&sarama.ProducerTxnFlagFatalError != 0 {
-		return TxnFatal
-	}
-	return TxnAbortable
-}
-
-// ClassifyTxnError decides what err means from the error alone, for a
-// producer whose transaction state is its caller's (internal/produce).
+// ClassifyTxnError decides what err means from the error alone (the
+// produce engine keeps the transaction state itself).
 func ClassifyTxnError(err error) TxnFailure {
 	for _, f := range fencedErrors {
 		if errors.Is(err, f) {

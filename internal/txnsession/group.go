@@ -10,6 +10,8 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/internal/backoff"
+	"github.com/bulwarkgo/bulwark/internal/clock"
 	"github.com/bulwarkgo/bulwark/internal/saramax"
 )
 
@@ -143,7 +145,7 @@ func (g *Group) Run(ctx context.Context, fn GenerationFunc) error {
 		_ = g.client.Close()
 		g.probes.Wait()
 	}()
-	backoff := 50 * time.Millisecond
+	failures := 0 // in a row
 	for {
 		err := g.cg.Consume(ctx, g.topics, h)
 		if fatal := h.takeFatal(); fatal != nil {
@@ -153,7 +155,7 @@ func (g *Group) Run(ctx context.Context, fn GenerationFunc) error {
 			return nil
 		}
 		if err == nil {
-			backoff = 50 * time.Millisecond
+			failures = 0
 			continue
 		}
 		if errors.Is(err, sarama.ErrClosedConsumerGroup) {
@@ -167,26 +169,33 @@ func (g *Group) Run(ctx context.Context, fn GenerationFunc) error {
 				g.hooks.OnUnstable()
 			}
 			g.log.DebugContext(ctx, "eos: offsets unstable at assignment, rejoining", "error", err)
-			select {
-			case <-ctx.Done():
+			if (clock.Wall{}).Sleep(ctx, unstableRejoinBackoff) != nil {
 				return nil
-			case <-time.After(unstableRejoinBackoff):
 			}
 			continue
 		}
-		g.log.WarnContext(ctx, "eos: consumer group session failed, rejoining", "error", err, "backoff", backoff)
-		select {
-		case <-ctx.Done():
+		failures++
+		wait := rejoinBackoff.Delay(failures)
+		g.log.WarnContext(ctx, "eos: consumer group session failed, rejoining", "error", err, "backoff", wait)
+		if (clock.Wall{}).Sleep(ctx, wait) != nil {
 			return nil
-		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, 2*time.Second)
 	}
 }
 
 // unstableRejoinBackoff is the pause before rejoining after sarama could not
-// fetch stable offsets for a new assignment.
+// fetch stable offsets for a new assignment. It is fixed and does not count
+// as a failure: the previous owner's transaction ends within its timeout,
+// so asking again soon is what gets the partitions going.
 const unstableRejoinBackoff = 100 * time.Millisecond
+
+// rejoinBackoff paces rejoining after failed sessions in a row; a
+// generation that ended cleanly starts it again. Short, fixed (not the
+// user's WithRetryBackoff: this is the group protocol, not the records)
+// and exact: the coordinator gathers the members' joins into one
+// rebalance anyway, so jitter would only make that rebalance wait for the
+// slowest draw.
+var rejoinBackoff = backoff.Policy{Initial: 50 * time.Millisecond, Max: 2 * time.Second, Jitter: backoff.None}
 
 // groupHandler adapts GenerationFunc to sarama's ConsumerGroupHandler. With
 // the eager protocol one session is one generation, so the per-generation

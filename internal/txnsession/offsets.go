@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/bulwarkgo/bulwark/internal/backoff"
+	"github.com/bulwarkgo/bulwark/internal/clock"
 )
 
 // TopicPartition names one partition.
@@ -38,29 +40,36 @@ func stableOffsets(ctx context.Context, client sarama.Client, group string, part
 	for _, tp := range parts {
 		byTopic[tp.Topic] = append(byTopic[tp.Topic], tp.Partition)
 	}
-	backoff := unstableBackoff
-	for attempt := 0; ; attempt++ {
+	failures := 0 // coordinator failures since the last answer
+	for {
 		err := fetchStable(client, group, byTopic, out)
 		if err == nil {
 			return out, nil
 		}
+		wait := unstableBackoff
 		if errors.Is(err, sarama.ErrUnstableOffsetCommit) {
 			if onUnstable != nil {
 				onUnstable()
 			}
-			backoff = unstableBackoff
+			failures = 0
 		} else {
 			// Coordinator moved or unreachable: find it again, back off more.
 			_ = client.RefreshCoordinator(group)
-			backoff = min(2*backoff, time.Second)
+			failures++
+			wait = coordinatorBackoff.Delay(failures)
 		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("stable offsets of group %s: %w (last error: %v)", group, ctx.Err(), err)
-		case <-time.After(backoff):
+		if serr := (clock.Wall{}).Sleep(ctx, wait); serr != nil {
+			return nil, fmt.Errorf("stable offsets of group %s: %w (last error: %v)", group, serr, err)
 		}
 	}
 }
+
+// coordinatorBackoff paces OffsetFetch retries while the group's
+// coordinator cannot be reached: from twice unstableBackoff, doubling, up
+// to a second. An UNSTABLE answer instead waits the fixed unstableBackoff:
+// a pending transaction is normal and the offsets are stable the moment
+// it ends, so that poll does not grow.
+var coordinatorBackoff = backoff.Policy{Initial: 2 * unstableBackoff, Max: time.Second, Jitter: backoff.None}
 
 func fetchStable(client sarama.Client, group string, byTopic map[string][]int32, out map[TopicPartition]int64) error {
 	coord, err := client.Coordinator(group)

@@ -93,7 +93,7 @@ func (p *Producer) Abort() error {
 	if err := p.e.Flush(ctx); err != nil {
 		return err
 	}
-	return p.e.Engine.Abort(ctx) // not Connected.Abort, which cuts the connections
+	return p.e.Abort(ctx)
 }
 
 // OutcomeUnknown reports whether the last Commit failed after EndTxn may
