@@ -162,9 +162,18 @@ func (t *avroType) unionBranchName() string {
 // Why a tree beside goavro: goavro (v2.15) keeps its parsed form private
 // (a Codec is four closures and the schema text) and does not resolve a
 // writer schema against a reader schema, check compatibility or map Go
-// structs. Those need the types, fields, defaults and aliases, so the tree
-// is built from the JSON goavro has just accepted; it checks only what
-// goavro does not (see parseObject and parseNamed).
+// structs. Those need the types, fields, defaults and aliases.
+//
+// Why the tree validates on its own as well: it is what CanonicalForm,
+// SameSchema and CheckCompatibility (and so schematest's registry) judge a
+// schema by, with the Avro specification's rules, as the Java
+// implementation behind the Confluent registry applies them. goavro is
+// stricter on logical types (it refuses a decimal without a precision or
+// with a scale above it, where the specification says to ignore an
+// invalid logical type and use the underlying type) and laxer elsewhere (a name defined
+// twice, repeated enum symbols, union in union, 1.5 for an int), so
+// judging by goavro would change those APIs' verdicts. A serde needs both:
+// goavro must be able to encode the schema, and it must be valid Avro.
 type compiled struct {
 	text  string
 	t     *avroType
@@ -175,9 +184,8 @@ type compiled struct {
 	guard     *guard // see guardFor
 }
 
-// compile parses text: goavro first, so that every schema this package
-// accepts is one goavro can encode and decode, then the tree. Errors are
-// *InvalidSchemaError.
+// compile parses text for a serde: goavro's codec and the tree. Errors
+// are *InvalidSchemaError.
 func compile(text string) (c *compiled, err error) {
 	// goavro asserts on some attribute types; a schema from a registry is
 	// input, so a panic there is an invalid schema, not a crash.
@@ -197,17 +205,19 @@ func compile(text string) (c *compiled, err error) {
 	return &compiled{text: text, t: t, canon: canonicalForm(t), codec: codec}, nil
 }
 
-// parseTree builds the tree alone. On its own it is only for a schema
-// goavro has accepted, or where a wrong answer for an invalid schema does
-// no harm (canonicalText: a cache key the registry will refuse anyway),
-// as it leaves most checks to goavro, which costs three times the tree.
+// parseTree parses an Avro schema in its JSON form into the tree, without
+// goavro (which costs about three times as much). Errors describe the
+// first problem found.
 func parseTree(text string) (*avroType, error) {
 	// UseNumber: defaults keep their exact digits (a long above 2^53).
 	dec := json.NewDecoder(strings.NewReader(text))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("schema is not JSON: %w", err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("schema has trailing data after the JSON value")
 	}
 	p := &avroParser{named: map[string]*avroType{}}
 	return p.parse(v, "")
@@ -238,9 +248,28 @@ func namespaceOf(full string) string {
 	return ""
 }
 
-// parse builds the tree of a schema goavro has accepted: names, field
-// names, symbols, sizes, unknown types, duplicate fields and union
-// branches, and most defaults are goavro's to reject.
+func validName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		ok := r == '_' || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z') || (i > 0 && r >= '0' && r <= '9')
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func validFullName(s string) bool {
+	for _, part := range strings.Split(s, ".") {
+		if !validName(part) {
+			return false
+		}
+	}
+	return true
+}
+
 func (p *avroParser) parse(v any, ns string) (*avroType, error) {
 	switch v := v.(type) {
 	case string:
@@ -256,17 +285,23 @@ func (p *avroParser) parse(v any, ns string) (*avroType, error) {
 		return nil, fmt.Errorf("unknown type %q", v)
 	case []any:
 		u := &avroType{kind: kindUnion}
+		seen := map[string]bool{}
 		for _, b := range v {
 			bt, err := p.parse(b, ns)
 			if err != nil {
 				return nil, err
 			}
-			if bt.kind == kindUnion { // goavro accepts this; the spec does not
+			if bt.kind == kindUnion {
 				return nil, fmt.Errorf("union contains a union directly")
 			}
+			key := bt.unionBranchName()
+			if seen[key] {
+				return nil, fmt.Errorf("union has two branches of type %s", key)
+			}
+			seen[key] = true
 			u.branches = append(u.branches, bt)
 		}
-		if len(u.branches) == 0 { // goavro rejects it too; parseTree alone must not index it
+		if len(u.branches) == 0 {
 			return nil, fmt.Errorf("union has no branches")
 		}
 		return u, nil
@@ -288,38 +323,46 @@ func stringAttr(m map[string]any, key string) (string, bool, error) {
 	return s, true, nil
 }
 
-// intAttr reads a size or a decimal's precision or scale.
-func intAttr(m map[string]any, key string) (int, error) {
-	n, _ := m[key].(json.Number) // absent: 0; goavro checked the type of a size
-	if n == "" {
-		return 0, nil
+func intAttr(m map[string]any, key string) (int, bool, error) {
+	v, ok := m[key]
+	if !ok {
+		return 0, false, nil
+	}
+	n, isNum := v.(json.Number)
+	if !isNum {
+		return 0, true, fmt.Errorf("%q must be a number", key)
 	}
 	i, err := strconv.Atoi(n.String())
 	if err != nil || i < 0 {
-		return 0, fmt.Errorf("%q must be a non-negative integer", key)
+		return 0, true, fmt.Errorf("%q must be a non-negative integer", key)
 	}
-	return i, nil
+	return i, true, nil
 }
 
 func (p *avroParser) parseObject(m map[string]any, ns string) (*avroType, error) {
-	rawType := m["type"]
+	rawType, ok := m["type"]
+	if !ok {
+		return nil, fmt.Errorf("object schema has no \"type\"")
+	}
 	typeName, isString := rawType.(string)
 	if !isString {
 		// {"type": {...}} or {"type": [...]}: the attributes around it
 		// other than type do not change the type.
 		return p.parse(rawType, ns)
 	}
-	logical, _, err := stringAttr(m, "logicalType") // goavro ignores a non-string one
+	logical, _, err := stringAttr(m, "logicalType")
 	if err != nil {
 		return nil, err
 	}
 	if k, ok := primitiveKinds[typeName]; ok {
 		t := &avroType{kind: k, logical: logical}
 		if logical == "decimal" {
-			if t.precision, err = intAttr(m, "precision"); err != nil {
+			t.precision, _, err = intAttr(m, "precision")
+			if err != nil {
 				return nil, err
 			}
-			if t.scale, err = intAttr(m, "scale"); err != nil {
+			t.scale, _, err = intAttr(m, "scale")
+			if err != nil {
 				return nil, err
 			}
 		}
@@ -327,13 +370,21 @@ func (p *avroParser) parseObject(m map[string]any, ns string) (*avroType, error)
 	}
 	switch typeName {
 	case "array":
-		it, err := p.parse(m["items"], ns)
+		items, ok := m["items"]
+		if !ok {
+			return nil, fmt.Errorf("array has no \"items\"")
+		}
+		it, err := p.parse(items, ns)
 		if err != nil {
 			return nil, err
 		}
 		return &avroType{kind: kindArray, items: it, logical: logical}, nil
 	case "map":
-		vt, err := p.parse(m["values"], ns)
+		values, ok := m["values"]
+		if !ok {
+			return nil, fmt.Errorf("map has no \"values\"")
+		}
+		vt, err := p.parse(values, ns)
 		if err != nil {
 			return nil, err
 		}
@@ -345,35 +396,67 @@ func (p *avroParser) parseObject(m map[string]any, ns string) (*avroType, error)
 	return p.parse(typeName, ns)
 }
 
-// parseNamed builds a record, enum or fixed. It rejects what goavro lets
-// through: a name defined twice, repeated enum symbols, an enum default
-// that is not a symbol, non-string aliases, and field defaults goavro
-// coerces instead of rejecting (1.5 for an int, bytes above 255).
 func (p *avroParser) parseNamed(typeName string, m map[string]any, ns, logical string) (*avroType, error) {
-	name, _, _ := stringAttr(m, "name")
-	namespace, hasNS, _ := stringAttr(m, "namespace")
+	name, ok, err := stringAttr(m, "name")
+	if err != nil {
+		return nil, err
+	}
+	if !ok || name == "" {
+		return nil, fmt.Errorf("%s has no name", typeName)
+	}
+	namespace, hasNS, err := stringAttr(m, "namespace")
+	if err != nil {
+		return nil, err
+	}
 	if !hasNS {
 		namespace = ns
 	}
 	full := fullName(name, namespace)
+	if !validFullName(full) {
+		return nil, fmt.Errorf("invalid name %q", full)
+	}
 	if _, dup := p.named[full]; dup {
 		return nil, fmt.Errorf("type %s is defined twice", full)
 	}
+	if _, prim := primitiveKinds[full]; prim {
+		return nil, fmt.Errorf("a named type cannot be called %q", full)
+	}
 	t := &avroType{name: full, logical: logical}
 	childNS := namespaceOf(full)
-	var err error
-	if t.aliases, err = aliasesAttr(m, childNS); err != nil {
+	t.aliases, err = aliasesAttr(m, childNS)
+	if err != nil {
 		return nil, err
 	}
 	p.named[full] = t // before the fields, so recursive references resolve
 	switch typeName {
 	case "record", "error":
 		t.kind = kindRecord
-		rawFields, _ := m["fields"].([]any)
+		rawFields, ok := m["fields"].([]any)
+		if !ok {
+			return nil, fmt.Errorf("record %s has no \"fields\" array", full)
+		}
+		seen := map[string]bool{}
 		for _, rf := range rawFields {
-			fm, _ := rf.(map[string]any)
-			fname, _, _ := stringAttr(fm, "name")
-			ft, err := p.parse(fm["type"], childNS)
+			fm, ok := rf.(map[string]any)
+			if !ok {
+				return nil, fmt.Errorf("record %s: a field must be an object", full)
+			}
+			fname, _, err := stringAttr(fm, "name")
+			if err != nil {
+				return nil, fmt.Errorf("record %s: %w", full, err)
+			}
+			if !validName(fname) {
+				return nil, fmt.Errorf("record %s: invalid field name %q", full, fname)
+			}
+			if seen[fname] {
+				return nil, fmt.Errorf("record %s: field %s appears twice", full, fname)
+			}
+			seen[fname] = true
+			ftRaw, ok := fm["type"]
+			if !ok {
+				return nil, fmt.Errorf("record %s: field %s has no type", full, fname)
+			}
+			ft, err := p.parse(ftRaw, childNS)
 			if err != nil {
 				return nil, fmt.Errorf("record %s: field %s: %w", full, fname, err)
 			}
@@ -391,12 +474,15 @@ func (p *avroParser) parseNamed(typeName string, m map[string]any, ns, logical s
 		}
 	case "enum":
 		t.kind = kindEnum
-		rawSymbols, _ := m["symbols"].([]any)
+		rawSymbols, ok := m["symbols"].([]any)
+		if !ok {
+			return nil, fmt.Errorf("enum %s has no \"symbols\" array", full)
+		}
 		seen := map[string]bool{}
 		for _, rs := range rawSymbols {
-			s, _ := rs.(string)
-			if seen[s] {
-				return nil, fmt.Errorf("enum %s: repeated symbol %v", full, rs)
+			s, ok := rs.(string)
+			if !ok || !validName(s) || seen[s] {
+				return nil, fmt.Errorf("enum %s: invalid or repeated symbol %v", full, rs)
 			}
 			seen[s] = true
 			t.symbols = append(t.symbols, s)
@@ -411,14 +497,16 @@ func (p *avroParser) parseNamed(typeName string, m map[string]any, ns, logical s
 		}
 	case "fixed":
 		t.kind = kindFixed
-		if t.size, err = intAttr(m, "size"); err != nil {
-			return nil, fmt.Errorf("fixed %s: %w", full, err)
+		size, ok, err := intAttr(m, "size")
+		if err != nil || !ok {
+			return nil, fmt.Errorf("fixed %s needs a non-negative integer \"size\"", full)
 		}
+		t.size = size
 		if logical == "decimal" {
-			if t.precision, err = intAttr(m, "precision"); err != nil {
+			if t.precision, _, err = intAttr(m, "precision"); err != nil {
 				return nil, fmt.Errorf("fixed %s: %w", full, err)
 			}
-			if t.scale, err = intAttr(m, "scale"); err != nil {
+			if t.scale, _, err = intAttr(m, "scale"); err != nil {
 				return nil, fmt.Errorf("fixed %s: %w", full, err)
 			}
 		}

@@ -71,22 +71,20 @@ func CheckCompatibility(level Compatibility, candidate string, previous ...strin
 	if !level.Valid() {
 		return nil, fmt.Errorf("%w: %q", ErrInvalidCompatibility, level)
 	}
-	newC, err := compile(candidate)
+	newT, err := parseTree(candidate)
 	if err != nil {
-		return nil, err
+		return nil, &InvalidSchemaError{Reason: err.Error()}
 	}
 	if level == CompatNone || len(previous) == 0 {
 		return nil, nil
 	}
 	olds := make([]*avroType, len(previous))
 	for i, p := range previous {
-		old, err := compile(p)
-		if err != nil {
-			return nil, &InvalidSchemaError{Reason: fmt.Sprintf("earlier schema %d: %v", i+1, err.(*InvalidSchemaError).Reason)}
+		if olds[i], err = parseTree(p); err != nil {
+			return nil, &InvalidSchemaError{Reason: fmt.Sprintf("earlier schema %d: %v", i+1, err)}
 		}
-		olds[i] = old.t
 	}
-	return checkParsed(level, newC.t, olds), nil
+	return checkParsed(level, newT, olds), nil
 }
 
 func checkParsed(level Compatibility, newT *avroType, olds []*avroType) []string {

@@ -91,3 +91,23 @@ func FuzzCanonicalText(f *testing.F) {
 		_ = canonicalText(Schema{Text: s})
 	})
 }
+
+// The APIs that judge a schema (CanonicalForm, CheckCompatibility) follow
+// the Avro specification, not goavro: an invalid logical type is ignored
+// there, while a serde, which needs goavro's codec, refuses the schema.
+func TestInvalidLogicalTypeJudgedBySpecNotGoavro(t *testing.T) {
+	for _, s := range []string{
+		`{"type":"record","name":"R","fields":[{"name":"d","type":{"type":"bytes","logicalType":"decimal"}}]}`,
+		`{"type":"record","name":"R","fields":[{"name":"d","type":{"type":"bytes","logicalType":"decimal","precision":2,"scale":4}}]}`,
+	} {
+		if _, err := CanonicalForm(s); err != nil {
+			t.Errorf("CanonicalForm(%s): %v", s, err)
+		}
+		if reasons, err := CheckCompatibility(CompatFull, s, s); err != nil || reasons != nil {
+			t.Errorf("CheckCompatibility(%s): %q, %v", s, reasons, err)
+		}
+		if _, err := compile(s); err == nil {
+			t.Errorf("compile(%s) accepted a schema goavro cannot encode", s)
+		}
+	}
+}

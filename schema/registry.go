@@ -52,8 +52,8 @@ func schemaType(s Schema) string {
 // canonicalText is the text two schemas are compared by: the parsed
 // canonical form for Avro (see canonicalForm), the raw text otherwise or
 // when the Avro does not parse (the registry will say why). It is the
-// client's cache key on every Register and Lookup, so it builds the tree
-// without goavro's validation (see parseTree).
+// client's cache key on every Register and Lookup: the tree alone, no
+// goavro codec.
 func canonicalText(s Schema) string {
 	if schemaType(s) != TypeAvro {
 		return s.Text
@@ -78,9 +78,9 @@ func SameSchema(a, b Schema) bool {
 // schema resolution, unlike in Avro's Parsing Canonical Form). An invalid
 // schema is an error matching [ErrInvalidSchema].
 func CanonicalForm(avroSchema string) (string, error) {
-	c, err := compile(avroSchema)
+	t, err := parseTree(avroSchema)
 	if err != nil {
-		return "", err
+		return "", &InvalidSchemaError{Reason: err.Error()}
 	}
-	return c.canon, nil
+	return canonicalForm(t), nil
 }
