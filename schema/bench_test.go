@@ -136,3 +136,18 @@ func BenchmarkSameSchema(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStructSerdeFirstRecord measures a new struct serde's setup and
+// first record read back: the schema parses (once per text now), the
+// resolution plan and the guard; the registry is a map, so no HTTP.
+func BenchmarkStructSerdeFirstRecord(b *testing.B) {
+	ctx := context.Background()
+	reg := &fakeRegistry{byID: map[int]string{1: benchOrderSchema}}
+	codec := must(goavro.NewCodec(benchOrderSchema))
+	framed := append([]byte{0, 0, 0, 0, 1}, must(codec.BinaryFromNative(nil, benchNative()))...)
+	b.ReportAllocs()
+	for b.Loop() {
+		s := must(schema.NewStructSerde[BenchOrder](reg, benchOrderSchema))
+		must(s.Decode(ctx, "orders", false, framed))
+	}
+}
