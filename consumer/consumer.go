@@ -78,8 +78,15 @@ var ErrAlreadyRunning = errors.New("consumer: Run called twice")
 
 // ErrFencedInstance is returned by Run when another member joined with
 // this consumer's static instance ID ([WithStaticMembership]): two
-// processes share an ID that must be unique, and this one stops.
-var ErrFencedInstance = errors.New("consumer: another member took this static instance ID")
+// processes share an ID that must be unique, and this one stops. It
+// matches [bulwark.ErrFenced], the one fencing error, too.
+var ErrFencedInstance error = fencedInstance{}
+
+type fencedInstance struct{}
+
+func (fencedInstance) Error() string { return "consumer: another member took this static instance ID" }
+
+func (fencedInstance) Is(target error) bool { return target == bulwark.ErrFenced }
 
 // Consumer is an at-least-once member of a consumer group. Create it with
 // [New] and start it with [Run].
@@ -210,7 +217,7 @@ func New(brokers []string, group string, topics []string, handler bulwark.Handle
 	}
 	c.untimed = inner
 	c.handler = c.tel.timed(inner)
-	c.dlt = newDeadLetterWriter(c.brokers, cs)
+	c.dlt = newDeadLetterWriter(c.brokers, cs, cfg.meterProvider)
 	if cfg.listener != nil {
 		c.rebalance = &rebalanceCalls{l: cfg.listener}
 	}

@@ -10,6 +10,7 @@ import (
 	// Named engine here: the package's tests have a helper called engine.
 	engine "github.com/bulwarkgo/bulwark/internal/produce"
 	"github.com/bulwarkgo/bulwark/internal/saramax"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Dead-letter and retry-topic writes: the engine retries one for up to
@@ -26,13 +27,14 @@ const (
 type deadLetterWriter struct {
 	brokers []string
 	conn    conn.Settings
+	mp      metric.MeterProvider // the consumer's, for the bridged broker metrics; nil: the otel global
 	mu      sync.Mutex
 	e       *engine.Connected
 	closed  bool
 }
 
-func newDeadLetterWriter(brokers []string, cs conn.Settings) *deadLetterWriter {
-	return &deadLetterWriter{brokers: brokers, conn: cs}
+func newDeadLetterWriter(brokers []string, cs conn.Settings, mp metric.MeterProvider) *deadLetterWriter {
+	return &deadLetterWriter{brokers: brokers, conn: cs, mp: mp}
 }
 
 // connected returns the engine, connecting it (bounded by ctx) on first use.
@@ -53,7 +55,8 @@ func (w *deadLetterWriter) connected(ctx context.Context) (*engine.Connected, er
 		return nil, err
 	}
 	e, err := engine.Connect(ctx, w.brokers, cfg, w.conn,
-		engine.WithRetryBackoff(deadLetterRetryBackoff), engine.WithDeliveryTimeout(deadLetterDeliveryTimeout))
+		engine.WithRetryBackoff(deadLetterRetryBackoff), engine.WithDeliveryTimeout(deadLetterDeliveryTimeout),
+		engine.WithMeterProvider(w.mp))
 	if err != nil {
 		return nil, err
 	}

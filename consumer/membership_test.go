@@ -94,8 +94,8 @@ func TestDuplicateStaticInstanceIsFenced(t *testing.T) {
 	runConsumer(t, second)
 	select {
 	case err := <-done:
-		if !errors.Is(err, ErrFencedInstance) {
-			t.Fatalf("first member's Run returned %v, want ErrFencedInstance", err)
+		if !errors.Is(err, ErrFencedInstance) || !errors.Is(err, bulwark.ErrFenced) {
+			t.Fatalf("first member's Run returned %v, want ErrFencedInstance (bulwark.ErrFenced)", err)
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the fenced member kept running")
