@@ -13,6 +13,7 @@ import (
 
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/consumer"
+	"github.com/bulwarkgo/bulwark/eos"
 	"github.com/bulwarkgo/bulwark/internal/logtest"
 	"github.com/bulwarkgo/bulwark/kafkatest"
 	"github.com/bulwarkgo/bulwark/table"
@@ -361,5 +362,87 @@ func TestNewPartitionedRefusesBadConfig(t *testing.T) {
 		if err := f(); !errors.Is(err, table.ErrInvalidConfig) {
 			t.Errorf("%s: %v, want ErrInvalidConfig", name, err)
 		}
+	}
+}
+
+// TestPartitionedInEOSSession: an eos session's handler finds each input
+// key's state in the table of its partition, and the update it emits in
+// its transaction reaches that table once committed.
+func TestPartitionedInEOSSession(t *testing.T) {
+	c := newCompactedCluster(t, 1, 2)
+	for _, topic := range []string{"words", "words.dlt"} {
+		if err := c.CreateTopic(testContext(t), topic, 2, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := newProducer(t, c)
+	const keys = 20
+	var state, input []*bulwark.Message
+	for i := range keys {
+		key := fmt.Appendf(nil, "key-%d", i)
+		state = append(state, table.Update("stock", key, []byte("old")))
+		input = append(input, &bulwark.Message{Topic: "words", Key: key, Value: []byte("new")})
+	}
+	write(t, p, state)
+	write(t, p, input)
+
+	tables, err := table.NewPartitioned(c.Brokers(), "stock", table.WithConnection(c.ConnOptions()...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tables.Close()
+	var mu sync.Mutex
+	var bad []string
+	handled := map[string]bool{}
+	h := eos.HandlerFunc(func(_ context.Context, in *bulwark.Message, out eos.Emitter) error {
+		v, ok, err := tables.Get(in.Partition, in.Key)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		if !handled[string(in.Key)] && (!ok || string(v) != "old") { // a retried transaction may see its own committed update
+			bad = append(bad, fmt.Sprintf("key %s at partition %d: state %q (present %v), want \"old\"", in.Key, in.Partition, v, ok))
+		}
+		handled[string(in.Key)] = true
+		mu.Unlock()
+		return table.Put(out, "stock", in.Key, in.Value)
+	})
+	s, err := eos.New(c.Brokers(), "updater", []string{"words"}, "updater", h,
+		eos.WithConnection(c.ConnOptions()...), eos.WithSessionTimeout(6*time.Second),
+		eos.WithRebalanceListener(tables))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(testContext(t))
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		if got := tables.Partitions(); len(got) != 0 {
+			t.Errorf("holds %v after the session stopped", got)
+		}
+	}()
+	waitUntil(t, "the session's updates to reach its tables", func() bool {
+		n := 0
+		for _, part := range []int32{0, 1} {
+			tb, err := tables.For(part)
+			if err != nil {
+				return false
+			}
+			for _, v := range tb.All() {
+				if string(v) == "new" {
+					n++
+				}
+			}
+		}
+		return n == keys
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(bad) > 0 {
+		t.Error(strings.Join(bad, "; "))
 	}
 }
