@@ -13,6 +13,11 @@
 //     circuit breaker); the partition stops fetching, nothing is committed or
 //     dead-lettered, and the record is tried again after the delay.
 //
+// [ErrFenced] is the one fencing error: another instance took over this
+// producer's transactional ID or group member, and this instance must stop.
+// producer.ErrFenced and eos.ErrFenced are the same value. It is
+// pause-class: the record is not at fault.
+//
 // Feature packages (producer, consumer, eos, dedup, schema, resilience) import
 // this package; this package imports none of them and no Kafka client.
 package bulwark

@@ -43,6 +43,18 @@ var (
 	// ErrClosed is returned by operations on a closed producer, consumer or
 	// session.
 	ErrClosed = errors.New("bulwark: closed")
+	// ErrFenced: another instance took over this producer's transactional
+	// ID (or this group member's identity); this instance must stop, and
+	// nothing it left open can commit. Start a fresh instance, which takes
+	// over in turn. producer.ErrFenced and eos.ErrFenced are this error, so
+	// errors.Is(err, ErrFenced) holds for fencing from either package.
+	//
+	// It is pause-class ([ClassOf]): fencing concerns the instance, not the
+	// record, which must be neither dead-lettered nor committed; a handler
+	// that returns it keeps its record and pauses the partition while the
+	// application replaces the fenced producer (or the partition moves to
+	// the instance that took over).
+	ErrFenced = errors.New("bulwark: fenced: another instance took over this transactional ID or group member; this instance must stop")
 )
 
 // ClassError is an error with an explicit class. It unwraps to the
@@ -123,13 +135,17 @@ type Classed interface {
 }
 
 // ClassOf returns the class of err: that of the outermost [Classed] error
-// in its chain (a [ClassError] or a typed error declaring its class), or
-// [ClassRetryable] when none is declared. ClassOf(nil) is ClassRetryable
-// but callers should not ask about nil errors.
+// in its chain (a [ClassError] or a typed error declaring its class),
+// [ClassPause] when none is declared and err matches [ErrFenced], else
+// [ClassRetryable]. ClassOf(nil) is ClassRetryable but callers should not
+// ask about nil errors.
 func ClassOf(err error) Class {
 	var c Classed
 	if errors.As(err, &c) {
 		return c.ErrorClass()
+	}
+	if errors.Is(err, ErrFenced) {
+		return ClassPause
 	}
 	return ClassRetryable
 }

@@ -63,3 +63,18 @@ func TestClassString(t *testing.T) {
 	assert.Equal(t, "retryable", bulwark.ClassRetryable.String())
 	assert.Equal(t, "pause", bulwark.ClassPause.String())
 }
+
+// Fencing is the instance's fault, not the record's: pause-class, so the
+// record is kept; a class declared around it still wins.
+func TestErrFencedIsPauseClass(t *testing.T) {
+	fenced := fmt.Errorf("commit: %w", bulwark.ErrFenced)
+	assert.Equal(t, bulwark.ClassPause, bulwark.ClassOf(bulwark.ErrFenced))
+	assert.Equal(t, bulwark.ClassPause, bulwark.ClassOf(fenced))
+	assert.ErrorIs(t, fenced, bulwark.ErrFenced)
+	assert.NotErrorIs(t, fenced, bulwark.ErrPause, "the class is ClassOf's answer, not a wrapper")
+	assert.Equal(t, bulwark.ClassPermanent, bulwark.ClassOf(bulwark.Permanent(fenced)))
+	d, ok := bulwark.PauseDelay(fenced)
+	assert.False(t, ok, "no declared delay: the consumer's default applies")
+	assert.Zero(t, d)
+	assert.NotErrorIs(t, bulwark.ErrClosed, bulwark.ErrFenced)
+}

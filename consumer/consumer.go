@@ -166,6 +166,7 @@ func New(brokers []string, group string, topics []string, handler bulwark.Handle
 		InstanceID:        cfg.instanceID,
 		StartFromNewest:   cfg.fromNewest,
 		ReadCommitted:     !cfg.readUncommitted,
+		MeterProvider:     cfg.meterProvider,
 	}, cfg.applySaramaTweaks)
 	if err != nil {
 		return nil, err

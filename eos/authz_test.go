@@ -38,6 +38,7 @@ func TestTransactionalIDNotAuthorisedStopsWithProducerError(t *testing.T) {
 	require.Positive(t, h.Hits(), "the fault was hit")
 	require.ErrorIs(t, err, eos.ErrProducerFailed)
 	require.NotErrorIs(t, err, eos.ErrFenced)
+	require.NotErrorIs(t, err, bulwark.ErrFenced)
 	require.NoError(t, ctx.Err(), "Run stopped by itself, not at the test's deadline")
 	h.Remove()
 	out, err := c.ReadTopic(context.Background(), "out", kafkatest.ReadCommitted())

@@ -43,7 +43,8 @@
 //     offsets show it: it counts as committed, its records are not
 //     processed again, and Run goes on with a fresh producer (sarama's is
 //     unusable after the refused abort).
-//   - A fenced producer stops [Session.Run] with a [*FencedError]; a producer
+//   - A fenced producer stops [Session.Run] with a [*FencedError] (matching
+//     [ErrFenced], which is bulwark.ErrFenced); a producer
 //     in a fatal state with a [*ProducerError]. [WithAutoRestart] starts a
 //     fresh producer instead.
 //   - The transaction timeout must be below the session timeout (checked by

@@ -3,6 +3,8 @@ package eos
 import (
 	"errors"
 	"fmt"
+
+	"github.com/bulwarkgo/bulwark"
 )
 
 var (
@@ -10,8 +12,9 @@ var (
 	// arguments or options.
 	ErrInvalidConfig = errors.New("eos: invalid configuration")
 	// ErrFenced matches a [FencedError]: another producer with the same
-	// transactional ID took over.
-	ErrFenced = errors.New("eos: producer fenced")
+	// transactional ID took over. It is [bulwark.ErrFenced], the one
+	// fencing sentinel (pause-class).
+	ErrFenced = bulwark.ErrFenced
 	// ErrProducerFailed matches a [ProducerError]: the transactional
 	// producer reached a state it cannot leave.
 	ErrProducerFailed = errors.New("eos: transactional producer failed")

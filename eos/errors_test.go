@@ -197,3 +197,17 @@ func TestDeadLettersNameTheGroup(t *testing.T) {
 	}
 	assert.Equal(t, map[string]string{"3": "g-billing", "11": "g-audit"}, got)
 }
+
+// A FencedError matches the root's one fencing sentinel (eos.ErrFenced is
+// it) and unwraps to the broker's error; a ProducerError is not fencing.
+func TestFencedErrorMatchesTheRootSentinel(t *testing.T) {
+	cause := errors.New("producer fenced")
+	err := fmt.Errorf("run: %w", &eos.FencedError{TransactionalID: "tx-a", Err: cause})
+	assert.Same(t, bulwark.ErrFenced, eos.ErrFenced)
+	assert.ErrorIs(t, err, bulwark.ErrFenced)
+	assert.ErrorIs(t, err, cause)
+	assert.Equal(t, bulwark.ClassPause, bulwark.ClassOf(err))
+	perr := &eos.ProducerError{TransactionalID: "tx-a", Op: "abort", Err: cause}
+	assert.NotErrorIs(t, perr, bulwark.ErrFenced)
+	assert.Equal(t, bulwark.ClassRetryable, bulwark.ClassOf(perr))
+}

@@ -49,6 +49,8 @@ func TestSameInstanceIDFencesTheOlderSession(t *testing.T) {
 	select {
 	case err := <-firstDone:
 		require.ErrorIs(t, err, eos.ErrFenced)
+		require.ErrorIs(t, err, bulwark.ErrFenced, "the one fencing sentinel")
+		require.Equal(t, bulwark.ClassPause, bulwark.ClassOf(err), "fencing is not the record's fault")
 		var fe *eos.FencedError
 		require.True(t, errors.As(err, &fe))
 		require.Equal(t, "tx-same", fe.TransactionalID)

@@ -13,6 +13,7 @@ import (
 	"github.com/bulwarkgo/bulwark/internal/backoff"
 	"github.com/bulwarkgo/bulwark/internal/clock"
 	"github.com/bulwarkgo/bulwark/internal/deadletter"
+	"github.com/bulwarkgo/bulwark/internal/produce"
 	"github.com/bulwarkgo/bulwark/internal/telemetry"
 	"github.com/bulwarkgo/bulwark/internal/txnsession"
 	"go.opentelemetry.io/otel/attribute"
@@ -256,7 +257,7 @@ func (l *txnLoop) fenced(err error) error {
 
 func (l *txnLoop) begin() error {
 	if err := l.p.Begin(); err != nil {
-		if l.p.Classify(err) == txnsession.Fenced {
+		if produce.Classify(err) == produce.Fenced {
 			return l.fenced(err)
 		}
 		return &ProducerError{TransactionalID: l.s.txnID, Op: reasonBegin, Err: err}
@@ -352,7 +353,7 @@ func (l *txnLoop) abort(reason string, cause error) error {
 	l.endSpan(reason, cause)
 	l.resetTxn()
 	if err != nil {
-		if l.p.Classify(err) == txnsession.Fenced {
+		if produce.Classify(err) == produce.Fenced {
 			return l.fenced(err)
 		}
 		return &ProducerError{TransactionalID: l.s.txnID, Op: "abort (" + reason + ")", Err: err}
@@ -402,17 +403,17 @@ func (l *txnLoop) fail(ctx context.Context, err error, reason string) error {
 	if unknown {
 		return l.failUnknown(ctx, err)
 	}
-	kind := l.p.Classify(err)
+	kind := produce.Classify(err)
 	switch kind {
-	case txnsession.Fenced:
+	case produce.Fenced:
 		l.endSpan("fenced", err)
 		l.resetTxn()
 		return l.fenced(err)
-	case txnsession.Fatal:
+	case produce.Fatal:
 		l.endSpan("fatal", err)
 		l.resetTxn()
 		return &ProducerError{TransactionalID: l.s.txnID, Op: reason, Err: err}
-	case txnsession.GroupFenced:
+	case produce.GroupFenced:
 		reason = reasonGroupFenced
 		l.s.inst.fencedEvent("group")
 		l.gen.MarkLost()
@@ -429,7 +430,7 @@ func (l *txnLoop) fail(ctx context.Context, err error, reason string) error {
 	}
 	l.s.opts.logger.Log(context.Background(), level, "eos: transaction failed", "transactional_id", l.s.txnID, "reason", reason,
 		"error", err, "consecutive_failures", l.txnFailures+1)
-	if kind == txnsession.GroupFenced {
+	if kind == produce.GroupFenced {
 		// This member is stale: the partitions belong to another
 		// generation now. Rejoin; the new owner starts from stable offsets.
 		return errEndGeneration
@@ -474,7 +475,7 @@ func (l *txnLoop) failUnknown(ctx context.Context, err error) error {
 		}
 		return l.retryLater(ctx, inputs)
 	}
-	if l.p.Classify(aerr) == txnsession.Fenced {
+	if produce.Classify(aerr) == produce.Fenced {
 		l.endSpan("fenced", aerr)
 		l.resetTxn()
 		return l.fenced(aerr)

@@ -152,7 +152,7 @@ func (s *Session) runOnce(ctx context.Context) error {
 		return err
 	}
 	// Connecting is bounded by ctx and the connect timeout.
-	prod, err := txnsession.ConnectProducer(ctx, s.brokers, pcfg, s.conn)
+	prod, err := txnsession.ConnectProducer(ctx, s.brokers, pcfg, s.conn, s.opts.meterProvider)
 	if err != nil {
 		return fmt.Errorf("eos: start producer %s: %w", s.txnID, err)
 	}
@@ -165,7 +165,7 @@ func (s *Session) runOnce(ctx context.Context) error {
 		OnUnstable: func() { s.inst.unstable.Add(context.Background(), 1, s.inst.groupAttr) },
 	}
 	s.rebalanceHooks(ctx, &hooks)
-	grp, err := txnsession.ConnectGroup(ctx, s.brokers, ccfg, s.conn, s.group, s.topics, hooks, s.opts.logger)
+	grp, err := txnsession.ConnectGroup(ctx, s.brokers, ccfg, s.conn, s.group, s.topics, hooks, s.opts.logger, s.opts.meterProvider)
 	if err != nil {
 		return fmt.Errorf("eos: join group %s: %w", s.group, err)
 	}

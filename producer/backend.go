@@ -27,11 +27,18 @@ type backend struct {
 func connectEngine(ctx context.Context, brokers []string, cfg config, sc *saramaConfig, s conn.Settings, transactionalID string) (*backend, error) {
 	opts := []produce.Option{
 		produce.WithLinger(cfg.linger),
-		produce.WithDeliveryTimeout(cfg.deliveryTimeout),
+		// The producer reports a record as failed at the delivery timeout
+		// (expiry.go: "the record may still be written"); the engine keeps
+		// it one request timeout longer, so a broker that answers a held
+		// request late still gets the records queued behind it, as they
+		// were with sarama, instead of a race between the two deadlines
+		// deciding whether they are written.
+		produce.WithDeliveryTimeout(cfg.deliveryTimeout+cfg.requestTimeout()),
 		produce.WithRequestTimeout(cfg.requestTimeout()),
 		produce.WithRetryBackoff(cfg.retryBackoff),
 		produce.WithCloseTimeout(cfg.closeTimeout),
 		produce.WithLogger(cfg.logger),
+		produce.WithMeterProvider(cfg.meterProvider),
 		produce.WithCompression(saramax.Compressions[cfg.compression], sc.Producer.CompressionLevel),
 	}
 	if transactionalID != "" {
@@ -66,7 +73,7 @@ func connectEngine(ctx context.Context, brokers []string, cfg config, sc *sarama
 // included. r is the bound of any wait for room. msg's bytes are shared
 // until r settles.
 func (b *backend) enqueue(ctx context.Context, r *record, msg *bulwark.Message, added []bulwark.Header) {
-	b.e.ProduceWithin(ctx, r.out.Record(msg, added), r.Delivered, r)
+	b.e.ProduceTo(ctx, r.out.Record(msg, added), r, r)
 }
 
 // shutdown settles what was handed over within ctx, then disconnects;

@@ -16,6 +16,7 @@ import (
 	"github.com/bulwarkgo/bulwark/kafkatest"
 	"github.com/bulwarkgo/bulwark/producer"
 	"github.com/google/uuid"
+	"github.com/rcrowley/go-metrics"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -29,7 +30,7 @@ const (
 // on the produce engine) with a raw sarama AsyncProducer built from the
 // same configuration (saramax.NewProducerConfig with the producer's
 // default settings) and with franz-go's kgo (idempotent, acks from all
-// in-sync replicas, no linger, no compression), in the same run, against
+// in-sync replicas, no compression), in the same run, against
 // an in-process cluster: keyed records of 100 B and 1 KiB. "sarama+id" is
 // raw sarama sending a message-ID header like the one this package adds to
 // every record. Each reports
@@ -37,8 +38,10 @@ const (
 // in-process cluster's included); allocations are per record. A fixed
 // record count keeps the cluster's work per record the same across rounds.
 //
-// Sub-benchmarks are named size=<value size>/impl=<producer>, so benchstat
-// puts the implementations side by side, one row per size:
+// Each runs with linger 0 and 5 ms (the same setting in all three).
+// Sub-benchmarks are named size=<value size>/linger=<linger>/impl=<producer>,
+// so benchstat puts the implementations side by side, one row per size and
+// linger:
 //
 //	go test -run '^$' -bench BenchmarkProduce -benchtime 100000x -count 6 ./producer | tee bench.txt
 //	go run golang.org/x/perf/cmd/benchstat@latest -col /impl bench.txt
@@ -57,12 +60,14 @@ func BenchmarkProduce(b *testing.B) {
 		for i := range keys {
 			keys[i] = []byte("key-" + strconv.Itoa(i))
 		}
-		b.Run("size="+strconv.Itoa(size)+"B", func(b *testing.B) {
-			b.Run("impl=bulwark", func(b *testing.B) { benchBulwark(b, keys, value) })
-			b.Run("impl=sarama", func(b *testing.B) { benchSarama(b, keys, value, false) })
-			b.Run("impl=sarama+id", func(b *testing.B) { benchSarama(b, keys, value, true) })
-			b.Run("impl=franz-go", func(b *testing.B) { benchFranz(b, keys, value) })
-		})
+		for _, linger := range []time.Duration{0, 5 * time.Millisecond} {
+			b.Run("size="+strconv.Itoa(size)+"B/linger="+linger.String(), func(b *testing.B) {
+				b.Run("impl=bulwark", func(b *testing.B) { benchBulwark(b, keys, value, linger) })
+				b.Run("impl=sarama", func(b *testing.B) { benchSarama(b, keys, value, linger, false) })
+				b.Run("impl=sarama+id", func(b *testing.B) { benchSarama(b, keys, value, linger, true) })
+				b.Run("impl=franz-go", func(b *testing.B) { benchFranz(b, keys, value, linger) })
+			})
+		}
 	}
 }
 
@@ -126,10 +131,10 @@ func reportBatching(b *testing.B, registry metricRegistry) {
 	}
 }
 
-func benchBulwark(b *testing.B, keys [][]byte, value []byte) {
+func benchBulwark(b *testing.B, keys [][]byte, value []byte, linger time.Duration) {
 	c := benchCluster(b)
 	var registry metricRegistry
-	p, err := producer.New(c.Brokers(), producer.WithSaramaConfig(func(cfg *sarama.Config) { registry = cfg.MetricRegistry }))
+	p, err := producer.New(c.Brokers(), producer.WithLinger(linger), producer.WithSaramaConfig(func(cfg *sarama.Config) { cfg.MetricRegistry = metrics.NewRegistry(); registry = cfg.MetricRegistry }))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -155,7 +160,7 @@ func benchBulwark(b *testing.B, keys [][]byte, value []byte) {
 }
 
 // benchSaramaConfig is the configuration producer.New builds by default.
-func benchSaramaConfig(b *testing.B) *sarama.Config {
+func benchSaramaConfig(b *testing.B, linger time.Duration) *sarama.Config {
 	settings, err := conn.Build()
 	if err != nil {
 		b.Fatal(err)
@@ -165,6 +170,7 @@ func benchSaramaConfig(b *testing.B) *sarama.Config {
 		RetryBackoff:   producer.DefaultRetryBackoff,
 		RequestTimeout: 10 * time.Second,
 		Compression:    producer.DefaultCompression,
+		Linger:         linger,
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -175,9 +181,9 @@ func benchSaramaConfig(b *testing.B) *sarama.Config {
 // benchSarama runs raw sarama; with withID each record also carries a
 // message-ID header as this package adds, to tell the cost of the header's
 // bytes on the wire and in the cluster from the cost of the wrapper.
-func benchSarama(b *testing.B, keys [][]byte, value []byte, withID bool) {
+func benchSarama(b *testing.B, keys [][]byte, value []byte, linger time.Duration, withID bool) {
 	c := benchCluster(b)
-	cfg := benchSaramaConfig(b)
+	cfg := benchSaramaConfig(b, linger)
 	ap, err := sarama.NewAsyncProducer(c.Brokers(), cfg)
 	if err != nil {
 		b.Fatal(err)
@@ -225,10 +231,10 @@ func benchSarama(b *testing.B, keys [][]byte, value []byte, withID bool) {
 }
 
 // benchFranz runs franz-go's kgo with the producer's defaults: idempotent,
-// acks from all in-sync replicas, no linger, no compression.
-func benchFranz(b *testing.B, keys [][]byte, value []byte) {
+// acks from all in-sync replicas, no compression; linger as given.
+func benchFranz(b *testing.B, keys [][]byte, value []byte, linger time.Duration) {
 	c := benchCluster(b)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Brokers()...), kgo.ProducerLinger(0), kgo.RequiredAcks(kgo.AllISRAcks()),
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Brokers()...), kgo.ProducerLinger(linger), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerBatchCompression(kgo.NoCompression()))
 	if err != nil {
 		b.Fatal(err)

@@ -42,7 +42,7 @@
 // returns an error or panics. Errors of the transaction itself are
 // [*TxnError] values matching [ErrAbortable] (retry the function), [ErrFenced]
 // (another instance took the transactional ID; this producer refuses further
-// work) or [ErrFatal].
+// work; it is bulwark.ErrFenced) or [ErrFatal].
 //
 // # Telemetry
 //

@@ -3,6 +3,9 @@ package producer
 import (
 	"errors"
 	"fmt"
+
+	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/internal/produce"
 )
 
 // Sentinels for errors.Is.
@@ -27,8 +30,9 @@ var (
 	ErrTxnFinished = errors.New("producer: transaction already finished")
 
 	// ErrFenced: another producer with the same transactional ID took over.
-	// This producer is unusable from then on; close it.
-	ErrFenced = errors.New("producer: fenced by another producer with the same transactional ID")
+	// This producer is unusable from then on; close it. It is
+	// [bulwark.ErrFenced], the one fencing sentinel (pause-class).
+	ErrFenced = bulwark.ErrFenced
 	// ErrAbortable: the transaction failed and was aborted; the producer
 	// stays usable and the next transaction may succeed.
 	ErrAbortable = errors.New("producer: transaction aborted")
@@ -37,31 +41,35 @@ var (
 	ErrFatal = errors.New("producer: fatal transactional error")
 )
 
-// TxnKind says what a failed transaction left behind.
+// TxnKind says what a failed transaction left behind. It is the public
+// face of the one classification of transactional failures, the engine's
+// (internal/produce.TxnClass): each kind is the engine's class of the same
+// name, and kindOf is the only mapping.
 type TxnKind int
 
 const (
 	// TxnAbortable: the transaction was aborted; the producer is usable.
-	TxnAbortable TxnKind = iota + 1
+	TxnAbortable = TxnKind(produce.Abortable)
 	// TxnFenced: another producer took the transactional ID; this one is
 	// unusable.
-	TxnFenced
+	TxnFenced = TxnKind(produce.Fenced)
 	// TxnFatal: the producer is unusable for another reason.
-	TxnFatal
+	TxnFatal = TxnKind(produce.Fatal)
 )
 
 // String returns "abortable", "fenced" or "fatal".
 func (k TxnKind) String() string {
 	switch k {
-	case TxnAbortable:
-		return "abortable"
-	case TxnFenced:
-		return "fenced"
-	case TxnFatal:
-		return "fatal"
+	case TxnAbortable, TxnFenced, TxnFatal:
+		return produce.TxnClass(k).String()
 	}
 	return fmt.Sprintf("TxnKind(%d)", int(k))
 }
+
+// kindOf says what err, returned by the engine, means for the producer.
+// The engine's GroupFenced cannot come: this producer sends no consumer
+// offsets.
+func kindOf(err error) TxnKind { return TxnKind(produce.Classify(err)) }
 
 // TxnError is returned by transactional operations that failed. It matches
 // [ErrAbortable], [ErrFenced] or [ErrFatal] with errors.Is according to

@@ -34,6 +34,9 @@ type pipeline struct {
 	stop    chan struct{}
 	senders sync.RWMutex
 	closed  bool
+	// Every send read-locks senders; the result goroutine writes what
+	// follows for every record. Apart, they do not share a cache line.
+	_ [64]byte
 
 	inFlight atomic.Int64
 	idleMu   sync.Mutex
@@ -51,14 +54,15 @@ type pipeline struct {
 // record is one record between hand-off and outcome; its Delivered method
 // receives the backend's outcome.
 type record struct {
-	out    produce.Outgoing // the engine's form of the record's headers
-	idText [messageIDLen]byte
-	p      *pipeline
-	topic  *topicTelemetry
-	start  time.Time // zero when the send duration is not recorded
-	span   trace.Span
-	done   func(Result, error) // SendAsync
-	wait   chan outcome        // Send
+	out     produce.Outgoing // the engine's form of the record's headers
+	idText  [messageIDLen]byte
+	scratch [1]bulwark.Header // the added message-ID header, kept here: on send's stack it would escape
+	p       *pipeline
+	topic   *topicTelemetry
+	start   time.Time // zero when the send duration is not recorded
+	span    trace.Span
+	done    func(Result, error) // SendAsync
+	wait    chan outcome        // Send
 
 	state      atomic.Uint32 // recordPending until settled, once
 	started    int64         // expiry tick at hand-off; set before it, then guarded by expiry.mu
@@ -137,8 +141,7 @@ func (p *pipeline) send(ctx context.Context, msg *bulwark.Message, r *record) er
 	}
 	r.topic = p.tel.topic(msg.Topic)
 
-	var scratch [1]bulwark.Header
-	added := scratch[:0]
+	added := r.scratch[:0]
 	var id []byte
 	if _, ok := msg.Header(bulwark.HeaderMessageID); !ok {
 		newMessageID(&r.idText)

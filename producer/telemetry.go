@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bulwarkgo/bulwark"
@@ -60,6 +61,9 @@ type instruments struct {
 	client []attribute.KeyValue
 
 	topics sync.Map // topic -> *topicTelemetry
+	// last is the topic looked up last: most producers send to one topic,
+	// and comparing its name costs less than hashing it for the map.
+	last atomic.Pointer[topicTelemetry]
 }
 
 // topicTelemetry is built once per topic so that recording a record
@@ -125,6 +129,15 @@ func newInstruments(tp trace.TracerProvider, mp metric.MeterProvider, brokers []
 }
 
 func (in *instruments) topic(name string) *topicTelemetry {
+	if t := in.last.Load(); t != nil && t.name == name {
+		return t
+	}
+	t := in.lookupTopic(name)
+	in.last.Store(t)
+	return t
+}
+
+func (in *instruments) lookupTopic(name string) *topicTelemetry {
 	if t, ok := in.topics.Load(name); ok {
 		return t.(*topicTelemetry)
 	}

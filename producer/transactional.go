@@ -155,19 +155,19 @@ func (t *TransactionalProducer) begin() error {
 	if err == nil {
 		return nil
 	}
-	if kind := t.classify(err); kind != TxnAbortable {
+	if kind := kindOf(err); kind != TxnAbortable {
 		return t.breakWith(kind, err)
 	}
 	// An earlier abort may have failed and left the transaction unresolved
 	// (its error was returned then): resolve it once before giving up.
 	if abortErr := t.abort(); abortErr != nil {
-		if kind := t.classify(abortErr); kind != TxnAbortable {
+		if kind := kindOf(abortErr); kind != TxnAbortable {
 			return t.breakWith(kind, joinerr.Join(err, abortErr))
 		}
 		return &TxnError{Kind: TxnAbortable, Err: fmt.Errorf("begin: %w", joinerr.Join(err, abortErr))}
 	}
 	if err := t.e.Begin(); err != nil {
-		if kind := t.classify(err); kind != TxnAbortable {
+		if kind := kindOf(err); kind != TxnAbortable {
 			return t.breakWith(kind, err)
 		}
 		return &TxnError{Kind: TxnAbortable, Err: fmt.Errorf("begin: %w", err)}
@@ -202,13 +202,13 @@ func (t *TransactionalProducer) commit(start time.Time, expiredBefore int64) err
 		return nil
 	}
 	cause := fmt.Errorf("commit: %w", err)
-	if kind := t.classify(err); kind != TxnAbortable {
+	if kind := kindOf(err); kind != TxnAbortable {
 		t.recordEnd(t.pipe.tel.txnAborts, start)
 		return t.breakWith(kind, cause)
 	}
 	if abortErr := t.abort(); abortErr != nil {
 		t.recordEnd(t.pipe.tel.txnAborts, start)
-		if kind := t.classify(abortErr); kind != TxnAbortable {
+		if kind := kindOf(abortErr); kind != TxnAbortable {
 			return t.breakWith(kind, joinerr.Join(cause, abortErr))
 		}
 		return &TxnError{Kind: TxnAbortable, Err: joinerr.Join(cause, fmt.Errorf("abort: %w", abortErr))}
@@ -224,14 +224,14 @@ func (t *TransactionalProducer) abortAfter(cause error, start time.Time) error {
 	t.settle()
 	// Fenced or fatal: the broker would refuse the abort; the transaction
 	// is dropped by the broker (or by the producer that fenced us).
-	if kind := t.classify(cause); kind != TxnAbortable {
+	if kind := kindOf(cause); kind != TxnAbortable {
 		return t.breakWith(kind, cause)
 	}
 	abortErr := t.abort()
 	if abortErr == nil {
 		return cause
 	}
-	if kind := t.classify(abortErr); kind != TxnAbortable {
+	if kind := kindOf(abortErr); kind != TxnAbortable {
 		return t.breakWith(kind, joinerr.Join(cause, abortErr))
 	}
 	return &TxnError{Kind: TxnAbortable, Err: joinerr.Join(cause, fmt.Errorf("abort: %w", abortErr))}
@@ -243,19 +243,6 @@ func (t *TransactionalProducer) abort() error {
 	ctx, cancel := context.WithTimeout(context.Background(), t.bound)
 	defer cancel()
 	return t.e.Abort(ctx)
-}
-
-// classify maps the engine's classes onto the producer's; group fencing
-// cannot happen here (no consumer offsets are committed).
-func (t *TransactionalProducer) classify(err error) TxnKind {
-	switch produce.Classify(err) {
-	case produce.Fenced:
-		return TxnFenced
-	case produce.Fatal:
-		return TxnFatal
-	default:
-		return TxnAbortable
-	}
 }
 
 // breakWith makes the producer unusable: every later call fails with a
@@ -331,7 +318,7 @@ func (s txnSender) SendAsync(ctx context.Context, msg *bulwark.Message, done fun
 // wrapRecordError marks a record error that means the producer was fenced
 // or is broken, so callers inside the transaction can tell.
 func (t *TransactionalProducer) wrapRecordError(err error) error {
-	if kind := t.classify(err); kind != TxnAbortable {
+	if kind := kindOf(err); kind != TxnAbortable {
 		return t.breakWith(kind, err)
 	}
 	return err

@@ -123,9 +123,12 @@ func TestSecondProducerWithSameIDFencesTheFirst(t *testing.T) {
 	})
 	require.Error(t, err)
 	assert.ErrorIs(t, err, producer.ErrFenced)
+	assert.ErrorIs(t, err, bulwark.ErrFenced, "the one fencing sentinel")
+	assert.Equal(t, bulwark.ClassPause, bulwark.ClassOf(err), "fencing is not the record's fault")
 	var te *producer.TxnError
 	require.ErrorAs(t, err, &te)
 	assert.Equal(t, producer.TxnFenced, te.Kind)
+	assert.Equal(t, "fenced", te.Kind.String())
 
 	// The fenced producer refuses further work, saying why.
 	start := time.Now()
@@ -134,6 +137,7 @@ func TestSecondProducerWithSameIDFencesTheFirst(t *testing.T) {
 		return nil
 	})
 	assert.ErrorIs(t, err, producer.ErrFenced)
+	assert.ErrorIs(t, err, bulwark.ErrFenced)
 	assert.Contains(t, err.Error(), "unusable")
 	assert.Less(t, time.Since(start), time.Second, "refused at once")
 
@@ -159,6 +163,7 @@ func TestProducerFencedWhileIdleFailsItsNextTransaction(t *testing.T) {
 	assert.ErrorIs(t, err, producer.ErrFenced)
 	err = first.InTransaction(ctx, func(context.Context, *producer.Txn) error { return nil })
 	assert.ErrorIs(t, err, producer.ErrFenced)
+	assert.ErrorIs(t, err, bulwark.ErrFenced)
 	assert.Equal(t, []string{"before"}, values(readTopic(t, c, topic, kafkatest.ReadCommitted())))
 }
 
@@ -182,6 +187,8 @@ func TestFailedRecordAbortsTheTransactionAndTheProducerStaysUsable(t *testing.T)
 	assert.Error(t, recordErr)
 	assert.ErrorIs(t, err, producer.ErrAbortable)
 	assert.NotErrorIs(t, err, producer.ErrFenced)
+	assert.NotErrorIs(t, err, bulwark.ErrFenced)
+	assert.NotEqual(t, bulwark.ClassPause, bulwark.ClassOf(err), "an abortable failure is not fencing")
 
 	require.NoError(t, p.InTransaction(ctx, func(ctx context.Context, tx *producer.Txn) error {
 		return sendAll(ctx, tx, topic, "next")

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/kafkatest"
 	"github.com/bulwarkgo/bulwark/producer"
 	"github.com/stretchr/testify/assert"
@@ -38,6 +39,7 @@ func TestTransactionalIDNotAuthorisedIsFatalNotFenced(t *testing.T) {
 	assert.Positive(t, h.Hits(), "the fault was hit")
 	assert.ErrorIs(t, err, producer.ErrFatal)
 	assert.NotErrorIs(t, err, producer.ErrFenced)
+	assert.NotErrorIs(t, err, bulwark.ErrFenced)
 	assert.NotErrorIs(t, err, producer.ErrAbortable)
 	var te *producer.TxnError
 	require.ErrorAs(t, err, &te)

@@ -11,6 +11,14 @@ import (
 
 // defaultToNative converts a field default, a JSON value, to the native
 // form goavro uses for t. A union's default belongs to its first branch.
+//
+// Why goavro does not do this: goavro converts defaults when it builds a
+// codec but keeps them private, and converts them differently: bytes
+// defaults as UTF-8 rather than code points 0-255 (the spec's rule),
+// 1.5 truncated for an int, a timestamp-millis default kept as a float64,
+// the string "null" taken for null. A resolved record's defaults
+// would change value or Go type; the parse also rejects the defaults
+// goavro lets through (checkDefault).
 func defaultToNative(t *avroType, v any) (any, error) {
 	switch t.kind {
 	case kindNull:

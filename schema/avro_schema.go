@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
+
+	"github.com/linkedin/goavro/v2"
 )
 
 // avroKind is the kind of an Avro type.
@@ -153,9 +156,60 @@ func (t *avroType) unionBranchName() string {
 	return t.kind.String()
 }
 
-// parseAvro parses an Avro schema in its JSON form. Errors describe the
+// compiled is a schema parsed once: goavro's codec, which validates the
+// schema and does the binary encoding, and our tree of it.
+//
+// Why a tree beside goavro: goavro (v2.15) keeps its parsed form private
+// (a Codec is four closures and the schema text) and does not resolve a
+// writer schema against a reader schema, check compatibility or map Go
+// structs. Those need the types, fields, defaults and aliases.
+//
+// Why the tree validates on its own as well: it is what CanonicalForm,
+// SameSchema and CheckCompatibility (and so schematest's registry) judge a
+// schema by, with the Avro specification's rules, as the Java
+// implementation behind the Confluent registry applies them. goavro is
+// stricter on logical types (it refuses a decimal without a precision or
+// with a scale above it, where the specification says to ignore an
+// invalid logical type and use the underlying type) and laxer elsewhere (a name defined
+// twice, repeated enum symbols, union in union, 1.5 for an int), so
+// judging by goavro would change those APIs' verdicts. A serde needs both:
+// goavro must be able to encode the schema, and it must be valid Avro.
+type compiled struct {
+	text  string
+	t     *avroType
+	canon string
+	codec *goavro.Codec
+
+	guardOnce sync.Once
+	guard     *guard // see guardFor
+}
+
+// compile parses text for a serde: goavro's codec and the tree. Errors
+// are *InvalidSchemaError.
+func compile(text string) (c *compiled, err error) {
+	// goavro asserts on some attribute types; a schema from a registry is
+	// input, so a panic there is an invalid schema, not a crash.
+	defer func() {
+		if p := recover(); p != nil {
+			c, err = nil, &InvalidSchemaError{Reason: fmt.Sprint("goavro: ", p)}
+		}
+	}()
+	codec, err := goavro.NewCodec(text)
+	if err != nil {
+		return nil, &InvalidSchemaError{Reason: err.Error()}
+	}
+	t, err := parseTree(text)
+	if err != nil {
+		return nil, &InvalidSchemaError{Reason: err.Error()}
+	}
+	return &compiled{text: text, t: t, canon: canonicalForm(t), codec: codec}, nil
+}
+
+// parseTree parses an Avro schema in its JSON form into the tree, without
+// goavro (which costs about three times as much). Errors describe the
 // first problem found.
-func parseAvro(text string) (*avroType, error) {
+func parseTree(text string) (*avroType, error) {
+	// UseNumber: defaults keep their exact digits (a long above 2^53).
 	dec := json.NewDecoder(strings.NewReader(text))
 	dec.UseNumber()
 	var v any
@@ -167,6 +221,13 @@ func parseAvro(text string) (*avroType, error) {
 	}
 	p := &avroParser{named: map[string]*avroType{}}
 	return p.parse(v, "")
+}
+
+// guardFor returns the pre-decode scan for this schema as a writer schema,
+// built once: several schema IDs and serdes may share one compiled schema.
+func (c *compiled) guardFor() *guard {
+	c.guardOnce.Do(func() { c.guard = newGuard(c.t) })
+	return c.guard
 }
 
 type avroParser struct {
@@ -494,6 +555,11 @@ func checkDefault(t *avroType, v any) error {
 // that differ only in formatting, key order or namespace spelling have the
 // same canonical form. Unlike Avro's Parsing Canonical Form it keeps
 // defaults, aliases and logical types, which matter to resolution.
+//
+// Why not goavro's CanonicalSchema: that is the Parsing Canonical Form,
+// which drops defaults and aliases (so a schema change that breaks
+// resolution would compare equal) and orders keys name-first; this form
+// is the API's ([CanonicalForm]) and the registry client's cache key.
 func canonicalForm(t *avroType) string {
 	var b bytes.Buffer
 	writeCanonical(&b, t, map[string]bool{})

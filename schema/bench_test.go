@@ -109,3 +109,45 @@ func BenchmarkOrder(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkCanonicalForm measures one parse of the Order schema into the
+// tree, as CheckCompatibility pays per schema.
+func BenchmarkCanonicalForm(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := schema.CanonicalForm(benchOrderSchema); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSameSchema compares two spellings of the Order schema: the
+// client pays one of these parses as its cache key on every Register and
+// Lookup.
+func BenchmarkSameSchema(b *testing.B) {
+	a := schema.Schema{Text: `{"type":"record","name":"Order","fields":[{"name":"orderId","type":"string"},` +
+		`{"name":"items","type":{"type":"array","items":{"type":"record","name":"Item","fields":[{"name":"sku","type":"string"}]}}}]}`}
+	c := schema.Schema{Text: `{"name":"Order","type":"record","fields":[{"type":"string","name":"orderId"},` +
+		`{"name":"items","type":{"items":{"name":"Item","type":"record","fields":[{"name":"sku","type":"string"}]},"type":"array"}}]}`}
+	b.ReportAllocs()
+	for b.Loop() {
+		if !schema.SameSchema(a, c) {
+			b.Fatal("not the same")
+		}
+	}
+}
+
+// BenchmarkStructSerdeFirstRecord measures a new struct serde's setup and
+// first record read back: the schema parses (once per text now), the
+// resolution plan and the guard; the registry is a map, so no HTTP.
+func BenchmarkStructSerdeFirstRecord(b *testing.B) {
+	ctx := context.Background()
+	reg := &fakeRegistry{byID: map[int]string{1: benchOrderSchema}}
+	codec := must(goavro.NewCodec(benchOrderSchema))
+	framed := append([]byte{0, 0, 0, 0, 1}, must(codec.BinaryFromNative(nil, benchNative()))...)
+	b.ReportAllocs()
+	for b.Loop() {
+		s := must(schema.NewStructSerde[BenchOrder](reg, benchOrderSchema))
+		must(s.Decode(ctx, "orders", false, framed))
+	}
+}

@@ -55,6 +55,11 @@ func (c Compatibility) transitive() bool {
 	return c == CompatBackwardTransitive || c == CompatForwardTransitive || c == CompatFullTransitive
 }
 
+// Why goavro does not do this: goavro has no notion of a second schema
+// (see resolver), so neither the registry's levels nor the reasons exist
+// there. The checker walks the same trees as the resolver and shares its
+// matching rules (sameName, promotable, findWriterField, matchBranch).
+
 // CheckCompatibility checks the Avro schema candidate against the earlier
 // schemas of a subject, oldest first, at the given level, following the
 // Avro specification's schema resolution rules. It returns nil when the
@@ -66,7 +71,7 @@ func CheckCompatibility(level Compatibility, candidate string, previous ...strin
 	if !level.Valid() {
 		return nil, fmt.Errorf("%w: %q", ErrInvalidCompatibility, level)
 	}
-	newT, err := parseAvro(candidate)
+	newT, err := parseTree(candidate)
 	if err != nil {
 		return nil, &InvalidSchemaError{Reason: err.Error()}
 	}
@@ -75,7 +80,7 @@ func CheckCompatibility(level Compatibility, candidate string, previous ...strin
 	}
 	olds := make([]*avroType, len(previous))
 	for i, p := range previous {
-		if olds[i], err = parseAvro(p); err != nil {
+		if olds[i], err = parseTree(p); err != nil {
 			return nil, &InvalidSchemaError{Reason: fmt.Sprintf("earlier schema %d: %v", i+1, err)}
 		}
 	}

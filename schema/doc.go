@@ -43,6 +43,16 @@
 // for a consumer: it decodes each record with a [Decoder] (a struct
 // serde) and hands the handler a T.
 //
+// # goavro and what this package adds
+//
+// goavro (v2) is the one Avro implementation: it validates every schema
+// (each parsed once per serde and cached by its text) and does all binary
+// encoding and decoding. It has no writer-to-reader resolution, no
+// compatibility check, no struct binding, and keeps its parsed form and
+// its converted defaults private, so this package builds a small tree of
+// each schema goavro accepted and does those on it, plus a bounded
+// pre-decode scan, since goavro sizes arrays from untrusted block counts.
+//
 // # Errors and their class
 //
 // A record that cannot be decoded (wrong magic byte, unknown schema ID,

@@ -10,6 +10,11 @@ import (
 // claiming two billion items would make it allocate gigabytes. The scan
 // walks the payload first, cheaply and without allocating, and rejects
 // counts the remaining bytes cannot hold.
+//
+// Why goavro does not do this: its only bounds are the package variables
+// MaxBlockCount and MaxBlockSize (2^31 by default); lowering them would be
+// process-wide state shared with every other goavro user, and would still
+// not relate a count to the bytes actually left.
 const (
 	// maxZeroSizeItems caps the items of a zero-byte type (null, an empty
 	// record) in one record, which take no bytes and so cannot be bounded

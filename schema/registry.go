@@ -51,12 +51,14 @@ func schemaType(s Schema) string {
 
 // canonicalText is the text two schemas are compared by: the parsed
 // canonical form for Avro (see canonicalForm), the raw text otherwise or
-// when the Avro does not parse (the registry will say why).
+// when the Avro does not parse (the registry will say why). It is the
+// client's cache key on every Register and Lookup: the tree alone, no
+// goavro codec.
 func canonicalText(s Schema) string {
 	if schemaType(s) != TypeAvro {
 		return s.Text
 	}
-	t, err := parseAvro(s.Text)
+	t, err := parseTree(s.Text)
 	if err != nil {
 		return s.Text
 	}
@@ -76,7 +78,7 @@ func SameSchema(a, b Schema) bool {
 // schema resolution, unlike in Avro's Parsing Canonical Form). An invalid
 // schema is an error matching [ErrInvalidSchema].
 func CanonicalForm(avroSchema string) (string, error) {
-	t, err := parseAvro(avroSchema)
+	t, err := parseTree(avroSchema)
 	if err != nil {
 		return "", &InvalidSchemaError{Reason: err.Error()}
 	}

@@ -12,6 +12,13 @@ import (
 // missing from the reader are dropped, numbers are promoted, unions are
 // matched by branch. goavro decodes with the writer schema only; this is
 // the other half.
+//
+// Why goavro does not do this: goavro v2.15 has no reader/writer schema
+// resolution at all (a Codec knows one schema; its SCHEMA-EVOLUTION.md
+// leaves evolution to the caller). Round-tripping a value through the
+// reader's codec would fill defaults but not rename by alias, promote int
+// to a long union branch, map unknown enum symbols to the default or read
+// a bare value as a union, and would cost a second encode and decode.
 type resolver func(v any) (any, error)
 
 // newResolver plans the projection from writer to reader. It returns a nil

@@ -18,33 +18,6 @@ const (
 	headerLength = 5
 )
 
-// compiled is a parsed schema with its goavro codec.
-type compiled struct {
-	text  string
-	t     *avroType
-	canon string
-	codec *goavro.Codec
-}
-
-func compile(text string) (c *compiled, err error) {
-	t, err := parseAvro(text)
-	if err != nil {
-		return nil, &InvalidSchemaError{Reason: err.Error()}
-	}
-	// goavro asserts on some attribute types; a schema from a registry is
-	// input, so a panic there is an invalid schema, not a crash.
-	defer func() {
-		if p := recover(); p != nil {
-			c, err = nil, &InvalidSchemaError{Reason: fmt.Sprint("goavro: ", p)}
-		}
-	}()
-	codec, err := goavro.NewCodec(text)
-	if err != nil {
-		return nil, &InvalidSchemaError{Reason: err.Error()}
-	}
-	return &compiled{text: text, t: t, canon: canonicalForm(t), codec: codec}, nil
-}
-
 // avroCore is what the map and struct serdes share: subjects, IDs,
 // codecs, framing and projection.
 type avroCore struct {
@@ -56,6 +29,11 @@ type avroCore struct {
 	// string keys hash faster than a struct key on this per-record path.
 	writers [2]*flightCache[string, *writerPlan]
 	readers *flightCache[int, *readerPlan]
+	// schemas holds every schema this serde has parsed, by text, so that
+	// each is parsed once: the serde's own schema usually comes back as
+	// the writer schema of the records it reads, and IDs under several
+	// subjects often share one text.
+	schemas *flightCache[string, *compiled]
 }
 
 type writerPlan struct {
@@ -89,19 +67,29 @@ func newAvroCore(reg Registry, cfg serdeConfig) (*avroCore, error) {
 		cfg:     cfg,
 		writers: [2]*flightCache[string, *writerPlan]{newFlightCache[string, *writerPlan](), newFlightCache[string, *writerPlan]()},
 		readers: newFlightCache[int, *readerPlan](),
+		schemas: newFlightCache[string, *compiled](),
 	}
 	var err error
 	if cfg.schema != "" {
-		if c.local, err = compile(cfg.schema); err != nil {
+		if c.local, err = c.compile(cfg.schema); err != nil {
 			return nil, fmt.Errorf("%w: schema: %w", ErrInvalidConfig, err)
 		}
 	}
 	if cfg.reader != "" {
-		if c.reader, err = compile(cfg.reader); err != nil {
+		if c.reader, err = c.compile(cfg.reader); err != nil {
 			return nil, fmt.Errorf("%w: reader schema: %w", ErrInvalidConfig, err)
 		}
 	}
 	return c, nil
+}
+
+// compile parses text once per serde (CPU only, so no context). Errors
+// are not kept, as in every flightCache; an invalid writer schema is kept
+// in its readerPlan instead.
+func (c *avroCore) compile(text string) (*compiled, error) {
+	return c.schemas.get(context.Background(), text, func(context.Context) (*compiled, error) {
+		return compile(text)
+	})
 }
 
 func (c *avroCore) recordName() string {
@@ -131,7 +119,7 @@ func (c *avroCore) writerPlan(ctx context.Context, topic string, isKey bool) (*w
 			if schemaType(latest) != TypeAvro {
 				return nil, bulwark.Permanent(fmt.Errorf("%w: latest version of %s is a %s schema", ErrInvalidSchema, subject, latest.Type))
 			}
-			target, err := compile(latest.Text)
+			target, err := c.compile(latest.Text)
 			if err != nil {
 				return nil, bulwark.Permanent(fmt.Errorf("schema: latest version of %s: %w", subject, err))
 			}
@@ -236,21 +224,21 @@ func (c *avroCore) readerFill(id int) func(context.Context) (*readerPlan, error)
 			}
 			return nil, decodeErr(id, reason, err)
 		}
-		return newReaderPlan(id, s, c.reader), nil
+		return c.newReaderPlan(id, s), nil
 	}
 }
 
-func newReaderPlan(id int, s Schema, reader *compiled) *readerPlan {
+func (c *avroCore) newReaderPlan(id int, s Schema) *readerPlan {
 	if schemaType(s) != TypeAvro {
 		return &readerPlan{err: decodeErr(id, "writer schema is a "+s.Type+" schema, not Avro", ErrMalformedPayload)}
 	}
-	w, err := compile(s.Text)
+	w, err := c.compile(s.Text)
 	if err != nil {
 		return &readerPlan{err: decodeErr(id, "writer schema does not compile", err)}
 	}
-	p := &readerPlan{codec: w.codec, guard: newGuard(w.t)}
-	if reader != nil && reader.canon != w.canon {
-		if p.project, err = newResolver(reader.t, w.t); err != nil {
+	p := &readerPlan{codec: w.codec, guard: w.guardFor()}
+	if c.reader != nil && c.reader.canon != w.canon {
+		if p.project, err = newResolver(c.reader.t, w.t); err != nil {
 			p.err = decodeErr(id, "writer schema cannot be read with the reader schema: "+err.Error(), ErrMalformedPayload)
 		}
 	}

@@ -9,6 +9,11 @@ import (
 	"time"
 )
 
+// Why goavro does not do this: goavro reads and writes only its native
+// forms (map[string]any records, []any arrays, ...); it has no struct
+// binding. This file maps Go types onto those forms, checked once per
+// (Go type, schema), and leaves the encoding to goavro.
+
 // goCodec converts between a Go value and goavro's native value of one
 // Avro type. Built once per (Go type, schema) by compileGo.
 type goCodec struct {

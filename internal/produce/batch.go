@@ -1,6 +1,7 @@
 package produce
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -11,10 +12,22 @@ import (
 // (records may be appended) until sealed; a sealed batch never changes
 // again, so a retry resends exactly the same records and sequences.
 type batch struct {
-	p       *partition
-	recs    []sarama.Record
-	ptrs    []*sarama.Record
-	cbs     []Callback
+	p    *partition
+	recs []sarama.Record
+	ptrs []*sarama.Record
+	cbs  []Receiver
+	// The records' headers, copied in: encoding then reads them from the
+	// batch's own memory instead of from each caller's per-record state,
+	// long out of the cache by the time the batch is sent. hbytes holds
+	// their keys and values, hlens their lengths (-1: nil), nhdrs each
+	// record's header count (empty while no record has any); seal builds
+	// hdrs and hptrs from them, once.
+	hbytes  []byte
+	hlens   []hdrLen
+	nhdrs   []int32
+	hdrs    []sarama.RecordHeader
+	hptrs   []*sarama.RecordHeader
+	hbuilt  bool
 	bytes   int
 	first   time.Time // timestamp of the first record, the batch's base
 	maxTS   time.Time
@@ -41,7 +54,7 @@ func newBatch(p *partition, now time.Time) *batch {
 }
 
 // append adds a record; the caller holds the engine lock.
-func (b *batch) append(r *Record, ts time.Time, size int, cb Callback) {
+func (b *batch) append(r *Record, ts time.Time, size int, cb Receiver) {
 	if len(b.recs) == 0 {
 		b.first = ts
 		b.maxTS = ts
@@ -49,8 +62,10 @@ func (b *batch) append(r *Record, ts time.Time, size int, cb Callback) {
 	if ts.After(b.maxTS) {
 		b.maxTS = ts
 	}
+	if len(r.Headers) > 0 || len(b.nhdrs) > 0 {
+		b.appendHeaders(r.Headers)
+	}
 	b.recs = append(b.recs, sarama.Record{
-		Headers:        r.Headers,
 		TimestampDelta: ts.Sub(b.first),
 		OffsetDelta:    int64(len(b.recs)),
 		Key:            r.Key,
@@ -68,6 +83,7 @@ func (b *batch) seal(pid int64, epoch int16, seq int32) {
 	for i := range b.recs {
 		b.ptrs = append(b.ptrs, &b.recs[i])
 	}
+	b.buildHeaders()
 	b.rb = sarama.RecordBatch{
 		Version:         2,
 		FirstTimestamp:  b.first,
@@ -80,6 +96,66 @@ func (b *batch) seal(pid int64, epoch int16, seq int32) {
 		Codec:            b.codec,
 		CompressionLevel: b.level,
 		Records:          b.ptrs,
+	}
+}
+
+// hdrLen is the length of a header's key and value; -1 is nil (null on
+// the wire, unlike empty).
+type hdrLen struct{ key, value int32 }
+
+func bytesLen(b []byte) int32 {
+	if b == nil {
+		return -1
+	}
+	return int32(len(b))
+}
+
+// appendHeaders copies the headers of the record about to be appended.
+// nhdrs stays empty until a record has headers, so that records without
+// any cost nothing here.
+func (b *batch) appendHeaders(hs []*sarama.RecordHeader) {
+	for len(b.nhdrs) < len(b.recs) {
+		b.nhdrs = append(b.nhdrs, 0)
+	}
+	for _, h := range hs {
+		b.hlens = append(b.hlens, hdrLen{key: bytesLen(h.Key), value: bytesLen(h.Value)})
+		b.hbytes = append(append(b.hbytes, h.Key...), h.Value...)
+	}
+	b.nhdrs = append(b.nhdrs, int32(len(hs)))
+}
+
+// buildHeaders points each record at its headers in the batch's memory;
+// nothing is appended after, so the slices stay valid until release.
+func (b *batch) buildHeaders() {
+	if b.hbuilt {
+		return
+	}
+	b.hbuilt = true
+	if len(b.hlens) == 0 {
+		return
+	}
+	b.hdrs = slices.Grow(b.hdrs[:0], len(b.hlens))[:len(b.hlens)]
+	b.hptrs = slices.Grow(b.hptrs[:0], len(b.hlens))[:len(b.hlens)]
+	off, h := 0, 0
+	take := func(n int32) []byte {
+		if n < 0 {
+			return nil
+		}
+		v := b.hbytes[off : off+int(n) : off+int(n)]
+		off += int(n)
+		return v
+	}
+	for i, n := range b.nhdrs {
+		if n == 0 {
+			continue
+		}
+		for j := h; j < h+int(n); j++ {
+			l := b.hlens[j]
+			b.hdrs[j] = sarama.RecordHeader{Key: take(l.key), Value: take(l.value)}
+			b.hptrs[j] = &b.hdrs[j]
+		}
+		b.recs[i].Headers = b.hptrs[h : h+int(n) : h+int(n)]
+		h += int(n)
 	}
 }
 
@@ -98,6 +174,9 @@ func (b *batch) release() {
 	clear(b.recs)
 	clear(b.ptrs)
 	clear(b.cbs)
-	*b = batch{recs: b.recs[:0], ptrs: b.ptrs[:0], cbs: b.cbs[:0]}
+	clear(b.hdrs)
+	clear(b.hptrs)
+	*b = batch{recs: b.recs[:0], ptrs: b.ptrs[:0], cbs: b.cbs[:0],
+		hbytes: b.hbytes[:0], hlens: b.hlens[:0], nhdrs: b.nhdrs[:0], hdrs: b.hdrs[:0], hptrs: b.hptrs[:0]}
 	batchPool.Put(b)
 }

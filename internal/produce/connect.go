@@ -7,15 +7,18 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/bulwarkgo/bulwark/conn"
 	"github.com/bulwarkgo/bulwark/internal/saramax"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Connected is an engine on a sarama client of its own, made by Connect.
 // Close closes the engine, then the client.
 type Connected struct {
 	*Engine
-	client    sarama.Client
-	aborter   *saramax.Aborter
-	closeOnce sync.Once
+	client  sarama.Client
+	aborter *saramax.Aborter
+	// stopMetrics ends the reporting of the client's broker figures.
+	stopMetrics func()
+	closeOnce   sync.Once
 }
 
 // Connect connects a client to brokers with cfg, whose validation is the
@@ -33,12 +36,18 @@ func Connect(ctx context.Context, brokers []string, cfg *sarama.Config, s conn.S
 		if err != nil {
 			return nil, err
 		}
-		e, err := NewContext(ctx, client, opts...)
+		stopMetrics, err := saramax.BridgeMetrics(client, brokers, meterProvider(opts))
 		if err != nil {
 			_ = client.Close()
 			return nil, err
 		}
-		return &Connected{Engine: e, client: client, aborter: aborter}, nil
+		e, err := NewContext(ctx, client, opts...)
+		if err != nil {
+			_ = client.Close()
+			stopMetrics()
+			return nil, err
+		}
+		return &Connected{Engine: e, client: client, aborter: aborter, stopMetrics: stopMetrics}, nil
 	}, func(c *Connected) { _ = c.Close(context.Background()) })
 }
 
@@ -50,6 +59,7 @@ func (c *Connected) Close(ctx context.Context) error {
 		if cerr := c.client.Close(); cerr != nil {
 			c.log.Debug("produce: closing the client", "error", cerr)
 		}
+		c.stopMetrics()
 	})
 	return err
 }
@@ -60,3 +70,13 @@ func (c *Connected) Close(ctx context.Context) error {
 // stop; Close still has to be called. (Not named Abort: that is
 // [Engine.Abort], which aborts the open transaction.)
 func (c *Connected) Cut() { c.aborter.Abort() }
+
+// meterProvider returns the meter provider opts set, for Connect, which
+// bridges the client's metrics before the engine reads its options.
+func meterProvider(opts []Option) metric.MeterProvider {
+	var o options
+	for _, opt := range opts {
+		_ = opt(&o) // errors are NewContext's to report
+	}
+	return o.meterProvider
+}

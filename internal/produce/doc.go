@@ -27,5 +27,6 @@
 // Produce, AddOffsets, then Commit or Abort. A partition sends nothing
 // until AddPartitionsToTxn has put it in the open transaction; Commit
 // sends EndTxn once every record is acknowledged. Failures are classified
-// (Classify) with internal/saramax's one transactional classification.
+// (Classify, txn_class.go): the one classification of transactional
+// failures, which eos and producer read.
 package produce

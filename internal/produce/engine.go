@@ -172,9 +172,15 @@ type Deadline interface {
 // ProduceWithin is Produce whose wait for room also ends, cb getting
 // ErrDeliveryTimeout, once dl has expired (nil: no bound but ctx).
 func (e *Engine) ProduceWithin(ctx context.Context, r Record, cb Callback, dl Deadline) {
-	if cb == nil {
-		cb = func(int32, int64, error) {}
+	var to Receiver = noCallback
+	if cb != nil {
+		to = cb
 	}
+	e.ProduceTo(ctx, r, to, dl)
+}
+
+// ProduceTo is ProduceWithin with the outcome going to to (not nil).
+func (e *Engine) ProduceTo(ctx context.Context, r Record, cb Receiver, dl Deadline) {
 	size := r.size()
 	if size > e.o.maxRecordBytes {
 		e.failRecord(r.Partition, cb, fmt.Errorf("produce: record of about %d bytes, more than the maximum of %d: %w",
@@ -191,7 +197,7 @@ func (e *Engine) ProduceWithin(ctx context.Context, r Record, cb Callback, dl De
 	}
 	if e.closed {
 		e.mu.Unlock()
-		cb(r.Partition, -1, ErrClosed)
+		cb.Delivered(r.Partition, -1, ErrClosed)
 		return
 	}
 	now := time.Now()
@@ -211,7 +217,7 @@ func (e *Engine) ProduceWithin(ctx context.Context, r Record, cb Callback, dl De
 		e.mu.Lock()
 		if e.closed {
 			e.mu.Unlock()
-			cb(r.Partition, -1, ErrClosed)
+			cb.Delivered(r.Partition, -1, ErrClosed)
 			return
 		}
 	}
@@ -288,7 +294,7 @@ func (e *Engine) waitForRoomLocked(ctx context.Context, dl Deadline) error {
 // goes through the results goroutine like every other outcome, so a
 // partition's callbacks stay in produce order; only after Close, when that
 // goroutine may be gone, does the caller's goroutine run it.
-func (e *Engine) failRecord(pn int32, cb Callback, err error) {
+func (e *Engine) failRecord(pn int32, cb Receiver, err error) {
 	e.mu.Lock()
 	closed := e.closed
 	if !closed {
@@ -296,11 +302,11 @@ func (e *Engine) failRecord(pn int32, cb Callback, err error) {
 	}
 	e.mu.Unlock()
 	if closed {
-		cb(pn, -1, err)
+		cb.Delivered(pn, -1, err)
 	}
 }
 
-func (e *Engine) failRecordLocked(pn int32, cb Callback, err error) {
+func (e *Engine) failRecordLocked(pn int32, cb Receiver, err error) {
 	b := newBatch(&partition{id: pn}, time.Time{})
 	b.cbs = append(b.cbs, cb)
 	b.err = err

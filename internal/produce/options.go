@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"go.opentelemetry.io/otel/metric"
 )
 
 type options struct {
@@ -25,9 +26,10 @@ type options struct {
 	level           int
 	abort           func()
 	logger          *slog.Logger
-	txnID           string        // WithTransactionalID (txn.go)
-	txnTimeout      time.Duration // WithTransactionalID
-	txnRetries      int           // WithTxnRetries; 0: until the context ends
+	meterProvider   metric.MeterProvider // WithMeterProvider, read by Connect
+	txnID           string               // WithTransactionalID (txn.go)
+	txnTimeout      time.Duration        // WithTransactionalID
+	txnRetries      int                  // WithTxnRetries; 0: until the context ends
 }
 
 func defaultOptions() options {
@@ -221,4 +223,10 @@ func WithManualPartitioning() Option {
 // WithLogger sets the logger (default: slog.Default()).
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) error { o.logger = l; return nil }
+}
+
+// WithMeterProvider sets where [Connect] reports the client's broker
+// figures (see saramax.BridgeMetrics; default: the otel global).
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(o *options) error { o.meterProvider = mp; return nil }
 }

@@ -31,6 +31,19 @@ type Record struct {
 // Flush or Close.
 type Callback func(partition int32, offset int64, err error)
 
+// Receiver is a Callback as a method: a caller's per-record state that
+// implements it is handed to ProduceTo as is, where a method value would
+// cost a closure allocation per record. The same rules apply.
+type Receiver interface {
+	Delivered(partition int32, offset int64, err error)
+}
+
+// Delivered calls cb; a func value fits an interface without allocating.
+func (cb Callback) Delivered(partition int32, offset int64, err error) { cb(partition, offset, err) }
+
+// noCallback receives outcomes nobody asked for.
+var noCallback Receiver = Callback(func(int32, int64, error) {})
+
 // recordOverhead bounds the encoded size of a record beyond its key, value
 // and headers: length, attributes, timestamp and offset deltas, key and
 // value lengths, header count.

@@ -81,13 +81,13 @@ func (rs *results) settle(b *batch) {
 	id := b.p.id
 	for i, cb := range b.cbs {
 		if b.err != nil {
-			cb(id, -1, b.err)
+			cb.Delivered(id, -1, b.err)
 		} else {
 			off := int64(-1)
 			if b.offset >= 0 {
 				off = b.offset + int64(i)
 			}
-			cb(id, off, nil)
+			cb.Delivered(id, off, nil)
 		}
 	}
 	err := b.err

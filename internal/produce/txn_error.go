@@ -3,40 +3,7 @@ package produce
 import (
 	"errors"
 	"fmt"
-
-	"github.com/bulwarkgo/bulwark/internal/saramax"
 )
-
-// TxnClass says what a failed transactional call left behind.
-type TxnClass int
-
-const (
-	// Abortable: abort the transaction; the engine stays usable.
-	Abortable TxnClass = iota
-	// GroupFenced: the group generation sent with the offsets is stale
-	// (KIP-447): this member no longer owns the partitions. Abort and
-	// rejoin.
-	GroupFenced
-	// Fenced: another producer took the transactional ID. Close the
-	// engine.
-	Fenced
-	// Fatal: the engine can run no more transactions for another reason
-	// (authorization, an unsupported request). Close it.
-	Fatal
-)
-
-func (c TxnClass) String() string {
-	switch c {
-	case GroupFenced:
-		return "group-fenced"
-	case Fenced:
-		return "fenced"
-	case Fatal:
-		return "fatal"
-	default:
-		return "abortable"
-	}
-}
 
 var (
 	// ErrNotTransactional reports a transactional call on an engine made
@@ -80,32 +47,6 @@ func (e *TxnError) Unwrap() error { return e.Err }
 // Is matches ErrOutcomeUnknown when the commit may have happened; the
 // class is read with Classify.
 func (e *TxnError) Is(target error) bool { return target == ErrOutcomeUnknown && e.Unknown }
-
-// Classify says what err, returned by a transactional call or given to a
-// record's callback, means: a *TxnError's class, else saramax's
-// classification of the broker error inside it.
-func Classify(err error) TxnClass {
-	if te, ok := errors.AsType[*TxnError](err); ok {
-		return te.Class
-	}
-	return classOf(err, false)
-}
-
-// classOf classifies a broker error with saramax's one classification;
-// group fencing counts only for the group's own request (TxnOffsetCommit),
-// ahead of FENCED_INSTANCE_ID's reading as a producer fencing.
-func classOf(err error, offsetCommit bool) TxnClass {
-	if offsetCommit && saramax.IsGroupFencing(err) {
-		return GroupFenced
-	}
-	switch saramax.ClassifyTxnError(err) {
-	case saramax.TxnFenced:
-		return Fenced
-	case saramax.TxnFatal:
-		return Fatal
-	}
-	return Abortable
-}
 
 func txnErr(op string, err error, offsetCommit bool) *TxnError {
 	if te, ok := errors.AsType[*TxnError](err); ok {

@@ -172,5 +172,10 @@ func (g *Group) OffsetAt(ctx context.Context, topic string, partition int32, at 
 		off, err = offsetAt(g.commitClient, topic, partition, at)
 		return err
 	})
-	return off, err
+	if err != nil {
+		// When ctx ended, the call may still be running and write off:
+		// only its result on the channel makes off safe to read.
+		return -1, err
+	}
+	return off, nil
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/bulwarkgo/bulwark/conn"
 	"github.com/bulwarkgo/bulwark/internal/saramax"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Settings are the group knobs in bulwark's terms.
@@ -21,6 +22,9 @@ type Settings struct {
 	// ReadCommitted fetches with isolation level read_committed: records
 	// of aborted transactions, and of open ones, are not returned.
 	ReadCommitted bool
+	// MeterProvider receives the member's broker figures (see
+	// saramax.BridgeMetrics); nil: the otel global.
+	MeterProvider metric.MeterProvider
 }
 
 // Configure sets consumer-group defaults on cfg: cooperative-sticky
@@ -57,7 +61,10 @@ func Configure(cfg *sarama.Config, s Settings) {
 }
 
 // Config is a validated sarama configuration for a group member.
-type Config struct{ sarama *sarama.Config }
+type Config struct {
+	sarama *sarama.Config
+	meters metric.MeterProvider
+}
 
 // Sarama returns the configuration, for explaining connect errors.
 func (c *Config) Sarama() *sarama.Config { return c.sarama }
@@ -77,5 +84,5 @@ func NewConfig(cs conn.Settings, gs Settings, tweak func(*sarama.Config)) (*Conf
 	if err := saramax.Validate(cfg); err != nil {
 		return nil, err
 	}
-	return &Config{sarama: cfg}, nil
+	return &Config{sarama: cfg, meters: gs.MeterProvider}, nil
 }

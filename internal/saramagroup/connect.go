@@ -15,7 +15,9 @@ func Connect(ctx context.Context, brokers []string, group string, config *Config
 	// New copies the config it is given for each of its clients; cutting
 	// the one saramax.Connect gives cuts them all while they connect.
 	return saramax.Connect(ctx, brokers, config.sarama, s,
-		func(cut *sarama.Config) (*Group, error) { return New(brokers, group, &Config{sarama: cut}) },
+		func(cut *sarama.Config) (*Group, error) {
+			return New(brokers, group, &Config{sarama: cut, meters: config.meters})
+		},
 		func(g *Group) {
 			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()

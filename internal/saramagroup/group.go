@@ -19,6 +19,7 @@ type Group struct {
 	client       sarama.Client
 	cg           sarama.ConsumerGroup
 	commitClient sarama.Client
+	stopMetrics  func() // ends the reporting of the clients' broker figures
 	instanceID   *string
 
 	// aborters cut the connections of both clients: sarama's blocking
@@ -53,7 +54,16 @@ func New(brokers []string, group string, config *Config) (*Group, error) {
 		_ = client.Close()
 		return nil, err
 	}
-	g.client, g.cg, g.commitClient = client, cg, commitClient
+	// Both clients share the config's registry: the member's figures are
+	// their sum.
+	stopMetrics, err := saramax.BridgeMetrics(client, brokers, config.meters)
+	if err != nil {
+		_ = commitClient.Close()
+		_ = cg.Close()
+		_ = client.Close()
+		return nil, err
+	}
+	g.client, g.cg, g.commitClient, g.stopMetrics = client, cg, commitClient, stopMetrics
 	if id := clientCfg.Consumer.Group.InstanceId; id != "" {
 		g.instanceID = &id
 	}
@@ -123,6 +133,7 @@ func (g *Group) Close(ctx context.Context) error {
 		if cerr := g.commitClient.Close(); cerr != nil && !errors.Is(cerr, sarama.ErrClosedClient) && err == nil {
 			err = cerr
 		}
+		g.stopMetrics()
 		done <- err
 	}()
 	select {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/bulwarkgo/bulwark/conn"
+	"github.com/bulwarkgo/bulwark/internal/saramametrics"
 	"github.com/xdg-go/scram"
 )
 
@@ -29,6 +30,9 @@ func NewConfig(s conn.Settings) (*sarama.Config, error) {
 	cfg.Net.DialTimeout = s.DialTimeout
 	cfg.Metadata.Retry.Max = s.MetadataRetries
 	cfg.Metadata.Retry.Backoff = s.RetryBackoff
+	// One registry per config, never go-metrics' process-wide default:
+	// sarama's metrics go to it, and BridgeMetrics reports them.
+	cfg.MetricRegistry = saramametrics.NewRegistry()
 	// TLS and the dialer: see setupDialer.
 	installSetupDialer(cfg, s)
 	if s.SASL != nil {

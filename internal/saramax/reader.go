@@ -9,6 +9,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/conn"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // Goroutines: sarama's own (the client's; the consumer's, one set per
@@ -36,6 +37,8 @@ type Reader struct {
 	consumer  sarama.Consumer
 	aborter   *Aborter
 	committed bool
+	// stopMetrics ends the reporting of the client's broker figures.
+	stopMetrics func()
 }
 
 // ReaderConfig is how a Reader reads.
@@ -47,6 +50,9 @@ type ReaderConfig struct {
 	// Tweak, the user's escape hatch, edits the configuration after the
 	// reader's own settings and before it is validated. May be nil.
 	Tweak func(*sarama.Config)
+	// MeterProvider receives the client's broker figures (see
+	// [BridgeMetrics]); nil: the otel global.
+	MeterProvider metric.MeterProvider
 }
 
 // followFetchDefault is the bytes Follow asks per partition and fetch:
@@ -92,7 +98,13 @@ func ConnectReader(ctx context.Context, brokers []string, s conn.Settings, rc Re
 		_ = client.Close()
 		return nil, err
 	}
-	return &Reader{client: client, consumer: consumer, aborter: aborter,
+	stopMetrics, err := BridgeMetrics(client, brokers, rc.MeterProvider)
+	if err != nil {
+		_ = consumer.Close()
+		_ = client.Close()
+		return nil, err
+	}
+	return &Reader{client: client, consumer: consumer, aborter: aborter, stopMetrics: stopMetrics,
 		committed: cfg.Consumer.IsolationLevel == sarama.ReadCommitted}, nil
 }
 
@@ -261,6 +273,7 @@ func (r *Reader) Close() {
 	r.aborter.Abort()
 	_ = r.consumer.Close()
 	_ = r.client.Close()
+	r.stopMetrics()
 }
 
 // Follower is one partition being followed, by one goroutine at a time.

@@ -63,11 +63,18 @@ func Client(brokers []string, clientID string) []attribute.KeyValue {
 	if len(brokers) == 0 {
 		return attrs
 	}
-	host, port, err := net.SplitHostPort(brokers[0])
+	return append(attrs, Server(brokers[0])...)
+}
+
+// Server returns server.address and server.port of a broker's address
+// ("host:port"); an address that does not split gives server.address
+// alone.
+func Server(addr string) []attribute.KeyValue {
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return append(attrs, ServerAddress.String(brokers[0]))
+		return []attribute.KeyValue{ServerAddress.String(addr)}
 	}
-	attrs = append(attrs, ServerAddress.String(host))
+	attrs := []attribute.KeyValue{ServerAddress.String(host)}
 	if n, err := strconv.Atoi(port); err == nil {
 		attrs = append(attrs, ServerPort.Int(n))
 	}

@@ -8,12 +8,14 @@ import (
 	"github.com/bulwarkgo/bulwark/conn"
 	"github.com/bulwarkgo/bulwark/internal/produce"
 	"github.com/bulwarkgo/bulwark/internal/saramax"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // ConnectProducer connects the engine within ctx and s.ConnectTimeout
 // (produce.Connect) and initialises the transactional ID, which fences
 // any older producer with the same ID and aborts its open transaction.
-func ConnectProducer(ctx context.Context, brokers []string, cfg *sarama.Config, s conn.Settings) (*Producer, error) {
+// mp receives the client's broker figures (nil: the otel global).
+func ConnectProducer(ctx context.Context, brokers []string, cfg *sarama.Config, s conn.Settings, mp metric.MeterProvider) (*Producer, error) {
 	timeout := cfg.Producer.Transaction.Timeout
 	e, err := produce.Connect(ctx, brokers, cfg, s,
 		produce.WithTransactionalID(cfg.Producer.Transaction.ID, timeout),
@@ -26,6 +28,7 @@ func ConnectProducer(ctx context.Context, brokers []string, cfg *sarama.Config, 
 		// within seconds (see Configs).
 		produce.WithTxnRetries(cfg.Producer.Transaction.Retry.Max),
 		produce.WithCloseTimeout(timeout),
+		produce.WithMeterProvider(mp),
 	)
 	if err != nil {
 		return nil, err
@@ -34,8 +37,9 @@ func ConnectProducer(ctx context.Context, brokers []string, cfg *sarama.Config, 
 }
 
 // ConnectGroup is [NewGroup] bounded the same way.
-func ConnectGroup(ctx context.Context, brokers []string, cfg *sarama.Config, s conn.Settings, group string, topics []string, hooks Hooks, log *slog.Logger) (*Group, error) {
+// mp receives the client's broker figures (nil: the otel global).
+func ConnectGroup(ctx context.Context, brokers []string, cfg *sarama.Config, s conn.Settings, group string, topics []string, hooks Hooks, log *slog.Logger, mp metric.MeterProvider) (*Group, error) {
 	return saramax.Connect(ctx, brokers, cfg, s, func(cut *sarama.Config) (*Group, error) {
-		return NewGroup(brokers, cut, group, topics, hooks, log)
+		return NewGroup(brokers, cut, group, topics, hooks, log, mp)
 	}, func(g *Group) { _ = g.Close() })
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/bulwarkgo/bulwark/internal/backoff"
 	"github.com/bulwarkgo/bulwark/internal/clock"
 	"github.com/bulwarkgo/bulwark/internal/saramax"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // GroupMeta is the consumer-group identity sent with transactional offsets
@@ -89,13 +90,15 @@ type Group struct {
 	cg         sarama.ConsumerGroup
 	hooks      Hooks
 	log        *slog.Logger
+	// stopMetrics ends the reporting of the client's broker figures.
+	stopMetrics func()
 	// probes are the sarama calls of Generation.NextDelivered; Run waits
 	// for them after closing the client, which ends them.
 	probes sync.WaitGroup
 }
 
 // NewGroup connects the member's client. Run joins the group.
-func NewGroup(brokers []string, cfg *sarama.Config, group string, topics []string, hooks Hooks, log *slog.Logger) (*Group, error) {
+func NewGroup(brokers []string, cfg *sarama.Config, group string, topics []string, hooks Hooks, log *slog.Logger, mp metric.MeterProvider) (*Group, error) {
 	client, err := sarama.NewClient(brokers, cfg)
 	if err != nil {
 		return nil, err
@@ -105,7 +108,13 @@ func NewGroup(brokers []string, cfg *sarama.Config, group string, topics []strin
 		_ = client.Close()
 		return nil, err
 	}
-	g := &Group{id: group, topics: topics, client: client, cg: cg, hooks: hooks, log: log}
+	stopMetrics, err := saramax.BridgeMetrics(client, brokers, mp)
+	if err != nil {
+		_ = cg.Close()
+		_ = client.Close()
+		return nil, err
+	}
+	g := &Group{id: group, topics: topics, client: client, cg: cg, hooks: hooks, log: log, stopMetrics: stopMetrics}
 	if id := cfg.Consumer.Group.InstanceId; id != "" {
 		g.instanceID = &id
 	}
@@ -118,6 +127,7 @@ func (g *Group) Close() error {
 	if cerr := g.client.Close(); cerr != nil && !errors.Is(cerr, sarama.ErrClosedClient) && err == nil {
 		err = cerr
 	}
+	g.stopMetrics()
 	return err
 }
 
@@ -143,6 +153,7 @@ func (g *Group) Run(ctx context.Context, fn GenerationFunc) error {
 		_ = g.cg.Close()
 		<-errsDone
 		_ = g.client.Close()
+		g.stopMetrics()
 		g.probes.Wait()
 	}()
 	failures := 0 // in a row

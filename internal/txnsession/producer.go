@@ -7,23 +7,6 @@ import (
 
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/internal/produce"
-	"github.com/bulwarkgo/bulwark/internal/saramax"
-)
-
-// Failure says what a failed transactional call left behind: the produce
-// engine's classes.
-type Failure = produce.TxnClass
-
-const (
-	// Abortable: abort the transaction; the producer stays usable.
-	Abortable = produce.Abortable
-	// GroupFenced: the group generation in the offsets is stale (KIP-447):
-	// this member no longer owns the partitions. Abort and rejoin.
-	GroupFenced = produce.GroupFenced
-	// Fenced: another producer took the transactional ID. Close this one.
-	Fenced = produce.Fenced
-	// Fatal: the producer is unusable for another reason. Close it.
-	Fatal = produce.Fatal
 )
 
 // Producer is one transactional producer (one per session instance), on
@@ -99,17 +82,6 @@ func (p *Producer) Abort() error {
 // OutcomeUnknown reports whether the last Commit failed after EndTxn may
 // have reached the coordinator.
 func (p *Producer) OutcomeUnknown() bool { return p.unknown }
-
-// Classify says what err, returned by Commit or Abort, means.
-func (p *Producer) Classify(err error) Failure {
-	if f := produce.Classify(err); f != Abortable {
-		return f
-	}
-	if saramax.IsGroupFencing(err) {
-		return GroupFenced
-	}
-	return Abortable
-}
 
 // Close shuts the producer down, bounded by the transaction timeout.
 func (p *Producer) Close() error {
