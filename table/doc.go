@@ -30,7 +30,25 @@
 // Superseded values and deleted keys are garbage as soon as they are
 // replaced. Memory is thus bounded by the live keys, not by the topic's
 // records; a topic whose live data does not fit in memory needs a
-// partitioned table ([WithPartitions]) on each of several instances.
+// partitioned table ([NewPartitioned], or [WithPartitions]) on each of
+// several instances.
+//
+// # Partitioned state
+//
+// A service that scales out over a consumer group keeps the state of its
+// input's keys in a compacted topic co-partitioned with the input (same
+// partition count, same keyed partitioning), as Kafka Streams does:
+// [NewPartitioned] returns a bulwark.RebalanceListener for
+// consumer.WithRebalanceListener or eos.WithRebalanceListener that opens
+// the table of state partition n when input partition n is assigned, waits
+// in Assigned until it is restored (within the callback's time), and closes
+// it when the partition is revoked or lost. The handler reads it with
+// [Partitioned.Get] or [Partitioned.For] for its record's partition; a
+// restore that did not finish in time is logged at WARN and goes on, and
+// until then those report [ErrNotReady] in bulwark's pause class rather
+// than block, so a handler returning the error pauses the partition. An
+// eos session rebalances eagerly, so there every rebalance restores its
+// partitions again. See ExampleNewPartitioned.
 //
 // # Writing
 //

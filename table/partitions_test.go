@@ -18,16 +18,9 @@ func TestPartitionsRestoresOnlyThose(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	model := map[string][]byte{}
-	for _, m := range recs {
-		if m.Partition != 0 && m.Partition != 4 {
-			continue
-		}
-		if m.Value == nil {
-			delete(model, string(m.Key))
-		} else {
-			model[string(m.Key)] = m.Value
-		}
+	model := modelByPartition(recs)[0]
+	for k, v := range modelByPartition(recs)[4] {
+		model[k] = v
 	}
 	tb := open(t, c, "stock", table.WithPartitions(4, 0, 4))
 	waitReady(t, tb)
