@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,7 +28,9 @@ import (
 //	go test -run '^$' -bench . -count 6 ./consumer | tee bench.txt
 //	go run golang.org/x/perf/cmd/benchstat@latest bench.txt
 
-const benchRecords = 100_000
+// benchRecords is the pipe's backlog: franz-go moves 100k in about 50 ms,
+// too short a window for a steady rate.
+const benchRecords = 300_000
 
 // noopRecords is the no-op benchmark's backlog: at millions of records/s a
 // 100k backlog is gone in tens of milliseconds, too short a window for a
@@ -92,12 +96,12 @@ func consumeAll(b *testing.B, cl *kafkatest.Cluster, group string, n int64, h fu
 	case <-time.After(2 * time.Minute):
 		b.Fatalf("handled %d of %d in 2 minutes", count.Load(), n)
 	}
-	end := time.Now()
+	end, endCPU := time.Now(), processCPU()
 	cancel()
 	if err := <-runDone; err != nil {
 		b.Fatal(err)
 	}
-	first.report(b, start, end, n)
+	first.report(b, start, end, endCPU, n)
 }
 
 // consumeAllBatches is consumeAll for a batch handler.
@@ -129,25 +133,39 @@ func consumeAllBatches(b *testing.B, cl *kafkatest.Cluster, group string, n int6
 	case <-time.After(2 * time.Minute):
 		b.Fatalf("handled %d of %d in 2 minutes", count.Load(), n)
 	}
-	end := time.Now()
+	end, endCPU := time.Now(), processCPU()
 	cancel()
 	if err := <-runDone; err != nil {
 		b.Fatal(err)
 	}
-	first.report(b, start, end, n)
+	first.report(b, start, end, endCPU, n)
 }
 
 // firstRecord remembers when the first record was handled.
+// cpu-ns/record is the process's CPU time (user and system, the in-process
+// cluster's included, so compare implementations side by side only) from
+// the first record handled to the last, per record: the same window as
+// records/s.
 type firstRecord struct {
 	once sync.Once
 	at   time.Time
+	cpu  int64
 }
 
-func (f *firstRecord) mark() { f.once.Do(func() { f.at = time.Now() }) }
+func (f *firstRecord) mark() { f.once.Do(func() { f.at, f.cpu = time.Now(), processCPU() }) }
 
-func (f *firstRecord) report(b *testing.B, start, end time.Time, n int64) {
+func (f *firstRecord) report(b *testing.B, start, end time.Time, endCPU, n int64) {
 	b.ReportMetric(float64(n-1)/end.Sub(f.at).Seconds(), "records/s")
 	b.ReportMetric(float64(f.at.Sub(start).Milliseconds()), "first-record-ms")
+	b.ReportMetric(float64(endCPU-f.cpu)/float64(n-1), "cpu-ns/record")
+}
+
+func processCPU() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		panic(err) // cannot fail on linux with RUSAGE_SELF
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 type rawHandler struct {
@@ -202,11 +220,11 @@ func rawSarama(b *testing.B, cl *kafkatest.Cluster, group string, n int64) {
 	case <-time.After(2 * time.Minute):
 		b.Fatal("raw sarama did not finish")
 	}
-	end := time.Now()
+	end, endCPU := time.Now(), processCPU()
 	cancel()
 	<-consumed
 	_ = cg.Close()
-	h.first.report(b, start, end, n)
+	h.first.report(b, start, end, endCPU, n)
 }
 
 // No-op handler: bulwark's consumer against a raw sarama ConsumerGroup on
@@ -308,8 +326,10 @@ func BenchmarkConsumeProducePipe(b *testing.B) {
 	})
 }
 
-// franzPipe polls, produces every polled record, waits for the acks, then
-// commits the polled offsets: at-least-once.
+// franzPipe polls at most 1000 records, produces them, waits for the acks,
+// then commits the polled offsets: at-least-once, a commit per 1000 records
+// at most (PollFetches would hand over the whole buffer, committing far
+// less often than the others).
 func franzPipe(b *testing.B, cl *kafkatest.Cluster, group string, n int) {
 	start := time.Now()
 	var first firstRecord
@@ -322,7 +342,7 @@ func franzPipe(b *testing.B, cl *kafkatest.Cluster, group string, n int) {
 	ctx := context.Background()
 	done := 0
 	for done < n {
-		fetches := client.PollFetches(ctx)
+		fetches := client.PollRecords(ctx, 1000)
 		if errs := fetches.Errors(); len(errs) > 0 {
 			b.Fatal(errs[0].Err)
 		}
@@ -343,5 +363,234 @@ func franzPipe(b *testing.B, cl *kafkatest.Cluster, group string, n int) {
 			b.Fatal(err)
 		}
 	}
-	first.report(b, start, time.Now(), int64(n))
+	end, endCPU := time.Now(), processCPU()
+	first.report(b, start, end, endCPU, int64(n))
+}
+
+// End-to-end latency at a fixed 5000 records/s, linger 0: the producer
+// stamps each value with the send time, the consumer takes the difference
+// on receipt; p50/p99/max over latencyRecords records (5 s per impl), after
+// a warm-up that waits until the consumer has joined and received.
+//
+//	go test -run '^$' -bench BenchmarkLatency -benchtime 1x -count 3 ./consumer
+const (
+	latencyRate    = 5000
+	latencyRecords = 25_000
+)
+
+func BenchmarkLatency(b *testing.B) {
+	b.Run("impl=bulwark", func(b *testing.B) {
+		for range b.N {
+			cl := newCluster(b, map[string]int32{"lat": 6})
+			rec := newLatencies()
+			c, err := New(cl.Brokers(), benchGroup("lat-b"), []string{"lat"}, bulwark.HandlerFunc(func(_ context.Context, m *bulwark.Message) error {
+				rec.add(m.Value)
+				return nil
+			}), WithConnection(cl.ConnOptions()...), WithSessionTimeout(6*time.Second), WithHeartbeatInterval(time.Second), WithKeyOrdering(64))
+			if err != nil {
+				b.Fatal(err)
+			}
+			p, err := producer.New(cl.Brokers(), producer.WithConnection(cl.ConnOptions()...), producer.WithLinger(0))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			runDone := make(chan error, 1)
+			go func() { runDone <- c.Run(ctx) }()
+			paced(b, rec, func(i int, v []byte) {
+				p.SendAsync(ctx, &bulwark.Message{Topic: "lat", Key: []byte(strconv.Itoa(i % 1000)), Value: v}, func(_ producer.Result, err error) {
+					if err != nil && ctx.Err() == nil {
+						b.Error(err)
+					}
+				})
+			})
+			cancel()
+			_ = p.Close()
+			if err := <-runDone; err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("impl=sarama", func(b *testing.B) {
+		for range b.N {
+			cl := newCluster(b, map[string]int32{"lat": 6})
+			rec := newLatencies()
+			cfg := sarama.NewConfig()
+			cfg.Version = sarama.V3_6_0_0
+			cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+			cfg.Consumer.Group.Session.Timeout = 6 * time.Second
+			cfg.Consumer.Group.Heartbeat.Interval = time.Second
+			cfg.Producer.Partitioner = sarama.NewMurmur2Partitioner
+			cfg.Producer.RequiredAcks = sarama.WaitForAll
+			cfg.Producer.Flush.Frequency = 0
+			p, err := sarama.NewAsyncProducer(cl.Brokers(), cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			go func() {
+				for err := range p.Errors() {
+					b.Error(err)
+				}
+			}()
+			cg, err := sarama.NewConsumerGroup(cl.Brokers(), benchGroup("lat-s"), cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			consumed := make(chan struct{})
+			go func() {
+				defer close(consumed)
+				for ctx.Err() == nil {
+					_ = cg.Consume(ctx, []string{"lat"}, latencyHandler{rec})
+				}
+			}()
+			paced(b, rec, func(i int, v []byte) {
+				p.Input() <- &sarama.ProducerMessage{Topic: "lat", Key: sarama.StringEncoder(strconv.Itoa(i % 1000)), Value: sarama.ByteEncoder(v)}
+			})
+			cancel()
+			<-consumed
+			_ = cg.Close()
+			_ = p.Close()
+		}
+	})
+	b.Run("impl=franz-go", func(b *testing.B) {
+		for range b.N {
+			cl := newCluster(b, map[string]int32{"lat": 6})
+			rec := newLatencies()
+			cons, err := kgo.NewClient(kgo.SeedBrokers(cl.Brokers()...), kgo.ConsumerGroup(benchGroup("lat-f")), kgo.ConsumeTopics("lat"),
+				kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.SessionTimeout(6*time.Second), kgo.HeartbeatInterval(time.Second))
+			if err != nil {
+				b.Fatal(err)
+			}
+			prod, err := kgo.NewClient(kgo.SeedBrokers(cl.Brokers()...), kgo.ProducerLinger(0))
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			polled := make(chan struct{})
+			go func() {
+				defer close(polled)
+				for ctx.Err() == nil {
+					fs := cons.PollFetches(ctx)
+					fs.EachRecord(func(r *kgo.Record) { rec.add(r.Value) })
+				}
+			}()
+			paced(b, rec, func(i int, v []byte) {
+				prod.Produce(ctx, &kgo.Record{Topic: "lat", Key: []byte(strconv.Itoa(i % 1000)), Value: v}, func(_ *kgo.Record, err error) {
+					if err != nil && ctx.Err() == nil {
+						b.Error(err)
+					}
+				})
+			})
+			cancel()
+			<-polled
+			prod.Close()
+			cons.Close()
+		}
+	})
+}
+
+// latencies collects receive-minus-send for measured records; a value's
+// first byte says whether it is a warm-up (0) or a measured (1) record,
+// the next 8 the send time in Unix nanoseconds.
+type latencies struct {
+	mu       sync.Mutex
+	warm     chan struct{}
+	warmOnce sync.Once
+	got      []time.Duration
+	all      chan struct{}
+}
+
+func newLatencies() *latencies {
+	return &latencies{warm: make(chan struct{}), all: make(chan struct{}), got: make([]time.Duration, 0, latencyRecords)}
+}
+
+func (l *latencies) add(v []byte) {
+	now := time.Now().UnixNano()
+	if len(v) < 9 {
+		return
+	}
+	if v[0] == 0 {
+		l.warmOnce.Do(func() { close(l.warm) })
+		return
+	}
+	var sent int64
+	for i := 1; i < 9; i++ {
+		sent = sent<<8 | int64(v[i])
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.got = append(l.got, time.Duration(now-sent))
+	if len(l.got) == latencyRecords {
+		close(l.all)
+	}
+}
+
+func stamp(measured bool) []byte {
+	v := make([]byte, 100)
+	if measured {
+		v[0] = 1
+	}
+	t := time.Now().UnixNano()
+	for i := 8; i >= 1; i-- {
+		v[i] = byte(t)
+		t >>= 8
+	}
+	return v
+}
+
+// paced sends warm-up records every 10 ms until one is received (bounded
+// at 30 s), then latencyRecords at latencyRate on a fixed schedule, waits
+// (at most 10 s) for all to arrive and reports p50/p99/max.
+func paced(b *testing.B, l *latencies, send func(i int, v []byte)) {
+	b.Helper()
+	warmBy := time.After(30 * time.Second)
+warm:
+	for i := 0; ; i++ {
+		send(i, stamp(false))
+		select {
+		case <-l.warm:
+			break warm
+		case <-warmBy:
+			b.Fatal("no warm-up record received in 30 s")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // let warm-up stragglers drain
+	start := time.Now()
+	gap := time.Second / latencyRate
+	for i := range latencyRecords {
+		if d := time.Until(start.Add(time.Duration(i) * gap)); d > 0 {
+			time.Sleep(d)
+		}
+		send(i, stamp(true))
+	}
+	select {
+	case <-l.all:
+	case <-time.After(10 * time.Second):
+		l.mu.Lock()
+		n := len(l.got)
+		l.mu.Unlock()
+		b.Fatalf("received %d of %d measured records", n, latencyRecords)
+	}
+	l.mu.Lock()
+	got := slices.Clone(l.got)
+	l.mu.Unlock()
+	slices.Sort(got)
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	b.ReportMetric(ms(got[len(got)/2]), "p50-ms")
+	b.ReportMetric(ms(got[len(got)*99/100]), "p99-ms")
+	b.ReportMetric(ms(got[len(got)-1]), "max-ms")
+	b.ReportMetric(float64(latencyRecords)/time.Since(start).Seconds(), "records/s")
+}
+
+type latencyHandler struct{ l *latencies }
+
+func (latencyHandler) Setup(sarama.ConsumerGroupSession) error   { return nil }
+func (latencyHandler) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+func (h latencyHandler) ConsumeClaim(_ sarama.ConsumerGroupSession, c sarama.ConsumerGroupClaim) error {
+	for m := range c.Messages() {
+		h.l.add(m.Value)
+	}
+	return nil
 }

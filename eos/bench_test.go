@@ -3,6 +3,7 @@ package eos_test
 import (
 	"context"
 	"fmt"
+	"syscall"
 	"testing"
 	"time"
 
@@ -51,7 +52,7 @@ func measure(b *testing.B, c *kafkatest.Cluster, n int, run func(ctx context.Con
 	defer cancel()
 	done := make(chan error, 1)
 	b.ResetTimer()
-	start := time.Now()
+	start, startCPU := time.Now(), processCPU(b)
 	go func() { done <- run(ctx) }()
 	var firstAt time.Time
 	var firstN int64
@@ -72,7 +73,7 @@ func measure(b *testing.B, c *kafkatest.Cluster, n int, run func(ctx context.Con
 		case <-time.After(2 * time.Millisecond):
 		}
 	}
-	end := time.Now()
+	end, endCPU := time.Now(), processCPU(b)
 	b.StopTimer()
 	cancel()
 	if err := <-done; err != nil && ctx.Err() == nil {
@@ -83,6 +84,18 @@ func measure(b *testing.B, c *kafkatest.Cluster, n int, run func(ctx context.Con
 	}
 	b.ReportMetric(float64(n)/end.Sub(start).Seconds(), "rec/s-with-start")
 	b.ReportMetric(float64(firstAt.Sub(start).Milliseconds()), "first-commit-ms")
+	b.ReportMetric(float64(endCPU-startCPU)/float64(n), "cpu-ns/record")
+}
+
+// processCPU is the process's user+system CPU time: cpu-ns/record includes
+// the in-process cluster and start-up, so compare implementations side by
+// side only.
+func processCPU(b *testing.B) int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 func BenchmarkEOS(b *testing.B) {
