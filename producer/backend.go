@@ -33,7 +33,7 @@ func connectEngine(ctx context.Context, brokers []string, cfg config, sc *sarama
 		// request late still gets the records queued behind it, as they
 		// were with sarama, instead of a race between the two deadlines
 		// deciding whether they are written.
-		produce.WithDeliveryTimeout(cfg.deliveryTimeout+cfg.requestTimeout()),
+		produce.WithDeliveryTimeout(cfg.deliveryTimeout + cfg.requestTimeout()),
 		produce.WithRequestTimeout(cfg.requestTimeout()),
 		produce.WithRetryBackoff(cfg.retryBackoff),
 		produce.WithCloseTimeout(cfg.closeTimeout),
