@@ -8,12 +8,12 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/internal/cputime"
 	"github.com/bulwarkgo/bulwark/kafkatest"
 	"github.com/bulwarkgo/bulwark/producer"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -96,7 +96,7 @@ func consumeAll(b *testing.B, cl *kafkatest.Cluster, group string, n int64, h fu
 	case <-time.After(2 * time.Minute):
 		b.Fatalf("handled %d of %d in 2 minutes", count.Load(), n)
 	}
-	end, endCPU := time.Now(), processCPU()
+	end, endCPU := time.Now(), cputime.Process().Nanoseconds()
 	cancel()
 	if err := <-runDone; err != nil {
 		b.Fatal(err)
@@ -133,7 +133,7 @@ func consumeAllBatches(b *testing.B, cl *kafkatest.Cluster, group string, n int6
 	case <-time.After(2 * time.Minute):
 		b.Fatalf("handled %d of %d in 2 minutes", count.Load(), n)
 	}
-	end, endCPU := time.Now(), processCPU()
+	end, endCPU := time.Now(), cputime.Process().Nanoseconds()
 	cancel()
 	if err := <-runDone; err != nil {
 		b.Fatal(err)
@@ -152,20 +152,14 @@ type firstRecord struct {
 	cpu  int64
 }
 
-func (f *firstRecord) mark() { f.once.Do(func() { f.at, f.cpu = time.Now(), processCPU() }) }
+func (f *firstRecord) mark() {
+	f.once.Do(func() { f.at, f.cpu = time.Now(), cputime.Process().Nanoseconds() })
+}
 
 func (f *firstRecord) report(b *testing.B, start, end time.Time, endCPU, n int64) {
 	b.ReportMetric(float64(n-1)/end.Sub(f.at).Seconds(), "records/s")
 	b.ReportMetric(float64(f.at.Sub(start).Milliseconds()), "first-record-ms")
 	b.ReportMetric(float64(endCPU-f.cpu)/float64(n-1), "cpu-ns/record")
-}
-
-func processCPU() int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		panic(err) // cannot fail on linux with RUSAGE_SELF
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 type rawHandler struct {
@@ -220,7 +214,7 @@ func rawSarama(b *testing.B, cl *kafkatest.Cluster, group string, n int64) {
 	case <-time.After(2 * time.Minute):
 		b.Fatal("raw sarama did not finish")
 	}
-	end, endCPU := time.Now(), processCPU()
+	end, endCPU := time.Now(), cputime.Process().Nanoseconds()
 	cancel()
 	<-consumed
 	_ = cg.Close()
@@ -363,7 +357,7 @@ func franzPipe(b *testing.B, cl *kafkatest.Cluster, group string, n int) {
 			b.Fatal(err)
 		}
 	}
-	end, endCPU := time.Now(), processCPU()
+	end, endCPU := time.Now(), cputime.Process().Nanoseconds()
 	first.report(b, start, end, endCPU, int64(n))
 }
 

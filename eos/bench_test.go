@@ -3,13 +3,13 @@ package eos_test
 import (
 	"context"
 	"fmt"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/eos"
+	"github.com/bulwarkgo/bulwark/internal/cputime"
 	"github.com/bulwarkgo/bulwark/kafkatest"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -52,7 +52,7 @@ func measure(b *testing.B, c *kafkatest.Cluster, n int, run func(ctx context.Con
 	defer cancel()
 	done := make(chan error, 1)
 	b.ResetTimer()
-	start, startCPU := time.Now(), processCPU(b)
+	start, startCPU := time.Now(), cputime.Process().Nanoseconds()
 	go func() { done <- run(ctx) }()
 	var firstAt time.Time
 	var firstN int64
@@ -73,7 +73,7 @@ func measure(b *testing.B, c *kafkatest.Cluster, n int, run func(ctx context.Con
 		case <-time.After(2 * time.Millisecond):
 		}
 	}
-	end, endCPU := time.Now(), processCPU(b)
+	end, endCPU := time.Now(), cputime.Process().Nanoseconds()
 	b.StopTimer()
 	cancel()
 	if err := <-done; err != nil && ctx.Err() == nil {
@@ -85,17 +85,6 @@ func measure(b *testing.B, c *kafkatest.Cluster, n int, run func(ctx context.Con
 	b.ReportMetric(float64(n)/end.Sub(start).Seconds(), "rec/s-with-start")
 	b.ReportMetric(float64(firstAt.Sub(start).Milliseconds()), "first-commit-ms")
 	b.ReportMetric(float64(endCPU-startCPU)/float64(n), "cpu-ns/record")
-}
-
-// processCPU is the process's user+system CPU time: cpu-ns/record includes
-// the in-process cluster and start-up, so compare implementations side by
-// side only.
-func processCPU(b *testing.B) int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 func BenchmarkEOS(b *testing.B) {

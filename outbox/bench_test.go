@@ -5,25 +5,17 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/internal/cputime"
 	"github.com/bulwarkgo/bulwark/internal/servicetest"
 	"github.com/bulwarkgo/bulwark/kafkatest"
 	"github.com/bulwarkgo/bulwark/outbox"
 	"github.com/bulwarkgo/bulwark/producer"
 	"github.com/stretchr/testify/require"
 )
-
-// cpuTime is this process's user+system CPU time (the relay, the
-// producer and the in-process cluster; PostgreSQL runs elsewhere).
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // BenchmarkRelay measures how fast one relay empties an outbox of b.N
 // rows (100-byte values) into a 6-partition topic, against PostgreSQL and
@@ -42,14 +34,14 @@ func BenchmarkRelay(b *testing.B) {
 			r, err := outbox.NewRelay(db, p, c.Brokers(), outbox.WithTable(ob.Table()), outbox.WithConnection(c.ConnOptions()...),
 				outbox.WithPollInterval(5*time.Millisecond), outbox.WithLogger(slog.New(slog.DiscardHandler)))
 			require.NoError(b, err)
-			cpu0 := cpuTime()
+			cpu0 := cputime.Process()
 			b.ResetTimer()
 			stop := runRelay(b, r)
 			for r.Stats().Published < int64(b.N) {
 				time.Sleep(time.Millisecond)
 			}
 			b.StopTimer()
-			cpu := cpuTime() - cpu0
+			cpu := cputime.Process() - cpu0
 			stop()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 			b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/row")
@@ -59,7 +51,7 @@ func BenchmarkRelay(b *testing.B) {
 		c := kafkatest.NewCluster(b, kafkatest.WithTopic("bench", 6))
 		p := newProducer(b, c)
 		value := make([]byte, 100)
-		cpu0 := cpuTime()
+		cpu0 := cputime.Process()
 		b.ResetTimer()
 		for i := range b.N {
 			m := &bulwark.Message{Topic: "bench", Key: fmt.Appendf(nil, "k%d", i%10000), Value: value}
@@ -71,7 +63,7 @@ func BenchmarkRelay(b *testing.B) {
 		}
 		require.NoError(b, p.Flush(context.Background()))
 		b.StopTimer()
-		cpu := cpuTime() - cpu0
+		cpu := cputime.Process() - cpu0
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 		b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/row")
 	})

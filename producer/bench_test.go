@@ -5,13 +5,13 @@ import (
 	"encoding/base64"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/conn"
+	"github.com/bulwarkgo/bulwark/internal/cputime"
 	"github.com/bulwarkgo/bulwark/internal/saramax"
 	"github.com/bulwarkgo/bulwark/kafkatest"
 	"github.com/bulwarkgo/bulwark/producer"
@@ -94,7 +94,7 @@ type start struct {
 func startRound(b *testing.B) start {
 	b.ReportAllocs()
 	b.ResetTimer()
-	return start{wall: time.Now(), cpu: processCPU(b)}
+	return start{wall: time.Now(), cpu: cputime.Process().Nanoseconds()}
 }
 
 // reportRate reports records/s and cpu-ns/record: the process's CPU time
@@ -102,15 +102,7 @@ func startRound(b *testing.B) start {
 // implementations side by side only) over the round, per record.
 func reportRate(b *testing.B, s start) {
 	b.ReportMetric(float64(b.N)/time.Since(s.wall).Seconds(), "records/s")
-	b.ReportMetric(float64(processCPU(b)-s.cpu)/float64(b.N), "cpu-ns/record")
-}
-
-func processCPU(b *testing.B) int64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		b.Fatal(err)
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano()
+	b.ReportMetric(float64(cputime.Process().Nanoseconds()-s.cpu)/float64(b.N), "cpu-ns/record")
 }
 
 // metricRegistry and histogram are the parts of sarama's go-metrics

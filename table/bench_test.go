@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/internal/cputime"
 	"github.com/bulwarkgo/bulwark/kafkatest"
 	"github.com/bulwarkgo/bulwark/table"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -80,7 +80,7 @@ func BenchmarkRestore(b *testing.B) {
 	} {
 		b.Run("impl="+impl.name, func(b *testing.B) {
 			var perKey float64
-			start, cpu := time.Now(), cpuTime()
+			start, cpu := time.Now(), cputime.Process()
 			for i := range b.N {
 				var before runtime.MemStats
 				last := i == b.N-1
@@ -101,20 +101,10 @@ func BenchmarkRestore(b *testing.B) {
 				runtime.KeepAlive(keep)
 			}
 			b.ReportMetric(float64(b.N*benchRecords)/time.Since(start).Seconds(), "records/s")
-			b.ReportMetric(float64((cpuTime()-cpu).Nanoseconds())/float64(b.N*benchRecords), "cpu-ns/record")
+			b.ReportMetric(float64((cputime.Process()-cpu).Nanoseconds())/float64(b.N*benchRecords), "cpu-ns/record")
 			b.ReportMetric(perKey, "B/key")
 		})
 	}
-}
-
-// cpuTime is the process's user and system CPU time: the client's and,
-// in-process, the cluster's.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // saramaRestore reads every partition of "bench" into a map with raw

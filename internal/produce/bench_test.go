@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/bulwarkgo/bulwark/conn"
+	"github.com/bulwarkgo/bulwark/internal/cputime"
 	"github.com/bulwarkgo/bulwark/internal/produce"
 	"github.com/bulwarkgo/bulwark/internal/saramax"
 	"github.com/bulwarkgo/bulwark/kafkatest"
@@ -46,7 +46,7 @@ func BenchmarkProduce(b *testing.B) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		b.ReportAllocs()
-		cpu0 := processCPU(b)
+		cpu0 := cputime.Process().Nanoseconds()
 		b.ResetTimer()
 		for i := range b.N {
 			send(ctx, i)
@@ -54,7 +54,7 @@ func BenchmarkProduce(b *testing.B) {
 		require.NoError(b, flush(ctx))
 		b.StopTimer()
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
-		b.ReportMetric(float64(processCPU(b)-cpu0)/float64(b.N), "cpu-ns/record")
+		b.ReportMetric(float64(cputime.Process().Nanoseconds()-cpu0)/float64(b.N), "cpu-ns/record")
 	}
 	var failed atomic.Int64
 	countErr := func(err error) {
@@ -131,12 +131,4 @@ func BenchmarkProduce(b *testing.B) {
 		}, cl.Flush)
 		require.Zero(b, failed.Load())
 	})
-}
-
-// processCPU is the process's user+system CPU time so far, in nanoseconds.
-// It includes the in-process cluster's.
-func processCPU(b *testing.B) int64 {
-	var ru syscall.Rusage
-	require.NoError(b, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
-	return ru.Utime.Nano() + ru.Stime.Nano()
 }
