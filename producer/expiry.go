@@ -6,10 +6,13 @@ import (
 	"time"
 )
 
-// expiry fails records the client has not settled within the delivery
-// timeout. sarama bounds the number of retries, not their total time: each
-// attempt may wait for its network read timeout, so without this a record
-// could settle long after the delivery timeout.
+// expiry fails records the engine has not settled within the delivery
+// timeout. The engine expires a batch only between requests: one in
+// flight to a broker that holds it settles when the answer comes or the
+// connection's read timeout passes, so without this a record could settle
+// long after the delivery timeout. (Expiring in-flight batches in the
+// engine itself, which keeps their sequences until answered, would make
+// this list redundant; until then it is the one bound users see.)
 //
 // Every record gets the same timeout, so keeping records in the order of
 // their start makes the list's head the next to expire, and one goroutine
