@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Proxy is a TCP forwarder in front of a server, for tests where the server
@@ -47,6 +48,45 @@ func (p *Proxy) Cut() {
 		_ = c.Close()
 	}
 	p.mu.Unlock()
+}
+
+// Conns is the set of connections a proxy had open at one moment.
+type Conns []net.Conn
+
+// Open returns the connections open now, for [Proxy.WaitClosed].
+func (p *Proxy) Open() Conns {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	open := make(Conns, 0, len(p.conns))
+	for c := range p.conns {
+		open = append(open, c)
+	}
+	return open
+}
+
+// WaitClosed waits up to timeout until every connection of open has been
+// closed by its server, and reports whether they all were. A proxy closes
+// a connection only after forwarding what the server sent before closing
+// it, so once WaitClosed returns true the clients hold the servers' last
+// words (such as PostgreSQL's 57P01 of a terminated session), which a
+// [Proxy.Cut] made right after terminating the sessions could drop.
+func (p *Proxy) WaitClosed(open Conns, timeout time.Duration) bool {
+	for deadline := time.Now().Add(timeout); ; time.Sleep(5 * time.Millisecond) {
+		p.mu.Lock()
+		left := 0
+		for _, c := range open {
+			if _, ok := p.conns[c]; ok {
+				left++
+			}
+		}
+		p.mu.Unlock()
+		if left == 0 {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
 }
 
 // Restore undoes [Proxy.Cut]: new connections are forwarded again, as to a

@@ -351,7 +351,13 @@ func testPostgresOutage(t *testing.T, restart bool) {
 	var saw57P01 atomic.Bool
 	if restart {
 		cut = func() {
+			// The sessions' 57P01 must reach the clients before the cut
+			// closes their connections: wait for the proxy to forward it.
+			open := proxy.Open()
 			terminateSessions(t, admin, app)
+			if !proxy.WaitClosed(open, 10*time.Second) {
+				t.Errorf("the proxy still holds connections of %s 10s after their sessions ended", app)
+			}
 			proxy.Cut()
 		}
 	}
