@@ -16,6 +16,7 @@ import (
 	"github.com/bulwarkgo/bulwark/internal/logging"
 	"github.com/bulwarkgo/bulwark/internal/saramagroup"
 	"github.com/bulwarkgo/bulwark/internal/saramax"
+	"github.com/bulwarkgo/bulwark/internal/stopbound"
 )
 
 // Goroutines of a Consumer: who starts each, what it owns, how it ends.
@@ -275,32 +276,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 	defer cutOff()
 	result := make(chan error, 1)
 	go func() { result <- c.runGroup(ctx, cutOffCtx, g) }()
-	select {
-	case err := <-result:
-		return err
-	case <-ctx.Done():
-	}
-	deadline := time.Now().Add(c.cfg.grace + StopMargin)
-	cut := time.NewTimer(time.Until(deadline) - cutOffLead)
-	defer cut.Stop()
-	select {
-	case err := <-result:
-		return err
-	case <-cut.C:
-	}
-	c.log.WarnContext(ctx, "stopping takes too long; cutting the connections to Kafka")
-	cutOff()
-	g.Abort()
-	c.dlt.abort()
-	last := time.NewTimer(time.Until(deadline))
-	defer last.Stop()
-	select {
-	case err := <-result:
-		return err
-	case <-last.C:
-		c.log.ErrorContext(ctx, "consumer did not stop within its bound; returning while handlers that ignore their context finish in the background")
-		return nil
-	}
+	return stopbound.Wait(ctx, result, c.cfg.grace+StopMargin, cutOffLead, func() {
+		cutOff()
+		g.Abort()
+		c.dlt.abort()
+	}, c.log, "consumer")
 }
 
 // runGroup consumes until ctx ends or a fatal error, then closes the

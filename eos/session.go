@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/bulwarkgo/bulwark/conn"
 	"github.com/bulwarkgo/bulwark/internal/clock"
+	"github.com/bulwarkgo/bulwark/internal/stopbound"
 	"github.com/bulwarkgo/bulwark/internal/telemetry"
 	"github.com/bulwarkgo/bulwark/internal/txnsession"
 )
@@ -91,7 +93,7 @@ func New(brokers []string, group string, inputTopics []string, transactionalIDPr
 		Hooks:              o.saramaHooks,
 	}
 	// Build once here so that bad settings fail New, not Run.
-	if _, _, err := txnsession.Configs(cs, s.settings); err != nil {
+	if _, _, err := txnsession.Configs(cs, s.settings, nil); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
 	if s.inst, err = newInstruments(o.tracerProvider, o.meterProvider, group,
@@ -146,8 +148,26 @@ func (s *Session) Run(ctx context.Context) error {
 	}
 }
 
+// StopMargin bounds how long Run may take to return after its context
+// ends, whatever the network does: the open transaction gets a bounded
+// attempt to abort, leaving the group and closing the producer too, and
+// what still waits on Kafka then has its connections cut (a transaction
+// whose abort was cut is aborted by the coordinator after the transaction
+// timeout, or at once by the next producer with the ID). A handler that
+// ignores its context is left to finish in the background.
+const StopMargin = 4 * time.Second
+
+// cutOffLead is how long before the end of StopMargin connections still
+// in use are cut, so what waits on them can return in time.
+const cutOffLead = 500 * time.Millisecond
+
+// runOnce runs one producer and membership until ctx ends or either
+// fails. Goroutines: consume runs the group (whose generations run the
+// transaction loop) and then closes the producer; runOnce waits for its
+// result, once ctx ended for at most StopMargin, cutting both clients'
+// connections shortly before (stopbound).
 func (s *Session) runOnce(ctx context.Context) error {
-	ccfg, pcfg, err := txnsession.Configs(s.conn, s.settings)
+	ccfg, pcfg, err := txnsession.Configs(s.conn, s.settings, s.opts.meterProvider)
 	if err != nil {
 		return err
 	}
@@ -156,25 +176,42 @@ func (s *Session) runOnce(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("eos: start producer %s: %w", s.txnID, err)
 	}
-	defer func() {
-		if err := prod.Close(); err != nil {
-			s.opts.logger.DebugContext(ctx, "eos: producer close", "error", err)
-		}
-	}()
 	hooks := txnsession.Hooks{
 		OnUnstable: func() { s.inst.unstable.Add(context.Background(), 1, s.inst.groupAttr) },
 	}
 	s.rebalanceHooks(ctx, &hooks)
-	grp, err := txnsession.ConnectGroup(ctx, s.brokers, ccfg, s.conn, s.group, s.topics, hooks, s.opts.logger, s.opts.meterProvider)
+	grp, err := txnsession.ConnectGroup(ctx, s.brokers, ccfg, s.conn, s.group, s.topics, hooks, s.opts.logger)
 	if err != nil {
+		s.closeProducer(ctx, prod)
 		return fmt.Errorf("eos: join group %s: %w", s.group, err)
 	}
+	cutOffCtx, cutOff := context.WithCancel(context.Background())
+	defer cutOff()
+	result := make(chan error, 1)
+	go func() { result <- s.consume(ctx, cutOffCtx, prod, grp) }()
+	return stopbound.Wait(ctx, result, StopMargin, cutOffLead, func() {
+		cutOff()
+		grp.Cut()
+		prod.Cut()
+	}, s.opts.logger, "eos")
+}
+
+// consume runs the group until ctx ends or a fatal error, then closes the
+// group (within its leave timeout, or until cutOff ends) and the producer.
+func (s *Session) consume(ctx, cutOff context.Context, prod *txnsession.Producer, grp *txnsession.Group) error {
+	defer s.closeProducer(ctx, prod)
 	if err := s.awaitTopics(ctx, grp); err != nil || ctx.Err() != nil {
-		_ = grp.Close()
+		_ = grp.Close(cutOff)
 		return err
 	}
-	return grp.Run(ctx, func(gctx context.Context, gen *txnsession.Generation) error {
+	return grp.Run(ctx, cutOff, func(gctx context.Context, gen *txnsession.Generation) error {
 		l := newTxnLoop(s, prod, gen)
 		return l.run(ctx, gctx)
 	})
+}
+
+func (s *Session) closeProducer(ctx context.Context, prod *txnsession.Producer) {
+	if err := prod.Close(); err != nil {
+		s.opts.logger.DebugContext(ctx, "eos: producer close", "error", err)
+	}
 }

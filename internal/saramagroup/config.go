@@ -22,17 +22,26 @@ type Settings struct {
 	// ReadCommitted fetches with isolation level read_committed: records
 	// of aborted transactions, and of open ones, are not returned.
 	ReadCommitted bool
+	// Eager rebalances eagerly (sticky assignment): a rebalance ends the
+	// whole session, revoking every partition, instead of moving only the
+	// partitions that change owner (cooperative-sticky, the default). eos
+	// wants it: one transaction never holds offsets of two generations,
+	// and every partition is released only after the open transaction.
+	Eager bool
 	// MeterProvider receives the member's broker figures (see
 	// saramax.BridgeMetrics); nil: the otel global.
 	MeterProvider metric.MeterProvider
 }
 
-// Configure sets consumer-group defaults on cfg: cooperative-sticky
-// assignment, no sarama auto-commit (offsets are committed through
-// [Group.Commit] only for finished records), errors returned on a channel,
-// the isolation level of s.
+// Configure sets consumer-group defaults on cfg: cooperative-sticky (or,
+// with s.Eager, sticky) assignment, no sarama auto-commit (offsets are
+// committed through [Group.Commit], or in transactions, only for finished
+// records), errors returned on a channel, the isolation level of s.
 func Configure(cfg *sarama.Config, s Settings) {
 	cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyCooperativeSticky()}
+	if s.Eager {
+		cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
+	}
 	cfg.Consumer.Offsets.AutoCommit.Enable = false
 	cfg.Consumer.Return.Errors = true
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
@@ -68,6 +77,12 @@ type Config struct {
 
 // Sarama returns the configuration, for explaining connect errors.
 func (c *Config) Sarama() *sarama.Config { return c.sarama }
+
+// Wrap makes a Config of cfg, built and validated by the caller (eos
+// checks it against its producer's), for [Connect].
+func Wrap(cfg *sarama.Config, mp metric.MeterProvider) *Config {
+	return &Config{sarama: cfg, meters: mp}
+}
 
 // NewConfig builds the member's configuration: connection settings, group
 // settings, then tweak (the user's escape hatch, may be nil), then sarama's

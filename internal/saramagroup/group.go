@@ -100,7 +100,7 @@ type Handler interface {
 // cooperative protocol that spans rebalances, until ctx ends, the group is
 // closed or the session fails. Call it in a loop.
 func (g *Group) Consume(ctx context.Context, topics []string, h Handler) error {
-	return g.cg.Consume(ctx, topics, &adapter{h: h})
+	return g.cg.Consume(ctx, topics, &adapter{h: h, g: g})
 }
 
 // Errors returns errors sarama reports while consuming (fetch, offset
@@ -157,6 +157,9 @@ func IsFatal(err error) bool {
 		errors.Is(err, sarama.ErrClosedClient)
 }
 
+// IsClosed reports whether err says the group was closed.
+func IsClosed(err error) bool { return errors.Is(err, sarama.ErrClosedConsumerGroup) }
+
 // IsFencedInstance reports whether err says another member registered
 // with this static member's instance ID (KIP-345).
 func IsFencedInstance(err error) bool { return errors.Is(err, sarama.ErrFencedInstancedId) }
@@ -164,7 +167,11 @@ func IsFencedInstance(err error) bool { return errors.Is(err, sarama.ErrFencedIn
 // Session is the member's current group session. Every claim of one
 // sarama session shares one *Session, so that callers can group their
 // partitions by it (one commit request for all of them).
-type Session struct{ s sarama.ConsumerGroupSession }
+type Session struct {
+	s          sarama.ConsumerGroupSession
+	group      string
+	instanceID *string
+}
 
 // MemberID is the member ID the coordinator assigned in this generation.
 func (s *Session) MemberID() string { return s.s.MemberID() }
@@ -172,6 +179,15 @@ func (s *Session) MemberID() string { return s.s.MemberID() }
 // GenerationID is the group generation the member belongs to now; with the
 // cooperative protocol it moves on within the same session.
 func (s *Session) GenerationID() int32 { return s.s.GenerationID() }
+
+// Meta is the member's identity in this session's generation.
+func (s *Session) Meta() GroupMeta {
+	m := GroupMeta{Group: s.group, Generation: s.s.GenerationID(), MemberID: s.s.MemberID()}
+	if s.instanceID != nil {
+		m.InstanceID = *s.instanceID
+	}
+	return m
+}
 
 // Context ends when the session ends.
 func (s *Session) Context() context.Context { return s.s.Context() }
@@ -273,6 +289,7 @@ func recordSize(cm *sarama.ConsumerMessage) int {
 // protocol, claims added by later rebalances join the same session).
 type adapter struct {
 	h    Handler
+	g    *Group
 	sess atomic.Pointer[Session]
 }
 
@@ -280,7 +297,7 @@ func (a *adapter) session(s sarama.ConsumerGroupSession) *Session {
 	if cur := a.sess.Load(); cur != nil && cur.s == s {
 		return cur
 	}
-	sess := &Session{s}
+	sess := &Session{s: s, group: a.g.group, instanceID: a.g.instanceID}
 	a.sess.Store(sess)
 	return sess
 }

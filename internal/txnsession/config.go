@@ -6,7 +6,9 @@ import (
 
 	"github.com/IBM/sarama"
 	"github.com/bulwarkgo/bulwark/conn"
+	"github.com/bulwarkgo/bulwark/internal/saramagroup"
 	"github.com/bulwarkgo/bulwark/internal/saramax"
+	"go.opentelemetry.io/otel/metric"
 )
 
 // ConfigHook edits a sarama configuration (eos.WithSaramaConfig).
@@ -31,30 +33,28 @@ type Settings struct {
 var MinKafkaVersion = sarama.V2_5_0_0
 
 // Configs returns the consumer-group and the transactional-producer
-// configurations, each validated by sarama after the hooks ran.
-func Configs(cs conn.Settings, s Settings) (consumer, producer *sarama.Config, err error) {
-	consumer, err = saramax.NewConfig(cs)
+// configurations, each validated by sarama after the hooks ran. mp
+// receives the group's broker figures (nil: the otel global).
+func Configs(cs conn.Settings, s Settings, mp metric.MeterProvider) (*saramagroup.Config, *sarama.Config, error) {
+	consumer, err := saramax.NewConfig(cs)
 	if err != nil {
 		return nil, nil, err
 	}
-	// Eager rebalancing: a rebalance ends the whole generation, so one
-	// transaction never holds offsets of two generations and every
-	// partition is released only after the open transaction ended.
-	consumer.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategySticky()}
-	consumer.Consumer.Group.Session.Timeout = s.SessionTimeout
-	consumer.Consumer.Group.Heartbeat.Interval = max(s.SessionTimeout/6, 100*time.Millisecond)
-	consumer.Consumer.Group.Rebalance.Timeout = 2 * s.SessionTimeout
-	consumer.Consumer.IsolationLevel = sarama.ReadCommitted
-	// Offsets are committed only inside transactions; sarama must never
-	// commit on its own (it would write offsets outside a transaction).
-	consumer.Consumer.Offsets.AutoCommit.Enable = false
-	consumer.Consumer.Offsets.Initial = sarama.OffsetOldest
-	consumer.Consumer.Return.Errors = true
-	if s.StaticMembership {
-		consumer.Consumer.Group.InstanceId = s.InstanceID
+	gs := saramagroup.Settings{
+		SessionTimeout:    s.SessionTimeout,
+		HeartbeatInterval: max(s.SessionTimeout/6, 100*time.Millisecond),
+		RebalanceTimeout:  2 * s.SessionTimeout,
+		// Offsets are committed only inside transactions; sarama must
+		// never commit on its own (Configure turns auto-commit off).
+		ReadCommitted: true,
+		Eager:         true,
 	}
+	if s.StaticMembership {
+		gs.InstanceID = s.InstanceID
+	}
+	saramagroup.Configure(consumer, gs)
 
-	producer, err = saramax.NewConfig(cs)
+	producer, err := saramax.NewConfig(cs)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -109,5 +109,5 @@ func Configs(cs conn.Settings, s Settings) (consumer, producer *sarama.Config, e
 	if err := saramax.Validate(producer); err != nil {
 		return nil, nil, err
 	}
-	return consumer, producer, nil
+	return saramagroup.Wrap(consumer, mp), producer, nil
 }

@@ -2,12 +2,10 @@ package txnsession
 
 import (
 	"context"
-	"log/slog"
 
 	"github.com/IBM/sarama"
 	"github.com/bulwarkgo/bulwark/conn"
 	"github.com/bulwarkgo/bulwark/internal/produce"
-	"github.com/bulwarkgo/bulwark/internal/saramax"
 	"go.opentelemetry.io/otel/metric"
 )
 
@@ -33,13 +31,6 @@ func ConnectProducer(ctx context.Context, brokers []string, cfg *sarama.Config, 
 	if err != nil {
 		return nil, err
 	}
-	return &Producer{e: e, bound: timeout}, nil
-}
-
-// ConnectGroup is [NewGroup] bounded the same way.
-// mp receives the client's broker figures (nil: the otel global).
-func ConnectGroup(ctx context.Context, brokers []string, cfg *sarama.Config, s conn.Settings, group string, topics []string, hooks Hooks, log *slog.Logger, mp metric.MeterProvider) (*Group, error) {
-	return saramax.Connect(ctx, brokers, cfg, s, func(cut *sarama.Config) (*Group, error) {
-		return NewGroup(brokers, cut, group, topics, hooks, log, mp)
-	}, func(g *Group) { _ = g.Close() })
+	cut, cutNow := context.WithCancel(context.Background())
+	return &Producer{e: e, bound: timeout, cut: cut, cutNow: cutNow}, nil
 }

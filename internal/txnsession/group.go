@@ -2,29 +2,27 @@ package txnsession
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/IBM/sarama"
 	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/conn"
 	"github.com/bulwarkgo/bulwark/internal/backoff"
 	"github.com/bulwarkgo/bulwark/internal/clock"
-	"github.com/bulwarkgo/bulwark/internal/saramax"
-	"go.opentelemetry.io/otel/metric"
+	"github.com/bulwarkgo/bulwark/internal/saramagroup"
 )
+
+// TopicPartition names one partition.
+type TopicPartition = saramagroup.TopicPartition
+
+// NoOffset stands for a partition without a committed offset.
+const NoOffset = saramagroup.NoOffset
 
 // GroupMeta is the consumer-group identity sent with transactional offsets
 // so the broker can fence a stale member (KIP-447).
-type GroupMeta struct{ m *sarama.ConsumerGroupMetadata }
-
-// Generation returns the group generation the metadata belongs to.
-func (g GroupMeta) Generation() int32 { return g.m.GenerationID }
-
-// MemberID returns the member ID the metadata belongs to.
-func (g GroupMeta) MemberID() string { return g.m.MemberID }
+type GroupMeta = saramagroup.GroupMeta
 
 // Generation is one group generation as the session sees it: the claimed
 // partitions, already positioned at their stable offsets, and their records
@@ -43,7 +41,8 @@ type Generation struct {
 	CatchUp map[TopicPartition]int64
 
 	group *Group
-	marks watermarks // next_offset.go
+	ctx   context.Context // the generation's: probes end with it
+	marks watermarks      // next_offset.go
 	lost  atomic.Bool
 }
 
@@ -54,7 +53,7 @@ func (g *Generation) MarkLost() { g.lost.Store(true) }
 // StableOffsets fetches the committed offsets of parts, waiting while a
 // transaction that commits offsets for the group is pending.
 func (g *Generation) StableOffsets(ctx context.Context, parts []TopicPartition) (map[TopicPartition]int64, error) {
-	return stableOffsets(ctx, g.group.client, g.group.id, parts, g.group.hooks.OnUnstable)
+	return g.group.m.StableOffsets(ctx, parts, g.group.hooks.OnUnstable)
 }
 
 // GenerationFunc runs one generation. It must return once ctx is done (the
@@ -80,60 +79,49 @@ type Hooks struct {
 	OnReleased func(parts []TopicPartition, lost bool)
 }
 
-// Group is a consumer-group member whose partitions start from stable
-// offsets.
+// Group is a consumer-group member (saramagroup, eager) whose partitions
+// start from stable offsets and whose generations each run one function.
 type Group struct {
-	id         string
-	topics     []string
-	instanceID *string
-	client     sarama.Client
-	cg         sarama.ConsumerGroup
-	hooks      Hooks
-	log        *slog.Logger
-	// stopMetrics ends the reporting of the client's broker figures.
-	stopMetrics func()
-	// probes are the sarama calls of Generation.NextDelivered; Run waits
-	// for them after closing the client, which ends them.
-	probes sync.WaitGroup
+	m      *saramagroup.Group
+	topics []string
+	hooks  Hooks
+	log    *slog.Logger
 }
 
-// NewGroup connects the member's client. Run joins the group.
-func NewGroup(brokers []string, cfg *sarama.Config, group string, topics []string, hooks Hooks, log *slog.Logger, mp metric.MeterProvider) (*Group, error) {
-	client, err := sarama.NewClient(brokers, cfg)
+// ConnectGroup connects the member (saramagroup.Connect: bounded by ctx
+// and s.ConnectTimeout). Run joins the group.
+func ConnectGroup(ctx context.Context, brokers []string, cfg *saramagroup.Config, s conn.Settings, group string, topics []string, hooks Hooks, log *slog.Logger) (*Group, error) {
+	m, err := saramagroup.Connect(ctx, brokers, group, cfg, s)
 	if err != nil {
 		return nil, err
 	}
-	cg, err := sarama.NewConsumerGroupFromClient(group, client)
-	if err != nil {
-		_ = client.Close()
-		return nil, err
-	}
-	stopMetrics, err := saramax.BridgeMetrics(client, brokers, mp)
-	if err != nil {
-		_ = cg.Close()
-		_ = client.Close()
-		return nil, err
-	}
-	g := &Group{id: group, topics: topics, client: client, cg: cg, hooks: hooks, log: log, stopMetrics: stopMetrics}
-	if id := cfg.Consumer.Group.InstanceId; id != "" {
-		g.instanceID = &id
-	}
-	return g, nil
+	return &Group{m: m, topics: topics, hooks: hooks, log: log}, nil
 }
 
-// Close releases a group that never ran; Run closes it when it returns.
-func (g *Group) Close() error {
-	err := g.cg.Close()
-	if cerr := g.client.Close(); cerr != nil && !errors.Is(cerr, sarama.ErrClosedClient) && err == nil {
-		err = cerr
-	}
-	g.stopMetrics()
-	return err
+// MissingTopics returns those of topics the cluster does not have.
+func (g *Group) MissingTopics(topics []string) ([]string, error) { return g.m.MissingTopics(topics) }
+
+// Cut cuts the member's connections (saramagroup.Group.Abort), for an
+// owner out of time to stop: what waits on Kafka returns at once.
+func (g *Group) Cut() { g.m.Abort() }
+
+// LeaveTimeout bounds leaving the group and closing its clients; past it
+// the connections are cut.
+const LeaveTimeout = time.Second
+
+// Close leaves the group and closes the clients within LeaveTimeout (or
+// until ctx ends), then cuts the connections. Run closes the group when
+// it returns; Close is for a group that never ran.
+func (g *Group) Close(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, LeaveTimeout)
+	defer cancel()
+	return g.m.Close(ctx)
 }
 
 // Run consumes until ctx is done or fn returns an error, rejoining after
-// each generation.
-func (g *Group) Run(ctx context.Context, fn GenerationFunc) error {
+// each generation, then closes the group (see Close; cutOff ending cuts
+// it short).
+func (g *Group) Run(ctx, cutOff context.Context, fn GenerationFunc) error {
 	// A fatal error must end the session even when this member has no
 	// partitions (and so no ConsumeClaim that could return).
 	ctx, stop := context.WithCancel(ctx)
@@ -142,7 +130,7 @@ func (g *Group) Run(ctx context.Context, fn GenerationFunc) error {
 	errsDone := make(chan struct{})
 	go func() {
 		defer close(errsDone)
-		for err := range g.cg.Errors() {
+		for err := range g.m.Errors() {
 			if g.hooks.OnError != nil {
 				g.hooks.OnError(err)
 			}
@@ -150,15 +138,14 @@ func (g *Group) Run(ctx context.Context, fn GenerationFunc) error {
 		}
 	}()
 	defer func() {
-		_ = g.cg.Close()
+		if err := g.Close(cutOff); err != nil {
+			g.log.DebugContext(ctx, "eos: leaving the group", "error", err)
+		}
 		<-errsDone
-		_ = g.client.Close()
-		g.stopMetrics()
-		g.probes.Wait()
 	}()
 	failures := 0 // in a row
 	for {
-		err := g.cg.Consume(ctx, g.topics, h)
+		err := g.m.Consume(ctx, g.topics, h)
 		if fatal := h.takeFatal(); fatal != nil {
 			return fatal
 		}
@@ -169,10 +156,10 @@ func (g *Group) Run(ctx context.Context, fn GenerationFunc) error {
 			failures = 0
 			continue
 		}
-		if errors.Is(err, sarama.ErrClosedConsumerGroup) {
+		if saramagroup.IsClosed(err) {
 			return err
 		}
-		if errors.Is(err, sarama.ErrUnstableOffsetCommit) {
+		if saramagroup.IsUnstable(err) {
 			// sarama's own offset fetch (RequireStable for read_committed)
 			// gave up while a transaction of the previous owner is pending.
 			// Safe; try again soon, the transaction ends within its timeout.
@@ -208,10 +195,14 @@ const unstableRejoinBackoff = 100 * time.Millisecond
 // slowest draw.
 var rejoinBackoff = backoff.Policy{Initial: 50 * time.Millisecond, Max: 2 * time.Second, Jitter: backoff.None}
 
-// groupHandler adapts GenerationFunc to sarama's ConsumerGroupHandler. With
-// the eager protocol one session is one generation, so the per-generation
-// fields are reset in Setup and read by ConsumeClaim / Cleanup of the same
-// session only.
+// groupHandler runs a GenerationFunc per session. With the eager protocol
+// one session is one generation, so the per-generation fields are reset in
+// Setup and read by ConsumeClaim / Cleanup of the same session only.
+//
+// Goroutines: Setup starts the generation function, which closes done when
+// it returns; sarama runs one ConsumeClaim per partition, each forwarding
+// its records to records until done closes or the session ends. Cleanup
+// waits for done.
 type groupHandler struct {
 	g    *Group
 	fn   GenerationFunc
@@ -233,45 +224,36 @@ func (h *groupHandler) takeFatal() error {
 	return err
 }
 
-func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
-	var parts []TopicPartition
-	for topic, ps := range sess.Claims() {
-		for _, p := range ps {
-			parts = append(parts, TopicPartition{topic, p})
-		}
-	}
+func (h *groupHandler) Setup(sess *saramagroup.Session) error {
+	parts := sess.Claims()
 	// sarama already fetched offsets, without RequireStable: a transaction
 	// of the previous owner may be about to move them. Start from stable
 	// ones only.
-	offs, err := stableOffsets(sess.Context(), h.g.client, h.g.id, parts, h.g.hooks.OnUnstable)
+	ctx := sess.Context()
+	offs, err := h.g.m.StableOffsets(ctx, parts, h.g.hooks.OnUnstable)
 	if err != nil {
 		h.done, h.gen = nil, nil
 		return err
 	}
 	for tp, off := range offs {
-		// MarkOffset only moves forward and ResetOffset only backward;
-		// together they set exactly off. With auto-commit disabled neither
-		// is ever committed by sarama. NoOffset makes the claim start at
-		// Consumer.Offsets.Initial.
-		sess.MarkOffset(tp.Topic, tp.Partition, off, "")
-		sess.ResetOffset(tp.Topic, tp.Partition, off, "")
+		sess.Position(tp, off) // NoOffset: from Consumer.Offsets.Initial
 	}
 	records := make(chan *bulwark.Message, 256)
 	done := make(chan struct{})
 	h.records, h.done = records, done
 	gen := &Generation{
-		Meta:    GroupMeta{sarama.NewConsumerGroupMetadataFromSession(sess, h.g.id, h.g.instanceID)},
+		Meta:    sess.Meta(),
 		Claims:  parts,
 		Records: records,
 		Start:   offs,
-		CatchUp: catchUp(h.g.client, offs),
+		CatchUp: h.g.catchUp(ctx, offs),
 		group:   h.g,
+		ctx:     ctx,
 	}
 	h.gen = gen
 	if h.g.hooks.OnAssigned != nil {
 		h.g.hooks.OnAssigned(parts)
 	}
-	ctx := sess.Context()
 	go func() {
 		defer close(done)
 		if err := h.fn(ctx, gen); err != nil {
@@ -286,15 +268,15 @@ func (h *groupHandler) Setup(sess sarama.ConsumerGroupSession) error {
 
 // catchUp looks up the ends of the partitions that start at start (see
 // Generation.CatchUp).
-func catchUp(client sarama.Client, start map[TopicPartition]int64) map[TopicPartition]int64 {
+func (g *Group) catchUp(ctx context.Context, start map[TopicPartition]int64) map[TopicPartition]int64 {
 	out := make(map[TopicPartition]int64, len(start))
 	for tp, from := range start {
-		end, err := client.GetOffset(tp.Topic, tp.Partition, sarama.OffsetNewest)
+		end, err := g.m.OffsetAt(ctx, tp.Topic, tp.Partition, saramagroup.Newest)
 		if err != nil {
 			continue
 		}
 		if from == NoOffset {
-			if from, err = client.GetOffset(tp.Topic, tp.Partition, sarama.OffsetOldest); err != nil {
+			if from, err = g.m.OffsetAt(ctx, tp.Topic, tp.Partition, saramagroup.Oldest); err != nil {
 				continue
 			}
 		}
@@ -306,44 +288,36 @@ func catchUp(client sarama.Client, start map[TopicPartition]int64) map[TopicPart
 	return out
 }
 
-func (h *groupHandler) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
-	records, done, ctxDone := h.records, h.done, sess.Context().Done()
+func (h *groupHandler) ConsumeClaim(sess *saramagroup.Session, claim *saramagroup.Claim) error {
+	records, done := h.records, h.done
 	if h.gen != nil {
-		h.gen.marks.add(TopicPartition{claim.Topic(), claim.Partition()}, claim)
+		h.gen.marks.add(TopicPartition{Topic: claim.Topic(), Partition: claim.Partition()}, claim)
 	}
-	var slab saramax.MessageSlab
 	for {
-		select {
-		case cm, ok := <-claim.Messages():
-			if !ok {
-				return nil
-			}
-			msg := slab.FromConsumerMessage(cm)
-			select {
-			case records <- msg:
-			case <-done:
-				return nil
-			case <-ctxDone:
-				return nil
-			}
-		case <-done:
-			// The generation function ended the generation; returning
-			// makes sarama end the session and rejoin.
+		// done firing (Woken): the generation function ended the
+		// generation; returning makes sarama end the session and rejoin.
+		msg, _, ev := claim.Next(done)
+		if ev != saramagroup.Received {
 			return nil
-		case <-ctxDone:
+		}
+		select {
+		case records <- msg:
+		case <-done:
+			return nil
+		case <-claim.Done():
 			return nil
 		}
 	}
 }
 
-func (h *groupHandler) Cleanup(sess sarama.ConsumerGroupSession) error {
+func (h *groupHandler) Cleanup(sess *saramagroup.Session) error {
 	// Partitions are released only after the generation function has
 	// finished or aborted its transaction.
 	if h.done != nil {
 		<-h.done
 	}
 	if h.gen != nil && h.g.hooks.OnReleased != nil {
-		h.g.hooks.OnReleased(h.gen.Claims, saramax.SessionDropped(sess.Context()) || h.gen.lost.Load())
+		h.g.hooks.OnReleased(h.gen.Claims, sess.Failed() || h.gen.lost.Load())
 	}
 	h.gen = nil
 	return nil

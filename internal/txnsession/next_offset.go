@@ -3,8 +3,7 @@ package txnsession
 import (
 	"sync"
 
-	"github.com/IBM/sarama"
-	"github.com/bulwarkgo/bulwark/internal/saramax"
+	"github.com/bulwarkgo/bulwark/internal/saramagroup"
 )
 
 // NextResult is the answer of [Generation.NextDelivered].
@@ -19,23 +18,21 @@ type NextResult struct {
 
 // NextDelivered asks the broker how far the offsets from from (everything
 // before it handled; NoOffset: nothing consumed) hold only transaction
-// markers and aborted records, which sarama reads past without delivering
-// (see saramax.NextDelivered). The answer is sent on out, which must have
-// room for it: the call takes no context, and the caller goes on
-// meanwhile. The call ends when it is answered or when [Group.Run] closes
-// the client, which waits for it.
+// markers and aborted records (saramagroup.Group.NextDelivered). The
+// answer is sent on out, which must have room for it, so the caller goes
+// on meanwhile. The call ends when answered or with the generation.
 func (g *Generation) NextDelivered(tp TopicPartition, from int64, out chan<- NextResult) {
-	g.group.probes.Go(func() {
+	go func() {
 		start := from
 		if start == NoOffset {
-			start = sarama.OffsetOldest // Configs starts partitions there
+			start = saramagroup.Oldest // Configs starts partitions there
 		}
-		next, err := saramax.NextDelivered(g.group.client, tp.Topic, tp.Partition, start)
+		next, err := g.group.m.NextDelivered(g.ctx, tp.Topic, tp.Partition, start)
 		if err != nil || next < 0 {
 			next = from
 		}
 		out <- NextResult{Partition: tp, From: from, Next: next, Err: err}
-	})
+	}()
 }
 
 // HighWaterMark returns the high watermark of a claimed partition as of
@@ -46,14 +43,14 @@ func (g *Generation) HighWaterMark(tp TopicPartition) int64 { return g.marks.get
 // starts, for their high watermarks.
 type watermarks struct {
 	mu     sync.Mutex
-	claims map[TopicPartition]sarama.ConsumerGroupClaim
+	claims map[TopicPartition]*saramagroup.Claim
 }
 
-func (w *watermarks) add(tp TopicPartition, c sarama.ConsumerGroupClaim) {
+func (w *watermarks) add(tp TopicPartition, c *saramagroup.Claim) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.claims == nil {
-		w.claims = map[TopicPartition]sarama.ConsumerGroupClaim{}
+		w.claims = map[TopicPartition]*saramagroup.Claim{}
 	}
 	w.claims[tp] = c
 }
@@ -65,5 +62,5 @@ func (w *watermarks) get(tp TopicPartition) int64 {
 	if c == nil {
 		return -1
 	}
-	return c.HighWaterMarkOffset()
+	return c.HighWaterMark()
 }

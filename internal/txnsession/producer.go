@@ -15,6 +15,19 @@ type Producer struct {
 	e       *produce.Connected
 	bound   time.Duration // of Commit, Abort and Close, which take no context
 	unknown bool          // the last Commit's outcome is unknown
+	// cut ends with Cut: calls in progress and later ones give up at once.
+	cut    context.Context
+	cutNow context.CancelFunc
+}
+
+// Cut cuts the producer's connections and ends its calls in progress, for
+// an owner out of time to stop: an open transaction stays open until the
+// coordinator aborts it after the transaction timeout (or the next
+// producer with the ID does at once). Close must still be called.
+// Unlike the other methods it may be called from any goroutine.
+func (p *Producer) Cut() {
+	p.cutNow()
+	p.e.Cut()
 }
 
 // Begin starts a transaction.
@@ -42,7 +55,7 @@ func (p *Producer) Err() error { return p.e.TxnErr() }
 // Commit adds the consumed offsets (next offset to read, per partition)
 // with the group metadata, then flushes the records and commits.
 func (p *Producer) Commit(offsets map[TopicPartition]int64, meta GroupMeta) error {
-	ctx, cancel := context.WithTimeout(context.Background(), p.bound)
+	ctx, cancel := context.WithTimeout(p.cut, p.bound)
 	defer cancel()
 	if err := p.e.TxnErr(); err != nil {
 		return err
@@ -55,10 +68,7 @@ func (p *Producer) Commit(offsets map[TopicPartition]int64, meta GroupMeta) erro
 			}
 			byTopic[tp.Topic][tp.Partition] = off
 		}
-		gm := produce.GroupMeta{Group: meta.m.GroupID, Generation: meta.m.GenerationID, MemberID: meta.m.MemberID}
-		if meta.m.GroupInstanceID != nil {
-			gm.InstanceID = *meta.m.GroupInstanceID
-		}
+		gm := produce.GroupMeta{Group: meta.Group, Generation: meta.Generation, MemberID: meta.MemberID, InstanceID: meta.InstanceID}
 		if err := p.e.AddOffsets(ctx, gm, byTopic); err != nil {
 			return err
 		}
@@ -71,7 +81,7 @@ func (p *Producer) Commit(offsets map[TopicPartition]int64, meta GroupMeta) erro
 // Abort aborts the open transaction once every record sent has settled
 // (written, then aborted: what read_committed must hide).
 func (p *Producer) Abort() error {
-	ctx, cancel := context.WithTimeout(context.Background(), p.bound)
+	ctx, cancel := context.WithTimeout(p.cut, p.bound)
 	defer cancel()
 	if err := p.e.Flush(ctx); err != nil {
 		return err
@@ -85,7 +95,8 @@ func (p *Producer) OutcomeUnknown() bool { return p.unknown }
 
 // Close shuts the producer down, bounded by the transaction timeout.
 func (p *Producer) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), p.bound)
+	ctx, cancel := context.WithTimeout(p.cut, p.bound)
 	defer cancel()
+	defer p.cutNow()
 	return p.e.Close(ctx)
 }
