@@ -32,6 +32,7 @@ const longPoll = 500 * time.Millisecond
 // milliseconds), not performance claims.
 func TestCommitLatencyBehindAndCaughtUp(t *testing.T) {
 	const records = 20_000
+	kafkatest.SkipIfExternal(t, "needs a one-broker cluster (coordinator and leader on one connection); WithBrokers does not size external brokers")
 	cl := kafkatest.NewCluster(t, kafkatest.WithBrokers(1), kafkatest.WithTopic("in", 1))
 	produce(t, cl, "in", records, nil)
 

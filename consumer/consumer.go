@@ -13,6 +13,7 @@ import (
 	"github.com/bulwarkgo/bulwark/conn"
 	"github.com/bulwarkgo/bulwark/consumer/internal/delivery"
 	"github.com/bulwarkgo/bulwark/internal/backoff"
+	"github.com/bulwarkgo/bulwark/internal/fate"
 	"github.com/bulwarkgo/bulwark/internal/logging"
 	"github.com/bulwarkgo/bulwark/internal/saramagroup"
 	"github.com/bulwarkgo/bulwark/internal/saramax"
@@ -196,11 +197,13 @@ func New(brokers []string, group string, topics []string, handler bulwark.Handle
 		readiness: readiness{ready: make(chan struct{})},
 		commitSem: make(chan struct{}, 1),
 		policy: delivery.Policy{
-			MaxAttempts:     cfg.maxAttempts,
-			Backoff:         backoff.Policy{Initial: cfg.retryInitial, Max: cfg.retryMax},
-			MaxElapsed:      cfg.retryElapsed,
-			PauseDelay:      cfg.pauseDelay,
-			MaxPauseDelay:   cfg.maxPauseDelay,
+			Limits: fate.Limits{
+				MaxAttempts:   cfg.maxAttempts,
+				Backoff:       backoff.Policy{Initial: cfg.retryInitial, Max: cfg.retryMax},
+				MaxElapsed:    cfg.retryElapsed,
+				PauseDelay:    cfg.pauseDelay,
+				MaxPauseDelay: cfg.maxPauseDelay,
+			},
 			DeadLetterTopic: cfg.deadLetterTopic,
 			Group:           group,
 		},

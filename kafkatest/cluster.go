@@ -20,10 +20,15 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
-// Cluster is a running in-process cluster. Its methods are safe for
-// concurrent use.
+// Cluster is a running in-process cluster, or a connection to external
+// brokers when [EnvBrokers] is set. Its methods are safe for concurrent use.
 type Cluster struct {
-	kf      *kfake.Cluster
+	kf      *kfake.Cluster // nil on external brokers
+	brokers []string       // the external brokers
+	// tb is the test of NewCluster: on external brokers a fault method
+	// skips it, as it cannot return an error saying so.
+	tb      testing.TB
+	created map[string]bool // topics created on external brokers, deleted at Close
 	cfg     config
 	roots   *x509.CertPool
 	caPEM   []byte
@@ -34,13 +39,17 @@ type Cluster struct {
 	closeMu sync.Once
 }
 
-// Start starts a cluster. Close it when done.
+// Start starts a cluster. Close it when done. When [EnvBrokers] is set it
+// connects to those brokers instead and creates the topics there.
 func Start(opts ...Option) (*Cluster, error) {
 	cfg := config{brokers: 3, topics: map[string]int32{}}
 	for _, opt := range opts {
 		if err := opt(&cfg); err != nil {
 			return nil, err
 		}
+	}
+	if brokers := ExternalBrokers(); len(brokers) > 0 {
+		return startExternal(cfg, brokers)
 	}
 	kopts := []kfake.Opt{kfake.NumBrokers(cfg.brokers)}
 	for _, t := range cfg.topicOrder {
@@ -78,19 +87,30 @@ func Start(opts ...Option) (*Cluster, error) {
 }
 
 // NewCluster starts a cluster for t and closes it in t.Cleanup. It fails the
-// test if the cluster cannot start.
+// test if the cluster cannot start. On external brokers ([EnvBrokers]) it
+// skips t where an option needs kfake (TLS, SASL, a lowered minimum session
+// timeout), and the fault methods skip t when called.
 func NewCluster(t testing.TB, opts ...Option) *Cluster {
 	t.Helper()
 	c, err := Start(opts...)
+	if errors.Is(err, ErrNeedsKfake) {
+		t.Skip(err.Error())
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
+	c.tb = t
 	t.Cleanup(c.Close)
 	return c
 }
 
 // Brokers returns the addresses of the running brokers.
-func (c *Cluster) Brokers() []string { return c.kf.ListenAddrs() }
+func (c *Cluster) Brokers() []string {
+	if c.kf == nil {
+		return c.brokers
+	}
+	return c.kf.ListenAddrs()
+}
 
 // ConnOptions returns the connection options a client needs for this
 // cluster: TLS trusting its certificate and the first SASL user, where
@@ -122,12 +142,20 @@ func (c *Cluster) ClientTLS() *tls.Config {
 }
 
 // Kfake returns the underlying kfake cluster, for what this package does not
-// wrap. Code using it depends on franz-go's kfake API.
-func (c *Cluster) Kfake() *kfake.Cluster { return c.kf }
+// wrap. Code using it depends on franz-go's kfake API. On external brokers
+// it skips the test (NewCluster) or panics with a [*NeedsKfakeError] (Start).
+func (c *Cluster) Kfake() *kfake.Cluster {
+	c.mustKfake("Kfake")
+	return c.kf
+}
 
-// Close stops the cluster. It is idempotent.
+// Close stops the cluster; on external brokers it deletes the topics it
+// created. It is idempotent.
 func (c *Cluster) Close() {
 	c.closeMu.Do(func() {
+		if c.kf == nil {
+			c.deleteCreated()
+		}
 		c.mu.Lock()
 		c.closed = true
 		admin := c.admin
@@ -135,7 +163,9 @@ func (c *Cluster) Close() {
 		if admin != nil {
 			admin.Close()
 		}
-		c.kf.Close()
+		if c.kf != nil {
+			c.kf.Close()
+		}
 	})
 }
 
@@ -185,11 +215,17 @@ func (c *Cluster) kgoOpts(extra ...kgo.Opt) []kgo.Opt {
 // it stay open (kfake keeps answering them); cut them with a [Dialer] to
 // simulate a crash.
 func (c *Cluster) StopBroker(node int32) error {
+	if err := c.needsKfake("StopBroker"); err != nil {
+		return err
+	}
 	return c.kf.RemoveNode(node)
 }
 
 // RestartBroker brings a stopped broker back at its old address.
 func (c *Cluster) RestartBroker(node int32) error {
+	if err := c.needsKfake("RestartBroker"); err != nil {
+		return err
+	}
 	c.mu.Lock()
 	addr, ok := c.nodes[node]
 	c.mu.Unlock()
@@ -217,15 +253,24 @@ func (c *Cluster) BrokerAddr(node int32) string {
 
 // MoveLeader makes node the leader of topic/partition.
 func (c *Cluster) MoveLeader(topic string, partition, node int32) error {
+	if err := c.needsKfake("MoveLeader"); err != nil {
+		return err
+	}
 	return c.kf.MoveTopicPartition(topic, partition, node)
 }
 
 // ShuffleLeaders gives every partition a random new leader, as after a
 // cluster-wide election.
-func (c *Cluster) ShuffleLeaders() { c.kf.ShufflePartitionLeaders() }
+func (c *Cluster) ShuffleLeaders() {
+	c.mustKfake("ShuffleLeaders")
+	c.kf.ShufflePartitionLeaders()
+}
 
 // LeaderOf returns the node leading topic/partition, or -1.
 func (c *Cluster) LeaderOf(topic string, partition int32) int32 {
+	if c.kf == nil {
+		return c.externalLeaderOf(topic, partition)
+	}
 	return c.kf.LeaderFor(topic, partition)
 }
 

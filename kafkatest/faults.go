@@ -92,7 +92,10 @@ func (f *FaultHandle) Wait(ctx context.Context, n int) error { return f.h.Wait(c
 func (f *FaultHandle) Remove() { f.h.Remove() }
 
 // InjectFault fails matching requests with f.Err.
+// On external brokers it skips the test (NewCluster) or panics with a
+// [*NeedsKfakeError] (Start).
 func (c *Cluster) InjectFault(f Fault) *FaultHandle {
+	c.mustKfake("InjectFault")
 	kf := kfake.Fault{
 		Nodes:      f.Brokers,
 		Topic:      f.Topic,
@@ -120,6 +123,7 @@ func (c *Cluster) InjectFault(f Fault) *FaultHandle {
 
 // FailNext fails the next count requests of kind req with err.
 func (c *Cluster) FailNext(req Request, err KafkaError, count int) *FaultHandle {
+	c.mustKfake("FailNext")
 	return c.InjectFault(Fault{Requests: []Request{req}, Err: err, Count: count})
 }
 
@@ -128,6 +132,7 @@ func (c *Cluster) FailNext(req Request, err KafkaError, count int) *FaultHandle 
 // it (and the rest of that connection's requests) go on. Other connections
 // are not held. Closing the cluster releases it too.
 func (c *Cluster) HoldNext(req Request) (arrived <-chan struct{}, release func()) {
+	c.mustKfake("HoldNext")
 	in := make(chan struct{})
 	out := make(chan struct{})
 	var inOnce, outOnce sync.Once

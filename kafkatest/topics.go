@@ -16,7 +16,10 @@ import (
 )
 
 // CreateTopic creates topic with the given partitions and topic configs
-// (e.g. "cleanup.policy": "compact"). An existing topic is an error.
+// (e.g. "cleanup.policy": "compact"). An existing topic is an error, but on
+// external brokers ([EnvBrokers]) a topic of that name this cluster did not
+// create is deleted first (a previous test's), and CreateTopic waits until
+// every partition has a leader.
 func (c *Cluster) CreateTopic(ctx context.Context, topic string, partitions int32, configs map[string]string) error {
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
@@ -29,6 +32,12 @@ func (c *Cluster) CreateTopic(ctx context.Context, topic string, partitions int3
 	rt.Topic = topic
 	rt.NumPartitions = partitions
 	rt.ReplicationFactor = 1
+	if c.kf == nil {
+		if err := c.prepareExternalTopic(ctx, topic); err != nil {
+			return err
+		}
+		rt.ReplicationFactor = -1 // the cluster's default.replication.factor
+	}
 	for k, v := range configs {
 		rc := kmsg.NewCreateTopicsRequestTopicConfig()
 		rc.Name, rc.Value = k, kmsg.StringPtr(v)
@@ -45,7 +54,16 @@ func (c *Cluster) CreateTopic(ctx context.Context, topic string, partitions int3
 			return fmt.Errorf("kafkatest: create topic %s: %w", topic, err)
 		}
 	}
-	return nil
+	if c.kf != nil {
+		return nil
+	}
+	c.mu.Lock()
+	c.created[topic] = true
+	c.mu.Unlock()
+	// A real cluster answers before every broker knows the topic.
+	return c.waitTopic(ctx, topic, func(exists bool, n, ready int) bool {
+		return exists && n == int(partitions) && ready == n
+	})
 }
 
 // Partitions returns the partition count of topic.

@@ -58,6 +58,20 @@ func connectEngine(ctx context.Context, brokers []string, cfg config, sc *sarama
 	if cfg.maxBufferedRecords > 0 {
 		opts = append(opts, produce.WithMaxBufferedRecords(cfg.maxBufferedRecords))
 	}
+	if cfg.maxRequestBytes > 0 {
+		opts = append(opts, produce.WithMaxRequestBytes(cfg.maxRequestBytes))
+	}
+	if cfg.maxInFlight > 1 {
+		opts = append(opts, produce.WithMaxInFlight(cfg.maxInFlight))
+		// The engine is idempotent itself and keeps one batch per partition
+		// in flight; sarama's flag only configured its AsyncProducer, and
+		// its validation (run again by NewClient) would refuse more than
+		// one open request per connection with it.
+		own := *sc
+		own.Producer.Idempotent = false
+		own.Net.MaxOpenRequests = max(own.Net.MaxOpenRequests, cfg.maxInFlight)
+		sc = &own
+	}
 	if cfg.manualPartitioning {
 		opts = append(opts, produce.WithManualPartitioning())
 	}

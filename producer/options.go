@@ -38,6 +38,8 @@ type config struct {
 	maxBatchRecords    int
 	maxRecordBytes     int
 	maxBufferedRecords int
+	maxInFlight        int
+	maxRequestBytes    int
 	compression        string
 	closeTimeout       time.Duration
 	manualPartitioning bool
@@ -74,6 +76,10 @@ func (c *config) validate() error {
 		return invalidConfig("max record bytes must not be negative, got %d", c.maxRecordBytes)
 	case c.maxBufferedRecords < 0:
 		return invalidConfig("max buffered records must not be negative, got %d", c.maxBufferedRecords)
+	case c.maxInFlight < 0 || c.maxInFlight > maxInFlightLimit:
+		return invalidConfig("max in flight must be 0 (the default) to %d, got %d", maxInFlightLimit, c.maxInFlight)
+	case c.maxRequestBytes < 0:
+		return invalidConfig("max request bytes must not be negative, got %d", c.maxRequestBytes)
 	case c.closeTimeout <= 0:
 		return invalidConfig("close timeout must be positive, got %v", c.closeTimeout)
 	case c.transactionTimeout < 0:
@@ -152,6 +158,29 @@ func WithMaxRecordBytes(n int) Option {
 // cluster. Default 0: 100,000.
 func WithMaxBufferedRecords(n int) Option {
 	return func(c *config) error { c.maxBufferedRecords = n; return nil }
+}
+
+// maxInFlightLimit is the most produce requests an idempotent producer
+// may have in flight to one broker: the broker checks sequences only for
+// its five latest batches of a producer and partition.
+const maxInFlightLimit = 5
+
+// WithMaxInFlight lets up to n produce requests (1 to 5) be in flight to
+// one broker at a time, so a broker's partitions need not wait for each
+// other's acknowledgements. A partition still has one batch in flight at a
+// time: its order and sequence numbers stay exactly as with one request,
+// retries included. Default 0: one request.
+func WithMaxInFlight(n int) Option {
+	return func(c *config) error { c.maxInFlight = n; return nil }
+}
+
+// WithMaxRequestBytes caps the estimated size of one produce request,
+// which holds a batch of each ready partition the broker leads; a request
+// always takes at least one batch, and the partitions left out go first in
+// the next. Default 0: 100 MiB (a broker's default
+// socket.request.max.bytes).
+func WithMaxRequestBytes(n int) Option {
+	return func(c *config) error { c.maxRequestBytes = n; return nil }
 }
 
 // WithCompression compresses record batches: "none", "gzip", "snappy",

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"testing"
+
+	"github.com/bulwarkgo/bulwark/schema/internal/avro"
 )
 
 // idRegistry answers every Register with id and every SchemaByID with text.
@@ -52,7 +54,7 @@ func TestEachSchemaParsedOncePerSerde(t *testing.T) {
 		if !ok {
 			t.Fatalf("no reader plan for id %d", id)
 		}
-		if p.codec != s.core.local.codec || p.guard == nil || p.guard != s.core.local.guardFor() {
+		if p.codec != s.core.local.Codec || p.guard == nil || p.guard != s.core.local.Guard() {
 			t.Fatalf("id %d: the writer schema was parsed again (codec or guard not shared)", id)
 		}
 	}
@@ -106,8 +108,51 @@ func TestInvalidLogicalTypeJudgedBySpecNotGoavro(t *testing.T) {
 		if reasons, err := CheckCompatibility(CompatFull, s, s); err != nil || reasons != nil {
 			t.Errorf("CheckCompatibility(%s): %q, %v", s, reasons, err)
 		}
-		if _, err := compile(s); err == nil {
-			t.Errorf("compile(%s) accepted a schema goavro cannot encode", s)
+		if _, err := avro.Compile(s); err == nil {
+			t.Errorf("avro.Compile(%s) accepted a schema goavro cannot encode", s)
 		}
+	}
+}
+
+// Counted, not inferred from shared pointers: a serde given the same text
+// as its schema, its reader schema and the writer schema of records under
+// three IDs and two topics compiles it once; a second text once more.
+func TestSerdeCompilesEachTextOnce(t *testing.T) {
+	const text = `{"type":"record","name":"R","fields":[{"name":"a","type":"long"}]}`
+	const other = `{"type":"record","name":"R","fields":[{"name":"a","type":"long"},{"name":"b","type":"string","default":""}]}`
+	counts := map[string]int{}
+	cfg := serdeConfig{schema: text, reader: text, autoRegister: true, strategy: TopicNameStrategy,
+		compile: func(s string) (*avro.Compiled, error) { counts[s]++; return avro.Compile(s) }}
+	core, err := newAvroCore(idRegistry{id: 7, text: text}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var rec []byte
+	for _, topic := range []string{"t1", "t2"} {
+		if rec, err = core.serialize(ctx, topic, false, map[string]any{"a": int64(1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, id := range []int{7, 8, 9} {
+		binary.BigEndian.PutUint32(rec[1:], uint32(id))
+		if _, err := core.deserialize(ctx, rec); err != nil {
+			t.Fatalf("id %d: %v", id, err)
+		}
+	}
+	if counts[text] != 1 {
+		t.Fatalf("the serde's text was compiled %d times, want 1", counts[text])
+	}
+	// A writer schema with another text is compiled once, however many
+	// records carry its ID.
+	core.reg = idRegistry{id: 10, text: other}
+	otherRec := append([]byte{0, 0, 0, 0, 10}, 2, 0) // a=1, b=""
+	for range 3 {
+		if _, err := core.deserialize(ctx, otherRec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if counts[text] != 1 || counts[other] != 1 || len(counts) != 2 {
+		t.Fatalf("compiles per text: %v, want each text once", counts)
 	}
 }

@@ -52,6 +52,23 @@
 // its converted defaults private, so this package builds a small tree of
 // each schema goavro accepted and does those on it, plus a bounded
 // pre-decode scan, since goavro sizes arrays from untrusted block counts.
+// That model lives in schema/internal/avro.
+//
+// # Decision: goavro, not hamba/avro/v2 (for now)
+//
+// github.com/hamba/avro/v2 (v2.31.0) has resolution, compatibility and
+// struct tags built in. Measured on the Order record of BenchmarkOrder
+// (schema/internal/avrobench, a module of its own so that hamba is no
+// requirement of bulwark; 2 shared cores): decode into the struct 1.70
+// µs, 1968 B, 35 allocs with this package's struct serde against 0.26 µs,
+// 228 B, 2 allocs with hamba; encode 1.34 µs, 1752 B, 23 allocs against
+// 0.25 µs, 288 B, 3 allocs. That is a clear win (about 6x), so the
+// migration is worth planning, not done here: replacing goavro means the
+// AvroSerde's goavro-native map mapping (a documented API) changes or is
+// emulated, union and logical-type values differ, hamba's resolution and
+// compatibility verdicts and reasons must be checked against this
+// package's tests (evolution, compatibility, fault and fuzz matrices), and
+// the pre-decode guard must be re-proved against hamba's own limits.
 //
 // # Errors and their class
 //

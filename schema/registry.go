@@ -1,6 +1,10 @@
 package schema
 
-import "context"
+import (
+	"context"
+
+	"github.com/bulwarkgo/bulwark/schema/internal/avro"
+)
 
 // Schema types as the registry names them. An empty Type means Avro.
 const (
@@ -50,7 +54,7 @@ func schemaType(s Schema) string {
 }
 
 // canonicalText is the text two schemas are compared by: the parsed
-// canonical form for Avro (see canonicalForm), the raw text otherwise or
+// canonical form for Avro (see avro.CanonicalForm), the raw text otherwise or
 // when the Avro does not parse (the registry will say why). It is the
 // client's cache key on every Register and Lookup: the tree alone, no
 // goavro codec.
@@ -58,11 +62,11 @@ func canonicalText(s Schema) string {
 	if schemaType(s) != TypeAvro {
 		return s.Text
 	}
-	t, err := parseTree(s.Text)
+	t, err := avro.Parse(s.Text)
 	if err != nil {
 		return s.Text
 	}
-	return canonicalForm(t)
+	return avro.CanonicalForm(t)
 }
 
 // SameSchema reports whether a and b are the same schema: same type and,
@@ -78,9 +82,9 @@ func SameSchema(a, b Schema) bool {
 // schema resolution, unlike in Avro's Parsing Canonical Form). An invalid
 // schema is an error matching [ErrInvalidSchema].
 func CanonicalForm(avroSchema string) (string, error) {
-	t, err := parseTree(avroSchema)
+	t, err := avro.Parse(avroSchema)
 	if err != nil {
 		return "", &InvalidSchemaError{Reason: err.Error()}
 	}
-	return canonicalForm(t), nil
+	return avro.CanonicalForm(t), nil
 }

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 
 	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/schema/internal/avro"
 	"github.com/linkedin/goavro/v2"
 )
 
@@ -23,8 +24,8 @@ const (
 type avroCore struct {
 	reg    Registry
 	cfg    serdeConfig
-	local  *compiled // the schema values are given in; nil: none
-	reader *compiled // the schema values are read into; nil: the writer's
+	local  *avro.Compiled // the schema values are given in; nil: none
+	reader *avro.Compiled // the schema values are read into; nil: the writer's
 	// writers holds a plan per topic, [0] for values and [1] for keys:
 	// string keys hash faster than a struct key on this per-record path.
 	writers [2]*flightCache[string, *writerPlan]
@@ -33,22 +34,22 @@ type avroCore struct {
 	// each is parsed once: the serde's own schema usually comes back as
 	// the writer schema of the records it reads, and IDs under several
 	// subjects often share one text.
-	schemas *flightCache[string, *compiled]
+	schemas *flightCache[string, *avro.Compiled]
 }
 
 type writerPlan struct {
 	subject string
 	id      int
 	codec   *goavro.Codec
-	project resolver // local schema onto the latest one; nil: none needed
+	project avro.Resolver // local schema onto the latest one; nil: none needed
 	// sizeHint is the largest encoded size seen, to allocate the output once.
 	sizeHint atomic.Int64
 }
 
 type readerPlan struct {
 	codec   *goavro.Codec
-	guard   *guard
-	project resolver
+	guard   *avro.Guard
+	project avro.Resolver
 	err     error // the writer schema cannot be used: every record fails
 }
 
@@ -67,7 +68,7 @@ func newAvroCore(reg Registry, cfg serdeConfig) (*avroCore, error) {
 		cfg:     cfg,
 		writers: [2]*flightCache[string, *writerPlan]{newFlightCache[string, *writerPlan](), newFlightCache[string, *writerPlan]()},
 		readers: newFlightCache[int, *readerPlan](),
-		schemas: newFlightCache[string, *compiled](),
+		schemas: newFlightCache[string, *avro.Compiled](),
 	}
 	var err error
 	if cfg.schema != "" {
@@ -85,18 +86,26 @@ func newAvroCore(reg Registry, cfg serdeConfig) (*avroCore, error) {
 
 // compile parses text once per serde (CPU only, so no context). Errors
 // are not kept, as in every flightCache; an invalid writer schema is kept
-// in its readerPlan instead.
-func (c *avroCore) compile(text string) (*compiled, error) {
-	return c.schemas.get(context.Background(), text, func(context.Context) (*compiled, error) {
-		return compile(text)
+// in its readerPlan instead. Errors are *InvalidSchemaError.
+func (c *avroCore) compile(text string) (*avro.Compiled, error) {
+	return c.schemas.get(context.Background(), text, func(context.Context) (*avro.Compiled, error) {
+		parse := avro.Compile
+		if c.cfg.compile != nil {
+			parse = c.cfg.compile
+		}
+		compiled, err := parse(text)
+		if err != nil {
+			return nil, &InvalidSchemaError{Reason: err.Error()}
+		}
+		return compiled, nil
 	})
 }
 
 func (c *avroCore) recordName() string {
-	if c.local != nil && isNamed(c.local.t) {
-		return c.local.t.name
+	if c.local == nil {
+		return ""
 	}
-	return ""
+	return c.local.Type.Name()
 }
 
 func (c *avroCore) writerPlan(ctx context.Context, topic string, isKey bool) (*writerPlan, error) {
@@ -123,9 +132,9 @@ func (c *avroCore) writerPlan(ctx context.Context, topic string, isKey bool) (*w
 			if err != nil {
 				return nil, bulwark.Permanent(fmt.Errorf("schema: latest version of %s: %w", subject, err))
 			}
-			p := &writerPlan{subject: subject, id: latest.ID, codec: target.codec}
-			if local != nil && local.canon != target.canon {
-				if p.project, err = newResolver(target.t, local.t); err != nil {
+			p := &writerPlan{subject: subject, id: latest.ID, codec: target.Codec}
+			if local != nil && local.Canon != target.Canon {
+				if p.project, err = avro.NewResolver(target.Type, local.Type); err != nil {
 					return nil, bulwark.Permanent(fmt.Errorf("%w: values in the configured schema cannot be written with the latest version of %s: %v",
 						ErrIncompatibleSchema, subject, err))
 				}
@@ -134,17 +143,17 @@ func (c *avroCore) writerPlan(ctx context.Context, topic string, isKey bool) (*w
 		case local == nil:
 			return nil, invalidConfig("no schema to serialize with: use WithSchema or WithUseLatestVersion")
 		case c.cfg.autoRegister:
-			id, err := c.reg.Register(ctx, subject, Schema{Type: TypeAvro, Text: local.text})
+			id, err := c.reg.Register(ctx, subject, Schema{Type: TypeAvro, Text: local.Text})
 			if err != nil {
 				return nil, registryFault("registering under "+subject, err)
 			}
-			return &writerPlan{subject: subject, id: id, codec: local.codec}, nil
+			return &writerPlan{subject: subject, id: id, codec: local.Codec}, nil
 		default:
-			s, err := c.reg.Lookup(ctx, subject, Schema{Type: TypeAvro, Text: local.text})
+			s, err := c.reg.Lookup(ctx, subject, Schema{Type: TypeAvro, Text: local.Text})
 			if err != nil {
 				return nil, registryFault("looking up the schema in "+subject, err)
 			}
-			return &writerPlan{subject: subject, id: s.ID, codec: local.codec}, nil
+			return &writerPlan{subject: subject, id: s.ID, codec: local.Codec}, nil
 		}
 	})
 }
@@ -236,9 +245,9 @@ func (c *avroCore) newReaderPlan(id int, s Schema) *readerPlan {
 	if err != nil {
 		return &readerPlan{err: decodeErr(id, "writer schema does not compile", err)}
 	}
-	p := &readerPlan{codec: w.codec, guard: w.guardFor()}
-	if c.reader != nil && c.reader.canon != w.canon {
-		if p.project, err = newResolver(c.reader.t, w.t); err != nil {
+	p := &readerPlan{codec: w.Codec, guard: w.Guard()}
+	if c.reader != nil && c.reader.Canon != w.Canon {
+		if p.project, err = avro.NewResolver(c.reader.Type, w.Type); err != nil {
 			p.err = decodeErr(id, "writer schema cannot be read with the reader schema: "+err.Error(), ErrMalformedPayload)
 		}
 	}
@@ -247,7 +256,7 @@ func (c *avroCore) newReaderPlan(id int, s Schema) *readerPlan {
 
 func (p *readerPlan) decode(id int, body []byte) (v any, err error) {
 	if p.guard != nil {
-		if err := p.guard.check(body); err != nil {
+		if err := p.guard.Check(body); err != nil {
 			return nil, decodeErr(id, err.Error(), ErrMalformedPayload)
 		}
 	}

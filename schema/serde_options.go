@@ -1,5 +1,7 @@
 package schema
 
+import "github.com/bulwarkgo/bulwark/schema/internal/avro"
+
 type serdeConfig struct {
 	schema       string
 	reader       string
@@ -7,6 +9,9 @@ type serdeConfig struct {
 	autoRegister bool
 	useLatest    bool
 	fromStruct   bool // NewStructSerde: the schema comes from its argument
+	// compile parses a schema text; nil is avro.Compile. Tests count
+	// parses through it.
+	compile func(string) (*avro.Compiled, error)
 }
 
 // SerdeOption configures an Avro serde.

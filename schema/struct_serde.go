@@ -6,6 +6,7 @@ import (
 	"reflect"
 
 	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/schema/internal/avro"
 )
 
 // StructSerde serializes and deserializes values of the Go type T with one
@@ -31,7 +32,7 @@ import (
 // following Avro's resolution rules. Safe for concurrent use.
 type StructSerde[T any] struct {
 	core  *avroCore
-	codec *goCodec
+	codec *avro.GoCodec
 }
 
 // NewStructSerde returns a serde for T with the Avro schema schemaText,
@@ -56,7 +57,7 @@ func NewStructSerde[T any](reg Registry, schemaText string, opts ...SerdeOption)
 	if err != nil {
 		return nil, err
 	}
-	codec, err := compileGo(reflect.TypeFor[T](), core.local.t)
+	codec, err := avro.CompileGo(reflect.TypeFor[T](), core.local.Type)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
 	}
@@ -65,7 +66,7 @@ func NewStructSerde[T any](reg Registry, schemaText string, opts ...SerdeOption)
 
 // Encode serializes v for the key (isKey) or value of topic.
 func (s *StructSerde[T]) Encode(ctx context.Context, topic string, isKey bool, v T) ([]byte, error) {
-	native, err := s.codec.toNative(reflect.ValueOf(&v).Elem())
+	native, err := s.codec.ToNative(reflect.ValueOf(&v).Elem())
 	if err != nil {
 		return nil, bulwark.Permanent(&EncodeError{Reason: err.Error()})
 	}
@@ -80,7 +81,7 @@ func (s *StructSerde[T]) Decode(ctx context.Context, topic string, isKey bool, d
 	if err != nil {
 		return out, err
 	}
-	if err := s.codec.fromNative(native, reflect.ValueOf(&out).Elem()); err != nil {
+	if err := s.codec.FromNative(native, reflect.ValueOf(&out).Elem()); err != nil {
 		id := -1
 		if len(data) >= headerLength {
 			id = int(uint32(data[1])<<24 | uint32(data[2])<<16 | uint32(data[3])<<8 | uint32(data[4]))

@@ -10,6 +10,7 @@ import (
 	"github.com/bulwarkgo/bulwark/consumer"
 	"github.com/bulwarkgo/bulwark/consumer/internal/delivery"
 	"github.com/bulwarkgo/bulwark/internal/backoff"
+	"github.com/bulwarkgo/bulwark/internal/fate"
 	"github.com/bulwarkgo/bulwark/internal/joinerr"
 	"github.com/bulwarkgo/bulwark/internal/offsettrack"
 )
@@ -170,9 +171,11 @@ type Harness struct {
 // New returns a harness for h.
 func New(h bulwark.Handler, opts ...Option) (*Harness, error) {
 	cfg := config{policy: delivery.Policy{
-		MaxAttempts:     consumer.DefaultMaxAttempts,
-		Backoff:         backoff.Policy{Initial: consumer.DefaultRetryInitial, Max: consumer.DefaultRetryMax},
-		PauseDelay:      consumer.DefaultPauseDelay,
+		Limits: fate.Limits{
+			MaxAttempts: consumer.DefaultMaxAttempts,
+			Backoff:     backoff.Policy{Initial: consumer.DefaultRetryInitial, Max: consumer.DefaultRetryMax},
+			PauseDelay:  consumer.DefaultPauseDelay,
+		},
 		DeadLetterTopic: consumer.DefaultDeadLetterTopic,
 	}, limit: DefaultAttemptLimit}
 	for _, o := range opts {

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/bulwarkgo/bulwark"
+	"github.com/bulwarkgo/bulwark/internal/fate"
 )
 
 // BatchError says which record of a batch failed: the records before Index
@@ -52,22 +52,10 @@ func DeliverBatch(ctx context.Context, h BatchFunc, single bulwark.Handler, msgs
 // deliverBatchOnce fills outcomes for a prefix of msgs and returns its
 // length; the caller delivers the rest as a new batch.
 func deliverBatchOnce(ctx context.Context, h BatchFunc, single bulwark.Handler, msgs []*bulwark.Message, out []Outcome, p *Policy, env *Env) int {
-	now := env.Now
-	if now == nil {
-		now = time.Now
-	}
 	first := msgs[0]
-	// start is when retrying began (the first failure, or the first after
-	// a pause); zero until then, so a record handled at once reads no clock.
-	var start time.Time
-	attempts, retries := 0, 0
-	paused := false
-	pauses := 0 // consecutive pauses without a delay of their own
-	defer func() {
-		if paused && env.OnResume != nil {
-			env.OnResume(first)
-		}
-	}()
+	f := failures{State: fate.State{Limits: &p.Limits}, env: env, msg: first}
+	defer f.end()
+	attempts := 0
 	all := func(r Result, err error) int {
 		for i := range out {
 			out[i] = Outcome{Result: r, Attempts: attempts, Err: err}
@@ -83,10 +71,8 @@ func deliverBatchOnce(ctx context.Context, h BatchFunc, single bulwark.Handler, 
 		if err == nil {
 			return all(Handled, nil)
 		}
-		if env.OnFailure != nil {
-			env.OnFailure(first, err)
-		}
-		if ctx.Err() != nil {
+		d := f.decide(ctx, err)
+		if d.Kind == fate.Stop {
 			return all(Abandoned, err)
 		}
 		// Records before a reported failure are done: keep them, and
@@ -98,41 +84,11 @@ func deliverBatchOnce(ctx context.Context, h BatchFunc, single bulwark.Handler, 
 			}
 			return be.Index
 		}
-		class := bulwark.ClassOf(err)
-		if class != bulwark.ClassPause && paused {
-			paused, pauses = false, 0
-			if env.OnResume != nil {
-				env.OnResume(first)
-			}
-		}
-		switch class {
-		case bulwark.ClassPause:
-			d, _ := bulwark.PauseDelay(err)
-			if d <= 0 {
-				pauses++
-				d = p.pauseDelay(pauses)
-			}
-			if !paused && env.OnPause != nil {
-				env.OnPause(first, err, d)
-			}
-			paused = true
-			if env.Sleep(ctx, d) != nil {
+		if d.Kind != fate.DeadLetter {
+			if !f.wait(ctx, err, d) {
 				return all(Abandoned, err)
 			}
-			retries, start = 0, time.Time{}
 			continue
-		case bulwark.ClassRetryable:
-			retries++
-			delay := p.Backoff.Delay(retries)
-			if retries < p.MaxAttempts && p.retryEndsInTime(now, &start, delay) {
-				if env.OnRetry != nil {
-					env.OnRetry(first, err, delay)
-				}
-				if env.Sleep(ctx, delay) != nil {
-					return all(Abandoned, err)
-				}
-				continue
-			}
 		}
 		if be != nil && be.Index == 0 {
 			out[0] = deadLetter(ctx, first, be.Err, attempts, p, env)

@@ -10,56 +10,28 @@ import (
 	"time"
 
 	"github.com/bulwarkgo/bulwark"
-	"github.com/bulwarkgo/bulwark/internal/backoff"
 	"github.com/bulwarkgo/bulwark/internal/deadletter"
+	"github.com/bulwarkgo/bulwark/internal/fate"
 )
 
 // Policy is the retry and dead-letter policy.
 type Policy struct {
-	// MaxAttempts bounds consecutive handler calls failing with retryable
-	// errors since the record started or since its last pause (1: no
-	// retry). A pause-class return starts the budget afresh: a pause means
-	// the record's fate is unknown until the outage ends (an open breaker
-	// answers every probe with a pause), so failures from before it say
-	// nothing about the record, and a long outage must not use up its
-	// attempts and dead-letter it.
-	MaxAttempts int
-	// Backoff spaces retries.
-	Backoff backoff.Policy
-	// MaxElapsed bounds the time spent retrying one record since its first
-	// failure, or its first failure after a pause (0: no bound); time
-	// paused does not count, for the same reason.
-	MaxElapsed time.Duration
-	// PauseDelay is the pause used when a pause-class error has none.
-	PauseDelay time.Duration
-	// MaxPauseDelay lets that pause grow while the record keeps pausing
-	// (a dependency that stays down is asked less and less often): the
-	// n-th consecutive pause waits about PauseDelay*2^(n-1), at most
-	// MaxPauseDelay and never less than PauseDelay. 0: no growth.
-	MaxPauseDelay time.Duration
+	// Limits are the record-fate policy's: MaxAttempts bounds
+	// consecutive handler calls failing with retryable errors since the
+	// record started or since its last pause (1: no retry), MaxElapsed the
+	// time spent retrying since the first failure or the first after a
+	// pause (0: no bound). A pause-class return starts both afresh: a pause
+	// means the record's fate is unknown until the outage ends (an open
+	// breaker answers every probe with a pause), so failures from before
+	// it say nothing about the record, and a long outage must not use up
+	// its attempts and dead-letter it. Backoff spaces retries; PauseDelay
+	// is the pause of a pause-class error that has none, growing while the
+	// record keeps pausing up to MaxPauseDelay (0: no growth).
+	fate.Limits
 	// DeadLetterTopic names the dead-letter topic of a source topic.
 	DeadLetterTopic func(topic string) string
 	// Group is the consumer group named in dead letters ("": none).
 	Group string
-}
-
-// retryEndsInTime reports whether a retry after delay ends within
-// MaxElapsed of *start, the first failure, which it sets when zero.
-func (p *Policy) retryEndsInTime(now func() time.Time, start *time.Time, delay time.Duration) bool {
-	if p.MaxElapsed <= 0 {
-		return true
-	}
-	t := now()
-	if start.IsZero() {
-		*start = t
-	}
-	return t.Add(delay).Sub(*start) < p.MaxElapsed
-}
-
-// pauseDelay is the delay of the n-th consecutive pause (from 1) whose
-// error carries none.
-func (p *Policy) pauseDelay(n int) time.Duration {
-	return backoff.Pause(p.PauseDelay, p.MaxPauseDelay, n)
 }
 
 // Env connects Deliver to its surroundings. Sleep and DeadLetter are
@@ -123,69 +95,78 @@ func Deliver(ctx context.Context, h bulwark.Handler, msg *bulwark.Message, p *Po
 
 // retry carries on after the first attempt failed with err.
 func retry(ctx context.Context, h bulwark.Handler, msg *bulwark.Message, err error, p *Policy, env *Env) Outcome {
-	now := env.Now
-	if now == nil {
-		now = time.Now
-	}
-	// start is when retrying began: the first failure, or the first after
-	// a pause. It is read from the clock only when MaxElapsed is set.
-	var start time.Time
-	attempts, retries := 1, 0
-	paused := false
-	pauses := 0 // consecutive pauses without a delay of their own
-	defer func() {
-		if paused && env.OnResume != nil {
-			env.OnResume(msg)
-		}
-	}()
-	for {
-		if env.OnFailure != nil {
-			env.OnFailure(msg, err)
-		}
-		if ctx.Err() != nil {
+	f := failures{State: fate.State{Limits: &p.Limits}, env: env, msg: msg}
+	defer f.end()
+	for attempts := 1; ; attempts++ {
+		d := f.decide(ctx, err)
+		switch d.Kind {
+		case fate.Stop:
 			return Outcome{Result: Abandoned, Attempts: attempts, Err: err}
-		}
-		class := bulwark.ClassOf(err)
-		if class != bulwark.ClassPause && paused {
-			paused, pauses = false, 0
-			if env.OnResume != nil {
-				env.OnResume(msg)
-			}
-		}
-		switch class {
-		case bulwark.ClassPause:
-			d, _ := bulwark.PauseDelay(err)
-			if d <= 0 {
-				pauses++
-				d = p.pauseDelay(pauses)
-			}
-			if !paused && env.OnPause != nil {
-				env.OnPause(msg, err, d)
-			}
-			paused = true
-			if env.Sleep(ctx, d) != nil {
-				return Outcome{Result: Abandoned, Attempts: attempts, Err: err}
-			}
-			retries, start = 0, time.Time{}
-		case bulwark.ClassRetryable:
-			retries++
-			delay := p.Backoff.Delay(retries)
-			if retries >= p.MaxAttempts || !p.retryEndsInTime(now, &start, delay) {
-				return deadLetter(ctx, msg, err, attempts, p, env)
-			}
-			if env.OnRetry != nil {
-				env.OnRetry(msg, err, delay)
-			}
-			if env.Sleep(ctx, delay) != nil {
-				return Outcome{Result: Abandoned, Attempts: attempts, Err: err}
-			}
-		default:
+		case fate.DeadLetter:
 			return deadLetter(ctx, msg, err, attempts, p, env)
 		}
-		attempts++
-		msg.Attempt = attempts
+		if !f.wait(ctx, err, d) {
+			return Outcome{Result: Abandoned, Attempts: attempts, Err: err}
+		}
+		msg.Attempt = attempts + 1
 		if err = safeHandle(ctx, h, msg); err == nil {
-			return Outcome{Result: Handled, Attempts: attempts}
+			return Outcome{Result: Handled, Attempts: attempts + 1}
+		}
+	}
+}
+
+// failures follows one record (or batch) through its failed attempts:
+// the fate policy's state, and the pause and resume hooks around it.
+type failures struct {
+	fate.State
+	env *Env
+	// msg is the record the hooks are told about.
+	msg    *bulwark.Message
+	paused bool
+}
+
+// decide reports a failed attempt and asks the policy what follows; it
+// ends a pause when the record is no longer paused.
+func (f *failures) decide(ctx context.Context, err error) fate.Decision {
+	if f.env.OnFailure != nil {
+		f.env.OnFailure(f.msg, err)
+	}
+	if f.Limits.Timed() {
+		if f.env.Now != nil {
+			f.Now = f.env.Now()
+		} else {
+			f.Now = time.Now()
+		}
+	}
+	f.Done = ctx.Err() != nil
+	var d fate.Decision
+	d, f.State = fate.Next(err, f.State)
+	if d.Kind != fate.Pause && f.paused {
+		f.end()
+	}
+	return d
+}
+
+// wait waits out a Retry or Pause decision, telling the hooks; false when
+// ctx ended first.
+func (f *failures) wait(ctx context.Context, err error, d fate.Decision) bool {
+	if d.Kind == fate.Pause {
+		if !f.paused && f.env.OnPause != nil {
+			f.env.OnPause(f.msg, err, d.Delay)
+		}
+		f.paused = true
+	} else if f.env.OnRetry != nil {
+		f.env.OnRetry(f.msg, err, d.Delay)
+	}
+	return f.env.Sleep(ctx, d.Delay) == nil
+}
+
+// end ends a pause, if any.
+func (f *failures) end() {
+	if f.paused {
+		f.paused = false
+		if f.env.OnResume != nil {
+			f.env.OnResume(f.msg)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/bulwarkgo/bulwark"
 	"github.com/bulwarkgo/bulwark/internal/backoff"
+	"github.com/bulwarkgo/bulwark/internal/fate"
 )
 
 // script is a handler that returns its errors in turn, then nil.
@@ -56,9 +57,11 @@ func (f *fakeEnv) env() *Env {
 
 func policy(maxAttempts int) *Policy {
 	return &Policy{
-		MaxAttempts:     maxAttempts,
-		Backoff:         backoff.Policy{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond},
-		PauseDelay:      time.Second,
+		Limits: fate.Limits{
+			MaxAttempts: maxAttempts,
+			Backoff:     backoff.Policy{Initial: 10 * time.Millisecond, Max: 100 * time.Millisecond},
+			PauseDelay:  time.Second,
+		},
 		DeadLetterTopic: func(t string) string { return t + ".dlt" },
 	}
 }

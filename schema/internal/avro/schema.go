@@ -1,4 +1,4 @@
-package schema
+package avro
 
 import (
 	"bytes"
@@ -11,11 +11,11 @@ import (
 	"github.com/linkedin/goavro/v2"
 )
 
-// avroKind is the kind of an Avro type.
-type avroKind int
+// typeKind is the kind of an Avro type.
+type typeKind int
 
 const (
-	kindNull avroKind = iota
+	kindNull typeKind = iota
 	kindBoolean
 	kindInt
 	kindLong
@@ -31,12 +31,12 @@ const (
 	kindFixed
 )
 
-var primitiveKinds = map[string]avroKind{
+var primitiveKinds = map[string]typeKind{
 	"null": kindNull, "boolean": kindBoolean, "int": kindInt, "long": kindLong,
 	"float": kindFloat, "double": kindDouble, "bytes": kindBytes, "string": kindString,
 }
 
-func (k avroKind) String() string {
+func (k typeKind) String() string {
 	switch k {
 	case kindNull:
 		return "null"
@@ -70,44 +70,44 @@ func (k avroKind) String() string {
 	return "unknown"
 }
 
-// avroType is a parsed Avro schema. Named types are shared pointers, so a
+// Type is a parsed Avro schema. Named types are shared pointers, so a
 // recursive schema is a cyclic graph.
-type avroType struct {
-	kind    avroKind
+type Type struct {
+	kind    typeKind
 	name    string   // full name of a record, enum or fixed
 	aliases []string // full names
 	logical string   // logicalType, if any
 	// decimal
 	precision, scale int
 
-	fields []*avroField // record
+	fields []*field // record
 
 	symbols        []string // enum
 	enumDefault    string
 	hasEnumDefault bool
 
-	items  *avroType // array
-	values *avroType // map
+	items  *Type // array
+	values *Type // map
 
-	branches []*avroType // union
+	branches []*Type // union
 
 	size int // fixed
 
-	// minSize is the fewest bytes a value takes, set by newGuard before
+	// minSize is the fewest bytes a value takes, set by NewGuard before
 	// the type is shared.
 	minSize int
 }
 
-type avroField struct {
+type field struct {
 	name       string
 	aliases    []string
-	typ        *avroType
+	typ        *Type
 	def        any // JSON value, numbers as json.Number
 	hasDefault bool
 }
 
 // shortName is the name without its namespace.
-func (t *avroType) shortName() string {
+func (t *Type) shortName() string {
 	if i := strings.LastIndexByte(t.name, '.'); i >= 0 {
 		return t.name[i+1:]
 	}
@@ -115,7 +115,7 @@ func (t *avroType) shortName() string {
 }
 
 // describe names the type for reasons and error messages.
-func (t *avroType) describe() string {
+func (t *Type) describe() string {
 	switch t.kind {
 	case kindRecord, kindEnum, kindFixed:
 		return t.kind.String() + " " + t.name
@@ -139,7 +139,7 @@ func (t *avroType) describe() string {
 // unionBranchName is the key goavro uses for a union branch in its native
 // form: the full name of a named type, "long.timestamp-millis" style names
 // for the logical types it knows, the type name otherwise.
-func (t *avroType) unionBranchName() string {
+func (t *Type) unionBranchName() string {
 	switch t.kind {
 	case kindRecord, kindEnum, kindFixed:
 		return t.name
@@ -156,7 +156,7 @@ func (t *avroType) unionBranchName() string {
 	return t.kind.String()
 }
 
-// compiled is a schema parsed once: goavro's codec, which validates the
+// Compiled is a schema parsed once: goavro's codec, which validates the
 // schema and does the binary encoding, and our tree of it.
 //
 // Why a tree beside goavro: goavro (v2.15) keeps its parsed form private
@@ -174,41 +174,41 @@ func (t *avroType) unionBranchName() string {
 // twice, repeated enum symbols, union in union, 1.5 for an int), so
 // judging by goavro would change those APIs' verdicts. A serde needs both:
 // goavro must be able to encode the schema, and it must be valid Avro.
-type compiled struct {
-	text  string
-	t     *avroType
-	canon string
-	codec *goavro.Codec
+type Compiled struct {
+	Text  string
+	Type  *Type
+	Canon string // CanonicalForm(Type)
+	Codec *goavro.Codec
 
 	guardOnce sync.Once
-	guard     *guard // see guardFor
+	guard     *Guard // see Guard
 }
 
-// compile parses text for a serde: goavro's codec and the tree. Errors
-// are *InvalidSchemaError.
-func compile(text string) (c *compiled, err error) {
+// Compile parses text for a serde: goavro's codec and the tree. An error
+// is the reason the schema is invalid.
+func Compile(text string) (c *Compiled, err error) {
 	// goavro asserts on some attribute types; a schema from a registry is
 	// input, so a panic there is an invalid schema, not a crash.
 	defer func() {
 		if p := recover(); p != nil {
-			c, err = nil, &InvalidSchemaError{Reason: fmt.Sprint("goavro: ", p)}
+			c, err = nil, fmt.Errorf("goavro: %v", p)
 		}
 	}()
 	codec, err := goavro.NewCodec(text)
 	if err != nil {
-		return nil, &InvalidSchemaError{Reason: err.Error()}
+		return nil, err
 	}
-	t, err := parseTree(text)
+	t, err := Parse(text)
 	if err != nil {
-		return nil, &InvalidSchemaError{Reason: err.Error()}
+		return nil, err
 	}
-	return &compiled{text: text, t: t, canon: canonicalForm(t), codec: codec}, nil
+	return &Compiled{Text: text, Type: t, Canon: CanonicalForm(t), Codec: codec}, nil
 }
 
-// parseTree parses an Avro schema in its JSON form into the tree, without
+// Parse parses an Avro schema in its JSON form into the tree, without
 // goavro (which costs about three times as much). Errors describe the
 // first problem found.
-func parseTree(text string) (*avroType, error) {
+func Parse(text string) (*Type, error) {
 	// UseNumber: defaults keep their exact digits (a long above 2^53).
 	dec := json.NewDecoder(strings.NewReader(text))
 	dec.UseNumber()
@@ -219,19 +219,19 @@ func parseTree(text string) (*avroType, error) {
 	if dec.More() {
 		return nil, fmt.Errorf("schema has trailing data after the JSON value")
 	}
-	p := &avroParser{named: map[string]*avroType{}}
+	p := &avroParser{named: map[string]*Type{}}
 	return p.parse(v, "")
 }
 
-// guardFor returns the pre-decode scan for this schema as a writer schema,
-// built once: several schema IDs and serdes may share one compiled schema.
-func (c *compiled) guardFor() *guard {
-	c.guardOnce.Do(func() { c.guard = newGuard(c.t) })
+// Guard returns the pre-decode scan for this schema as a writer schema,
+// built once: several schema IDs and serdes may share one Compiled schema.
+func (c *Compiled) Guard() *Guard {
+	c.guardOnce.Do(func() { c.guard = NewGuard(c.Type) })
 	return c.guard
 }
 
 type avroParser struct {
-	named map[string]*avroType
+	named map[string]*Type
 }
 
 func fullName(name, namespace string) string {
@@ -270,11 +270,11 @@ func validFullName(s string) bool {
 	return true
 }
 
-func (p *avroParser) parse(v any, ns string) (*avroType, error) {
+func (p *avroParser) parse(v any, ns string) (*Type, error) {
 	switch v := v.(type) {
 	case string:
 		if k, ok := primitiveKinds[v]; ok {
-			return &avroType{kind: k}, nil
+			return &Type{kind: k}, nil
 		}
 		if t, ok := p.named[fullName(v, ns)]; ok {
 			return t, nil
@@ -284,7 +284,7 @@ func (p *avroParser) parse(v any, ns string) (*avroType, error) {
 		}
 		return nil, fmt.Errorf("unknown type %q", v)
 	case []any:
-		u := &avroType{kind: kindUnion}
+		u := &Type{kind: kindUnion}
 		seen := map[string]bool{}
 		for _, b := range v {
 			bt, err := p.parse(b, ns)
@@ -339,7 +339,7 @@ func intAttr(m map[string]any, key string) (int, bool, error) {
 	return i, true, nil
 }
 
-func (p *avroParser) parseObject(m map[string]any, ns string) (*avroType, error) {
+func (p *avroParser) parseObject(m map[string]any, ns string) (*Type, error) {
 	rawType, ok := m["type"]
 	if !ok {
 		return nil, fmt.Errorf("object schema has no \"type\"")
@@ -355,7 +355,7 @@ func (p *avroParser) parseObject(m map[string]any, ns string) (*avroType, error)
 		return nil, err
 	}
 	if k, ok := primitiveKinds[typeName]; ok {
-		t := &avroType{kind: k, logical: logical}
+		t := &Type{kind: k, logical: logical}
 		if logical == "decimal" {
 			t.precision, _, err = intAttr(m, "precision")
 			if err != nil {
@@ -378,7 +378,7 @@ func (p *avroParser) parseObject(m map[string]any, ns string) (*avroType, error)
 		if err != nil {
 			return nil, err
 		}
-		return &avroType{kind: kindArray, items: it, logical: logical}, nil
+		return &Type{kind: kindArray, items: it, logical: logical}, nil
 	case "map":
 		values, ok := m["values"]
 		if !ok {
@@ -388,7 +388,7 @@ func (p *avroParser) parseObject(m map[string]any, ns string) (*avroType, error)
 		if err != nil {
 			return nil, err
 		}
-		return &avroType{kind: kindMap, values: vt, logical: logical}, nil
+		return &Type{kind: kindMap, values: vt, logical: logical}, nil
 	case "record", "error", "enum", "fixed":
 		return p.parseNamed(typeName, m, ns, logical)
 	}
@@ -396,7 +396,7 @@ func (p *avroParser) parseObject(m map[string]any, ns string) (*avroType, error)
 	return p.parse(typeName, ns)
 }
 
-func (p *avroParser) parseNamed(typeName string, m map[string]any, ns, logical string) (*avroType, error) {
+func (p *avroParser) parseNamed(typeName string, m map[string]any, ns, logical string) (*Type, error) {
 	name, ok, err := stringAttr(m, "name")
 	if err != nil {
 		return nil, err
@@ -421,7 +421,7 @@ func (p *avroParser) parseNamed(typeName string, m map[string]any, ns, logical s
 	if _, prim := primitiveKinds[full]; prim {
 		return nil, fmt.Errorf("a named type cannot be called %q", full)
 	}
-	t := &avroType{name: full, logical: logical}
+	t := &Type{name: full, logical: logical}
 	childNS := namespaceOf(full)
 	t.aliases, err = aliasesAttr(m, childNS)
 	if err != nil {
@@ -460,7 +460,7 @@ func (p *avroParser) parseNamed(typeName string, m map[string]any, ns, logical s
 			if err != nil {
 				return nil, fmt.Errorf("record %s: field %s: %w", full, fname, err)
 			}
-			f := &avroField{name: fname, typ: ft}
+			f := &field{name: fname, typ: ft}
 			f.def, f.hasDefault = fm["default"]
 			if f.aliases, err = fieldAliases(fm); err != nil {
 				return nil, fmt.Errorf("record %s: field %s: %w", full, fname, err)
@@ -544,12 +544,12 @@ func fieldAliases(m map[string]any) ([]string, error) {
 
 // checkDefault reports whether v, a JSON value, is a valid default for t.
 // A union's default matches its first branch.
-func checkDefault(t *avroType, v any) error {
+func checkDefault(t *Type, v any) error {
 	_, err := defaultToNative(t, v)
 	return err
 }
 
-// canonicalForm returns a normalised JSON text of the schema: full names,
+// CanonicalForm returns a normalised JSON text of the schema: full names,
 // keys in a fixed order, no doc or other attributes that do not change
 // what the schema means, each named type spelled out once. Two schemas
 // that differ only in formatting, key order or namespace spelling have the
@@ -560,7 +560,7 @@ func checkDefault(t *avroType, v any) error {
 // which drops defaults and aliases (so a schema change that breaks
 // resolution would compare equal) and orders keys name-first; this form
 // is the API's ([CanonicalForm]) and the registry client's cache key.
-func canonicalForm(t *avroType) string {
+func CanonicalForm(t *Type) string {
 	var b bytes.Buffer
 	writeCanonical(&b, t, map[string]bool{})
 	return b.String()
@@ -571,7 +571,7 @@ func writeJSONString(b *bytes.Buffer, s string) {
 	b.Write(enc)
 }
 
-func writeCanonical(b *bytes.Buffer, t *avroType, defined map[string]bool) {
+func writeCanonical(b *bytes.Buffer, t *Type, defined map[string]bool) {
 	switch t.kind {
 	case kindRecord, kindEnum, kindFixed:
 		if defined[t.name] {
@@ -655,7 +655,7 @@ func writeCanonical(b *bytes.Buffer, t *avroType, defined map[string]bool) {
 	}
 }
 
-func writeLogical(b *bytes.Buffer, t *avroType) {
+func writeLogical(b *bytes.Buffer, t *Type) {
 	if t.logical == "" {
 		return
 	}
@@ -669,4 +669,12 @@ func writeLogical(b *bytes.Buffer, t *avroType) {
 func writeStrings(b *bytes.Buffer, list []string) {
 	enc, _ := json.Marshal(list)
 	b.Write(enc)
+}
+
+// Name is the full name of a record, enum or fixed, "" for other types.
+func (t *Type) Name() string {
+	if isNamed(t) {
+		return t.name
+	}
+	return ""
 }

@@ -1,4 +1,4 @@
-package schema
+package avro
 
 import (
 	"encoding/json"
@@ -19,7 +19,7 @@ import (
 // the string "null" taken for null. A resolved record's defaults
 // would change value or Go type; the parse also rejects the defaults
 // goavro lets through (checkDefault).
-func defaultToNative(t *avroType, v any) (any, error) {
+func defaultToNative(t *Type, v any) (any, error) {
 	switch t.kind {
 	case kindNull:
 		if v != nil {
@@ -156,7 +156,7 @@ func defaultToNative(t *avroType, v any) (any, error) {
 }
 
 // wrapUnion puts a branch value in goavro's native union form.
-func wrapUnion(branch *avroType, v any) any {
+func wrapUnion(branch *Type, v any) any {
 	if branch.kind == kindNull {
 		return nil
 	}
@@ -184,7 +184,7 @@ func jsonInt(v any, bits int) (int64, error) {
 }
 
 // logicalFromLong converts a long to goavro's native value for t's logical type.
-func logicalFromLong(t *avroType, n int64) any {
+func logicalFromLong(t *Type, n int64) any {
 	switch t.logical {
 	case "timestamp-millis":
 		return time.UnixMilli(n).UTC()
@@ -196,7 +196,7 @@ func logicalFromLong(t *avroType, n int64) any {
 	return n
 }
 
-func logicalFromInt(t *avroType, n int32) any {
+func logicalFromInt(t *Type, n int32) any {
 	switch t.logical {
 	case "date":
 		return time.Unix(int64(n)*86400, 0).UTC()

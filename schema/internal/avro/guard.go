@@ -1,4 +1,4 @@
-package schema
+package avro
 
 import (
 	"errors"
@@ -27,28 +27,28 @@ const (
 
 var errShort = errors.New("payload ends early")
 
-// guard holds what the scan needs to know about a writer schema.
-type guard struct {
-	root    *avroType
-	minSize map[*avroType]int
+// Guard holds what the scan needs to know about a writer schema.
+type Guard struct {
+	root    *Type
+	minSize map[*Type]int
 }
 
-// newGuard returns nil when t has no arrays or maps, whose counts are the
+// NewGuard returns nil when t has no arrays or maps, whose counts are the
 // only lengths goavro trusts before checking them against the payload.
 // A recursive schema is scanned too, for its nesting depth.
-func newGuard(t *avroType) *guard {
-	if !hasBlocks(t, map[*avroType]bool{}) && !recursive(t, map[*avroType]bool{}) {
+func NewGuard(t *Type) *Guard {
+	if !hasBlocks(t, map[*Type]bool{}) && !recursive(t, map[*Type]bool{}) {
 		return nil
 	}
-	g := &guard{root: t, minSize: map[*avroType]int{}}
-	g.sizeAll(t, map[*avroType]bool{}) // now, so that check only reads
+	g := &Guard{root: t, minSize: map[*Type]int{}}
+	g.sizeAll(t, map[*Type]bool{}) // now, so that Check only reads
 	for typ, n := range g.minSize {
 		typ.minSize = n
 	}
 	return g
 }
 
-func (g *guard) sizeAll(t *avroType, seen map[*avroType]bool) {
+func (g *Guard) sizeAll(t *Type, seen map[*Type]bool) {
 	if seen[t] {
 		return
 	}
@@ -59,10 +59,10 @@ func (g *guard) sizeAll(t *avroType, seen map[*avroType]bool) {
 	}
 }
 
-func children(t *avroType) []*avroType {
+func children(t *Type) []*Type {
 	switch t.kind {
 	case kindRecord:
-		out := make([]*avroType, len(t.fields))
+		out := make([]*Type, len(t.fields))
 		for i, f := range t.fields {
 			out[i] = f.typ
 		}
@@ -70,15 +70,15 @@ func children(t *avroType) []*avroType {
 	case kindUnion:
 		return t.branches
 	case kindArray:
-		return []*avroType{t.items}
+		return []*Type{t.items}
 	case kindMap:
-		return []*avroType{t.values}
+		return []*Type{t.values}
 	}
 	return nil
 }
 
 // recursive reports whether a type refers to itself.
-func recursive(t *avroType, onPath map[*avroType]bool) bool {
+func recursive(t *Type, onPath map[*Type]bool) bool {
 	if onPath[t] {
 		return true
 	}
@@ -92,7 +92,7 @@ func recursive(t *avroType, onPath map[*avroType]bool) bool {
 	return false
 }
 
-func hasBlocks(t *avroType, seen map[*avroType]bool) bool {
+func hasBlocks(t *Type, seen map[*Type]bool) bool {
 	if seen[t] {
 		return false
 	}
@@ -117,7 +117,7 @@ func hasBlocks(t *avroType, seen map[*avroType]bool) bool {
 }
 
 // size returns the fewest bytes a value of t can take.
-func (g *guard) size(t *avroType) int {
+func (g *Guard) size(t *Type) int {
 	if n, ok := g.minSize[t]; ok {
 		return n
 	}
@@ -142,8 +142,8 @@ func (g *guard) size(t *avroType) int {
 	return n
 }
 
-// check scans buf as a value of the guard's schema.
-func (g *guard) check(buf []byte) error {
+// Check scans buf as a value of the guard's schema.
+func (g *Guard) Check(buf []byte) error {
 	s := scanner{g: g, buf: buf}
 	if err := s.value(g.root, 0); err != nil {
 		return err
@@ -153,7 +153,7 @@ func (g *guard) check(buf []byte) error {
 
 // scanner walks by index: moving an int is cheaper than re-slicing.
 type scanner struct {
-	g         *guard
+	g         *Guard
 	buf       []byte
 	pos       int
 	zeroItems int
@@ -193,7 +193,7 @@ func (s *scanner) skip(n int64) error {
 	return nil
 }
 
-func (s *scanner) value(t *avroType, depth int) error {
+func (s *scanner) value(t *Type, depth int) error {
 	if depth > maxNesting {
 		return fmt.Errorf("nesting deeper than %d", maxNesting)
 	}

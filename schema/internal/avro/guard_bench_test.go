@@ -1,4 +1,4 @@
-package schema
+package avro
 
 import (
 	"testing"
@@ -16,20 +16,20 @@ func BenchmarkGuardOrder(b *testing.B) {
 	{"name":"timestamp","type":{"type":"long","logicalType":"timestamp-millis"}},
 	{"name":"items","type":{"type":"array","items":{"type":"record","name":"Item","fields":[
 		{"name":"sku","type":"string"},{"name":"qty","type":"int"},{"name":"price","type":"double"}]}}}]}`
-	c, err := compile(s)
+	c, err := Compile(s)
 	if err != nil {
 		b.Fatal(err)
 	}
 	item := map[string]any{"sku": "sku-1", "qty": 1, "price": 49.99}
-	body, err := c.codec.BinaryFromNative(nil, map[string]any{"orderId": "ord-000123456", "customerId": "cust-987",
+	body, err := c.Codec.BinaryFromNative(nil, map[string]any{"orderId": "ord-000123456", "customerId": "cust-987",
 		"amount": 149.97, "timestamp": time.UnixMilli(1_700_000_000_000), "items": []any{item, item, item}})
 	if err != nil {
 		b.Fatal(err)
 	}
-	g := newGuard(c.t)
+	g := NewGuard(c.Type)
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := g.check(body); err != nil {
+		if err := g.Check(body); err != nil {
 			b.Fatal(err)
 		}
 	}

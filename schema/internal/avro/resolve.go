@@ -1,4 +1,4 @@
-package schema
+package avro
 
 import (
 	"fmt"
@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// resolver turns a goavro native value decoded with a writer schema into
+// Resolver turns a goavro native value decoded with a writer schema into
 // the native value of a reader schema, following Avro's resolution rules:
 // reader fields missing from the writer take their defaults, writer fields
 // missing from the reader are dropped, numbers are promoted, unions are
@@ -19,13 +19,13 @@ import (
 // reader's codec would fill defaults but not rename by alias, promote int
 // to a long union branch, map unknown enum symbols to the default or read
 // a bare value as a union, and would cost a second encode and decode.
-type resolver func(v any) (any, error)
+type Resolver func(v any) (any, error)
 
-// newResolver plans the projection from writer to reader. It returns a nil
-// resolver when the native forms are the same (no work to do), and an
+// NewResolver plans the projection from writer to reader. It returns a nil
+// Resolver when the native forms are the same (no work to do), and an
 // error when the writer can never be read as the reader.
-func newResolver(reader, writer *avroType) (resolver, error) {
-	b := &resolverBuilder{memo: map[typePair]*resolver{}}
+func NewResolver(reader, writer *Type) (Resolver, error) {
+	b := &resolverBuilder{memo: map[typePair]*Resolver{}}
 	r, err := b.build(reader, writer, "")
 	if err != nil {
 		return nil, err
@@ -34,16 +34,16 @@ func newResolver(reader, writer *avroType) (resolver, error) {
 }
 
 type resolverBuilder struct {
-	memo map[typePair]*resolver
+	memo map[typePair]*Resolver
 }
 
-func (b *resolverBuilder) build(r, w *avroType, path string) (resolver, error) {
+func (b *resolverBuilder) build(r, w *Type, path string) (Resolver, error) {
 	pair := typePair{r, w}
 	if slot, ok := b.memo[pair]; ok {
 		// Recursive type: call through the slot, filled once built.
 		return func(v any) (any, error) { return (*slot)(v) }, nil
 	}
-	slot := new(resolver)
+	slot := new(Resolver)
 	b.memo[pair] = slot
 	res, err := b.buildNew(r, w, path)
 	if err != nil {
@@ -67,7 +67,7 @@ func at(path string) string {
 	return path + ": "
 }
 
-func (b *resolverBuilder) buildNew(r, w *avroType, path string) (resolver, error) {
+func (b *resolverBuilder) buildNew(r, w *Type, path string) (Resolver, error) {
 	if w.kind == kindUnion {
 		return b.fromUnion(r, w, path)
 	}
@@ -182,13 +182,13 @@ func (b *resolverBuilder) buildNew(r, w *avroType, path string) (resolver, error
 // cannot read is an error only when a record actually uses it, as the
 // Avro specification says.
 type branchPlan struct {
-	res resolver
+	res Resolver
 	err error
 }
 
 // unionToUnion plans one writer branch into a reader union; a nil res
 // with a nil err means the value passes unchanged.
-func (b *resolverBuilder) unionToUnion(r, wb *avroType, path string) branchPlan {
+func (b *resolverBuilder) unionToUnion(r, wb *Type, path string) branchPlan {
 	i, ok := matchBranch(r, wb, nil)
 	if !ok {
 		return branchPlan{err: fmt.Errorf("%s%s cannot be read as %s", at(path), wb.describe(), r.describe())}
@@ -213,7 +213,7 @@ func (b *resolverBuilder) unionToUnion(r, wb *avroType, path string) branchPlan 
 	}}
 }
 
-func (b *resolverBuilder) fromUnion(r, w *avroType, path string) (resolver, error) {
+func (b *resolverBuilder) fromUnion(r, w *Type, path string) (Resolver, error) {
 	plans := make(map[string]branchPlan, len(w.branches))
 	allIdentity := r.kind == kindUnion
 	for _, wb := range w.branches {
@@ -254,13 +254,13 @@ func (b *resolverBuilder) fromUnion(r, w *avroType, path string) (resolver, erro
 	}, nil
 }
 
-func (b *resolverBuilder) record(r, w *avroType, path string) (resolver, error) {
+func (b *resolverBuilder) record(r, w *Type, path string) (Resolver, error) {
 	if !sameName(r, w) {
 		return nil, fmt.Errorf("%srecord %s cannot be read as record %s", at(path), w.name, r.name)
 	}
 	type fieldPlan struct {
 		name, from string
-		res        resolver
+		res        Resolver
 		def        any
 	}
 	plans := make([]fieldPlan, 0, len(r.fields))
@@ -338,7 +338,7 @@ func copyDefault(v any) any {
 }
 
 // promotion converts a writer primitive to a wider reader one.
-func promotion(r, w *avroType) resolver {
+func promotion(r, w *Type) Resolver {
 	return func(v any) (any, error) {
 		var f float64
 		switch w.kind {
@@ -385,7 +385,7 @@ func rawInt(v any) int32 {
 }
 
 // rawLong returns the long behind goavro's native value of a long type.
-func rawLong(w *avroType, v any) int64 {
+func rawLong(w *Type, v any) int64 {
 	switch v := v.(type) {
 	case int64:
 		return v

@@ -1,4 +1,4 @@
-package schema
+package avro
 
 import (
 	"fmt"
@@ -14,11 +14,11 @@ import (
 // binding. This file maps Go types onto those forms, checked once per
 // (Go type, schema), and leaves the encoding to goavro.
 
-// goCodec converts between a Go value and goavro's native value of one
-// Avro type. Built once per (Go type, schema) by compileGo.
-type goCodec struct {
-	toNative   func(v reflect.Value) (any, error)
-	fromNative func(n any, dst reflect.Value) error
+// GoCodec converts between a Go value and goavro's native value of one
+// Avro type. Built once per (Go type, schema) by CompileGo.
+type GoCodec struct {
+	ToNative   func(v reflect.Value) (any, error)
+	FromNative func(n any, dst reflect.Value) error
 }
 
 var (
@@ -29,29 +29,29 @@ var (
 
 type goPair struct {
 	typ reflect.Type
-	avr *avroType
+	avr *Type
 }
 
 type goCompiler struct {
-	memo map[goPair]*goCodec
+	memo map[goPair]*GoCodec
 }
 
-// compileGo builds the codec mapping Go type t to Avro type a.
-func compileGo(t reflect.Type, a *avroType) (*goCodec, error) {
-	c := &goCompiler{memo: map[goPair]*goCodec{}}
+// CompileGo builds the codec mapping Go type t to Avro type a.
+func CompileGo(t reflect.Type, a *Type) (*GoCodec, error) {
+	c := &goCompiler{memo: map[goPair]*GoCodec{}}
 	return c.compile(t, a, "")
 }
 
-func mismatch(path string, t reflect.Type, a *avroType) error {
+func mismatch(path string, t reflect.Type, a *Type) error {
 	return fmt.Errorf("%sGo type %s cannot hold Avro %s", at(path), t, a.describe())
 }
 
-func (c *goCompiler) compile(t reflect.Type, a *avroType, path string) (*goCodec, error) {
+func (c *goCompiler) compile(t reflect.Type, a *Type, path string) (*GoCodec, error) {
 	key := goPair{t, a}
 	if gc, ok := c.memo[key]; ok {
 		return gc, nil // recursive: filled in below before use
 	}
-	gc := &goCodec{}
+	gc := &GoCodec{}
 	c.memo[key] = gc
 	built, err := c.build(t, a, path)
 	if err != nil {
@@ -62,7 +62,7 @@ func (c *goCompiler) compile(t reflect.Type, a *avroType, path string) (*goCodec
 	return gc, nil
 }
 
-func (c *goCompiler) build(t reflect.Type, a *avroType, path string) (*goCodec, error) {
+func (c *goCompiler) build(t reflect.Type, a *Type, path string) (*GoCodec, error) {
 	if a.kind == kindUnion {
 		return c.union(t, a, path)
 	}
@@ -72,16 +72,16 @@ func (c *goCompiler) build(t reflect.Type, a *avroType, path string) (*goCodec, 
 		if err != nil {
 			return nil, err
 		}
-		return &goCodec{
-			toNative: func(v reflect.Value) (any, error) {
+		return &GoCodec{
+			ToNative: func(v reflect.Value) (any, error) {
 				if v.IsNil() {
 					return nil, fmt.Errorf("%snil pointer for non-nullable %s", at(path), a.describe())
 				}
-				return elem.toNative(v.Elem())
+				return elem.ToNative(v.Elem())
 			},
-			fromNative: func(n any, dst reflect.Value) error {
+			FromNative: func(n any, dst reflect.Value) error {
 				p := reflect.New(t.Elem())
-				if err := elem.fromNative(n, p.Elem()); err != nil {
+				if err := elem.FromNative(n, p.Elem()); err != nil {
 					return err
 				}
 				dst.Set(p)
@@ -94,9 +94,9 @@ func (c *goCompiler) build(t reflect.Type, a *avroType, path string) (*goCodec, 
 		if t.Kind() != reflect.Bool {
 			return nil, mismatch(path, t, a)
 		}
-		return &goCodec{
-			toNative: func(v reflect.Value) (any, error) { return v.Bool(), nil },
-			fromNative: func(n any, dst reflect.Value) error {
+		return &GoCodec{
+			ToNative: func(v reflect.Value) (any, error) { return v.Bool(), nil },
+			FromNative: func(n any, dst reflect.Value) error {
 				b, ok := n.(bool)
 				if !ok {
 					return fmt.Errorf("%sexpected boolean, got %T", at(path), n)
@@ -112,14 +112,14 @@ func (c *goCompiler) build(t reflect.Type, a *avroType, path string) (*goCodec, 
 			return nil, mismatch(path, t, a)
 		}
 		single := a.kind == kindFloat
-		return &goCodec{
-			toNative: func(v reflect.Value) (any, error) {
+		return &GoCodec{
+			ToNative: func(v reflect.Value) (any, error) {
 				if single {
 					return float32(v.Float()), nil
 				}
 				return v.Float(), nil
 			},
-			fromNative: func(n any, dst reflect.Value) error {
+			FromNative: func(n any, dst reflect.Value) error {
 				switch f := n.(type) {
 				case float32:
 					dst.SetFloat(float64(f))
@@ -135,9 +135,9 @@ func (c *goCompiler) build(t reflect.Type, a *avroType, path string) (*goCodec, 
 		if t.Kind() != reflect.String {
 			return nil, mismatch(path, t, a)
 		}
-		return &goCodec{
-			toNative: func(v reflect.Value) (any, error) { return v.String(), nil },
-			fromNative: func(n any, dst reflect.Value) error {
+		return &GoCodec{
+			ToNative: func(v reflect.Value) (any, error) { return v.String(), nil },
+			FromNative: func(n any, dst reflect.Value) error {
 				s, ok := n.(string)
 				if !ok {
 					return fmt.Errorf("%sexpected a string, got %T", at(path), n)
@@ -156,25 +156,25 @@ func (c *goCompiler) build(t reflect.Type, a *avroType, path string) (*goCodec, 
 		if err != nil {
 			return nil, err
 		}
-		return &goCodec{
-			toNative: func(v reflect.Value) (any, error) {
+		return &GoCodec{
+			ToNative: func(v reflect.Value) (any, error) {
 				out := make([]any, v.Len())
 				for i := range out {
 					var err error
-					if out[i], err = elem.toNative(v.Index(i)); err != nil {
+					if out[i], err = elem.ToNative(v.Index(i)); err != nil {
 						return nil, err
 					}
 				}
 				return out, nil
 			},
-			fromNative: func(n any, dst reflect.Value) error {
+			FromNative: func(n any, dst reflect.Value) error {
 				in, ok := n.([]any)
 				if !ok {
 					return fmt.Errorf("%sexpected an array, got %T", at(path), n)
 				}
 				s := reflect.MakeSlice(t, len(in), len(in))
 				for i, item := range in {
-					if err := elem.fromNative(item, s.Index(i)); err != nil {
+					if err := elem.FromNative(item, s.Index(i)); err != nil {
 						return err
 					}
 				}
@@ -190,12 +190,12 @@ func (c *goCompiler) build(t reflect.Type, a *avroType, path string) (*goCodec, 
 		if err != nil {
 			return nil, err
 		}
-		return &goCodec{
-			toNative: func(v reflect.Value) (any, error) {
+		return &GoCodec{
+			ToNative: func(v reflect.Value) (any, error) {
 				out := make(map[string]any, v.Len())
 				it := v.MapRange()
 				for it.Next() {
-					nv, err := elem.toNative(it.Value())
+					nv, err := elem.ToNative(it.Value())
 					if err != nil {
 						return nil, err
 					}
@@ -203,7 +203,7 @@ func (c *goCompiler) build(t reflect.Type, a *avroType, path string) (*goCodec, 
 				}
 				return out, nil
 			},
-			fromNative: func(n any, dst reflect.Value) error {
+			FromNative: func(n any, dst reflect.Value) error {
 				in, ok := n.(map[string]any)
 				if !ok {
 					return fmt.Errorf("%sexpected a map, got %T", at(path), n)
@@ -211,7 +211,7 @@ func (c *goCompiler) build(t reflect.Type, a *avroType, path string) (*goCodec, 
 				m := reflect.MakeMapWithSize(t, len(in))
 				for k, item := range in {
 					ev := reflect.New(t.Elem()).Elem()
-					if err := elem.fromNative(item, ev); err != nil {
+					if err := elem.FromNative(item, ev); err != nil {
 						return err
 					}
 					m.SetMapIndex(reflect.ValueOf(k).Convert(t.Key()), ev)
@@ -226,12 +226,12 @@ func (c *goCompiler) build(t reflect.Type, a *avroType, path string) (*goCodec, 
 	return nil, mismatch(path, t, a)
 }
 
-func (c *goCompiler) integer(t reflect.Type, a *avroType, path string) (*goCodec, error) {
+func (c *goCompiler) integer(t reflect.Type, a *Type, path string) (*GoCodec, error) {
 	switch {
 	case t == timeType && (a.logical == "timestamp-millis" || a.logical == "timestamp-micros" || a.logical == "date"):
-		return &goCodec{
-			toNative: func(v reflect.Value) (any, error) { return v.Interface(), nil },
-			fromNative: func(n any, dst reflect.Value) error {
+		return &GoCodec{
+			ToNative: func(v reflect.Value) (any, error) { return v.Interface(), nil },
+			FromNative: func(n any, dst reflect.Value) error {
 				tm, ok := n.(time.Time)
 				if !ok {
 					return fmt.Errorf("%sexpected a time, got %T", at(path), n)
@@ -241,9 +241,9 @@ func (c *goCompiler) integer(t reflect.Type, a *avroType, path string) (*goCodec
 			},
 		}, nil
 	case t == durationType && (a.logical == "time-millis" || a.logical == "time-micros"):
-		return &goCodec{
-			toNative: func(v reflect.Value) (any, error) { return time.Duration(v.Int()), nil },
-			fromNative: func(n any, dst reflect.Value) error {
+		return &GoCodec{
+			ToNative: func(v reflect.Value) (any, error) { return time.Duration(v.Int()), nil },
+			FromNative: func(n any, dst reflect.Value) error {
 				d, ok := n.(time.Duration)
 				if !ok {
 					return fmt.Errorf("%sexpected a duration, got %T", at(path), n)
@@ -267,8 +267,8 @@ func (c *goCompiler) integer(t reflect.Type, a *avroType, path string) (*goCodec
 		return nil, mismatch(path, t, a)
 	}
 	is32 := a.kind == kindInt
-	return &goCodec{
-		toNative: func(v reflect.Value) (any, error) {
+	return &GoCodec{
+		ToNative: func(v reflect.Value) (any, error) {
 			var n int64
 			if signed {
 				n = v.Int()
@@ -283,7 +283,7 @@ func (c *goCompiler) integer(t reflect.Type, a *avroType, path string) (*goCodec
 			}
 			return logicalFromLong(a, n), nil
 		},
-		fromNative: func(n any, dst reflect.Value) error {
+		FromNative: func(n any, dst reflect.Value) error {
 			var x int64
 			switch v := n.(type) {
 			case int32:
@@ -311,19 +311,19 @@ func (c *goCompiler) integer(t reflect.Type, a *avroType, path string) (*goCodec
 	}, nil
 }
 
-func (c *goCompiler) bytes(t reflect.Type, a *avroType, path string) (*goCodec, error) {
+func (c *goCompiler) bytes(t reflect.Type, a *Type, path string) (*GoCodec, error) {
 	if a.logical == "decimal" {
 		if t != ratType {
 			return nil, mismatch(path, t, a)
 		}
-		return &goCodec{
-			toNative: func(v reflect.Value) (any, error) {
+		return &GoCodec{
+			ToNative: func(v reflect.Value) (any, error) {
 				if v.IsNil() {
 					return nil, fmt.Errorf("%snil *big.Rat for a decimal", at(path))
 				}
 				return v.Interface(), nil
 			},
-			fromNative: func(n any, dst reflect.Value) error {
+			FromNative: func(n any, dst reflect.Value) error {
 				r, ok := n.(*big.Rat)
 				if !ok {
 					return fmt.Errorf("%sexpected a decimal, got %T", at(path), n)
@@ -337,8 +337,8 @@ func (c *goCompiler) bytes(t reflect.Type, a *avroType, path string) (*goCodec, 
 	if !(t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8) && !(fixedArray && a.kind == kindFixed && t.Len() == a.size) {
 		return nil, mismatch(path, t, a)
 	}
-	return &goCodec{
-		toNative: func(v reflect.Value) (any, error) {
+	return &GoCodec{
+		ToNative: func(v reflect.Value) (any, error) {
 			if fixedArray {
 				b := make([]byte, v.Len())
 				reflect.Copy(reflect.ValueOf(b), v)
@@ -346,7 +346,7 @@ func (c *goCompiler) bytes(t reflect.Type, a *avroType, path string) (*goCodec, 
 			}
 			return v.Bytes(), nil
 		},
-		fromNative: func(n any, dst reflect.Value) error {
+		FromNative: func(n any, dst reflect.Value) error {
 			b, ok := n.([]byte)
 			if !ok {
 				return fmt.Errorf("%sexpected bytes, got %T", at(path), n)
@@ -367,7 +367,7 @@ func (c *goCompiler) bytes(t reflect.Type, a *avroType, path string) (*goCodec, 
 
 // union maps a two-branch union with null to a pointer (or to a slice or
 // map, nil meaning null).
-func (c *goCompiler) union(t reflect.Type, a *avroType, path string) (*goCodec, error) {
+func (c *goCompiler) union(t reflect.Type, a *Type, path string) (*GoCodec, error) {
 	if len(a.branches) != 2 || (a.branches[0].kind != kindNull && a.branches[1].kind != kindNull) {
 		return nil, fmt.Errorf("%sonly unions of null and one other type map to Go (as a pointer), not %s", at(path), a.describe())
 	}
@@ -376,7 +376,7 @@ func (c *goCompiler) union(t reflect.Type, a *avroType, path string) (*goCodec, 
 		other = a.branches[1]
 	}
 	name := other.unionBranchName()
-	var elem *goCodec
+	var elem *GoCodec
 	var err error
 	nilable := t.Kind() == reflect.Pointer || t.Kind() == reflect.Slice || t.Kind() == reflect.Map
 	if !nilable || t == ratType {
@@ -390,21 +390,21 @@ func (c *goCompiler) union(t reflect.Type, a *avroType, path string) (*goCodec, 
 	if err != nil {
 		return nil, err
 	}
-	return &goCodec{
-		toNative: func(v reflect.Value) (any, error) {
+	return &GoCodec{
+		ToNative: func(v reflect.Value) (any, error) {
 			if v.IsNil() {
 				return nil, nil
 			}
 			if t.Kind() == reflect.Pointer {
 				v = v.Elem()
 			}
-			n, err := elem.toNative(v)
+			n, err := elem.ToNative(v)
 			if err != nil {
 				return nil, err
 			}
 			return map[string]any{name: n}, nil
 		},
-		fromNative: func(n any, dst reflect.Value) error {
+		FromNative: func(n any, dst reflect.Value) error {
 			if n == nil {
 				dst.SetZero()
 				return nil
@@ -418,10 +418,10 @@ func (c *goCompiler) union(t reflect.Type, a *avroType, path string) (*goCodec, 
 				return fmt.Errorf("%sunexpected union branch", at(path))
 			}
 			if t.Kind() != reflect.Pointer {
-				return elem.fromNative(inner, dst)
+				return elem.FromNative(inner, dst)
 			}
 			p := reflect.New(t.Elem())
-			if err := elem.fromNative(inner, p.Elem()); err != nil {
+			if err := elem.FromNative(inner, p.Elem()); err != nil {
 				return err
 			}
 			dst.Set(p)
@@ -433,10 +433,10 @@ func (c *goCompiler) union(t reflect.Type, a *avroType, path string) (*goCodec, 
 type structField struct {
 	name  string
 	index []int
-	codec *goCodec
+	codec *GoCodec
 }
 
-func (c *goCompiler) record(t reflect.Type, a *avroType, path string) (*goCodec, error) {
+func (c *goCompiler) record(t reflect.Type, a *Type, path string) (*GoCodec, error) {
 	if t.Kind() != reflect.Struct {
 		return nil, mismatch(path, t, a)
 	}
@@ -466,11 +466,11 @@ func (c *goCompiler) record(t reflect.Type, a *avroType, path string) (*goCodec,
 			return nil, fmt.Errorf("%s%s.%s is tagged avro:%q but record %s has no such field", at(path), t, sf.Name, sf.Tag.Get("avro"), a.name)
 		}
 	}
-	return &goCodec{
-		toNative: func(v reflect.Value) (any, error) {
+	return &GoCodec{
+		ToNative: func(v reflect.Value) (any, error) {
 			out := make(map[string]any, len(fields))
 			for _, f := range fields {
-				n, err := f.codec.toNative(v.FieldByIndex(f.index))
+				n, err := f.codec.ToNative(v.FieldByIndex(f.index))
 				if err != nil {
 					return nil, err
 				}
@@ -478,13 +478,13 @@ func (c *goCompiler) record(t reflect.Type, a *avroType, path string) (*goCodec,
 			}
 			return out, nil
 		},
-		fromNative: func(n any, dst reflect.Value) error {
+		FromNative: func(n any, dst reflect.Value) error {
 			m, ok := n.(map[string]any)
 			if !ok {
 				return fmt.Errorf("%sexpected a record, got %T", at(path), n)
 			}
 			for _, f := range fields {
-				if err := f.codec.fromNative(m[f.name], dst.FieldByIndex(f.index)); err != nil {
+				if err := f.codec.FromNative(m[f.name], dst.FieldByIndex(f.index)); err != nil {
 					return err
 				}
 			}
