@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/bulwarkgo/bulwark"
-	"github.com/bulwarkgo/bulwark/internal/backoff"
 	"github.com/bulwarkgo/bulwark/internal/clock"
 	"github.com/bulwarkgo/bulwark/internal/deadletter"
+	"github.com/bulwarkgo/bulwark/internal/fate"
 	"github.com/bulwarkgo/bulwark/internal/produce"
 	"github.com/bulwarkgo/bulwark/internal/telemetry"
 	"github.com/bulwarkgo/bulwark/internal/txnsession"
@@ -72,6 +72,12 @@ type txnLoop struct {
 	txnFailures int // consecutive failed transactions, for backoff
 
 	marks markerState // markers.go
+
+	// limits is the record-fate policy's configuration (internal/fate):
+	// eos counts a record's retryable failures across pauses and grows
+	// every pause (Cumulative), since a record whose transaction keeps
+	// aborting holds the whole session.
+	limits fate.Limits
 }
 
 func newTxnLoop(s *Session, p *txnsession.Producer, gen *txnsession.Generation) *txnLoop {
@@ -83,6 +89,8 @@ func newTxnLoop(s *Session, p *txnsession.Producer, gen *txnsession.Generation) 
 		failures: make(map[recordKey]attempts),
 		inputs:   make([]*bulwark.Message, 0, s.opts.batchSize),
 		span:     trace.SpanFromContext(context.Background()), // no-op until the first begin
+		limits: fate.Limits{MaxAttempts: s.opts.maxAttempts, Backoff: s.opts.retryPolicy(),
+			PauseDelay: s.opts.pauseDelay, MaxPauseDelay: s.opts.maxPauseDelay, Cumulative: true},
 	}
 }
 
@@ -192,18 +200,17 @@ func (l *txnLoop) process(ctx context.Context, msg *bulwark.Message) error {
 		if ctx.Err() != nil {
 			return errEndGeneration
 		}
-		switch class := bulwark.ClassOf(herr); {
-		case class == bulwark.ClassPause:
-			delay, _ := bulwark.PauseDelay(herr)
-			if delay <= 0 {
-				delay = backoff.Pause(l.s.opts.pauseDelay, l.s.opts.maxPauseDelay, fails.pauses+1)
-			}
-			l.failures[key] = attempts{deliveries: fails.deliveries + 1, retryable: fails.retryable, pauses: fails.pauses + 1}
-			return l.abortAndRetry(ctx, msg, reasonPause, herr, delay)
-		case class == bulwark.ClassRetryable && fails.retryable+1 < l.s.opts.maxAttempts:
-			l.failures[key] = attempts{deliveries: fails.deliveries + 1, retryable: fails.retryable + 1}
-			return l.abortAndRetry(ctx, msg, reasonRetryable, herr, l.s.opts.retryPolicy().Delay(fails.retryable+1))
+		d, next := fate.Next(herr, fate.State{Limits: &l.limits, Retries: fails.retryable, Pauses: fails.pauses})
+		switch d.Kind {
+		case fate.Pause:
+			l.failures[key] = attempts{deliveries: fails.deliveries + 1, retryable: next.Retries, pauses: next.Pauses}
+			return l.abortAndRetry(ctx, msg, reasonPause, herr, d.Delay)
+		case fate.Retry:
+			l.failures[key] = attempts{deliveries: fails.deliveries + 1, retryable: next.Retries}
+			return l.abortAndRetry(ctx, msg, reasonRetryable, herr, d.Delay)
 		default:
+			// The retryable count stays as it was: a dead record is never
+			// handled again (dead replays its dead letter).
 			l.failures[key] = attempts{deliveries: fails.deliveries + 1, retryable: fails.retryable, dead: herr}
 			l.deadLetter(msg, herr)
 		}
